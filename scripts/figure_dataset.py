@@ -1,0 +1,5 @@
+from arseg.figures import dataset_figure
+from arseg.rule_io import logged
+
+with logged(snakemake):
+    dataset_figure(snakemake.input.clips, snakemake.input.events, snakemake.output.figure)

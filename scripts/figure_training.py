@@ -1,0 +1,5 @@
+from arseg.figures import training_figure
+from arseg.rule_io import logged
+
+with logged(snakemake):
+    training_figure(snakemake.input.histories, snakemake.output.figure)

@@ -1,0 +1,11 @@
+from pathlib import Path
+
+from arseg.configs import mixture_config
+from arseg.corpus.table import read_clips
+from arseg.mixtures import generate_split
+from arseg.rule_io import logged
+
+with logged(snakemake):
+    generate_split(read_clips(snakemake.input.clips), Path(snakemake.input.audio),
+                   Path(snakemake.output.events).parent, snakemake.wildcards.split,
+                   snakemake.params.n_mixtures, mixture_config(snakemake.config), snakemake.params.seed)

@@ -1,0 +1,10 @@
+from arseg.corpus.table import read_clips
+from arseg.mixtures import read_events
+from arseg.queries import make_queries, write_queries
+from arseg.rule_io import logged
+
+with logged(snakemake):
+    table = make_queries(read_events(snakemake.input.events), read_clips(snakemake.input.clips),
+                         snakemake.wildcards.split, snakemake.params.negatives, snakemake.params.seed)
+    write_queries(snakemake.output.queries, table)
+    print(table.groupby(["kind", "positive"]).size())

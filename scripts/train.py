@@ -1,0 +1,14 @@
+from pathlib import Path
+
+from arseg.configs import model_config, train_config
+from arseg.rule_io import logged
+from arseg.workflow_steps import train_one
+
+with logged(snakemake):
+    model_path = Path(snakemake.output.model)
+    train_one(features=snakemake.input.features, index=snakemake.input.index, queries=snakemake.input.queries,
+              events=snakemake.input.events, embeddings=snakemake.input.embeddings,
+              model_cfg=model_config(snakemake.config, snakemake.wildcards.backbone, labels=[]),
+              train_cfg=train_config(snakemake.config, int(snakemake.wildcards.seed)),
+              model_path=model_path, history_path=Path(snakemake.output.history),
+              state_path=model_path.with_name("train_state.pt"), threads=snakemake.threads)

@@ -1,0 +1,1 @@
+"""Corpora of labelled sound clips (the embedded synthetic demo corpus and friends)."""

@@ -1,0 +1,107 @@
+"""Log-mel spectrograms: torch.stft with librosa's mel filterbank (matches librosa's
+melspectrogram + power_to_db), computed once per split into a memory-mapped .npy array."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from . import atomic
+
+DB_FLOOR = 1e-10  # power_to_db's amin
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000
+    n_mels: int = 64
+    win_seconds: float = 0.025
+    hop_seconds: float = 0.01
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.win_seconds * self.sample_rate))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.hop_seconds * self.sample_rate))
+
+    @property
+    def n_fft(self) -> int:
+        return self.win_length
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length  # centred frames, as librosa
+
+
+class LogMel(torch.nn.Module):
+    """(batch, samples) float waveform -> (batch, frames, n_mels) log-mel in dB."""
+
+    def __init__(self, cfg: FeatureConfig):
+        super().__init__()
+        import librosa
+
+        self.cfg = cfg
+        mel = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels)
+        self.register_buffer("mel", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.win_length, periodic=True), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(audio, n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length,
+                          win_length=self.cfg.win_length, window=self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self.mel, power)  # (batch, n_mels, frames)
+        return (10.0 * torch.log10(torch.clamp(mel, min=DB_FLOOR))).transpose(1, 2)
+
+
+def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: FeatureConfig,
+                  batch_size: int = 32) -> None:
+    """Stream mixtures through LogMel into one (N, frames, n_mels) float32 .npy file.
+
+    All mixtures of a split have one length, so the array is rectangular. Written to a
+    temporary file and renamed, so a killed job leaves no finished-looking array.
+    """
+    if not audio_paths:
+        raise ValueError(f"no audio to extract features from for {out_npy}")
+    info = sf.info(audio_paths[0])
+    n_frames = cfg.n_frames(info.frames)
+    logmel = LogMel(cfg)
+    with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                          shape=(len(audio_paths), n_frames, cfg.n_mels))
+        for start in tqdm(range(0, len(audio_paths), batch_size), desc=f"log-mel {out_npy.stem}", unit="batch"):
+            batch = [read_mono(p, cfg.sample_rate, expect_frames=info.frames)
+                     for p in audio_paths[start:start + batch_size]]
+            array[start:start + len(batch)] = logmel(torch.from_numpy(np.stack(batch))).numpy()
+        array.flush()
+        del array
+    atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),
+                                              "filename": [Path(p).name for p in audio_paths]}))
+
+
+def read_mono(path: Path, sample_rate: int, expect_frames: int | None = None) -> np.ndarray:
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    if rate != sample_rate:
+        raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz")
+    if expect_frames is not None and len(audio) != expect_frames:
+        raise ValueError(f"{path}: {len(audio)} samples, expected {expect_frames} like the rest of the split")
+    return audio.mean(axis=1)
+
+
+class FeatureStore:
+    """Read-only view of one split's features: filename -> (frames, n_mels) array."""
+
+    def __init__(self, npy: str | Path, index: str | Path):
+        self.array = np.load(npy, mmap_mode="r")
+        table = pd.read_csv(index, sep="\t", dtype={"filename": str})
+        self.row = dict(zip(table["filename"], table["row"]))
+
+    def __getitem__(self, filename: str) -> np.ndarray:
+        return np.asarray(self.array[self.row[filename]])

@@ -1,0 +1,63 @@
+"""Apply a model to features of any length: overlapping windows, each output bin taken
+from the window in which it lies closest to the centre (as YOHO stitches), then decoded."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import targets
+from .models.model import ReferringSegmenter
+
+
+def window_plan(n_frames: int, model: ReferringSegmenter) -> tuple[list[int], int, int]:
+    """Start frames of the windows, window hop in bins, and the total number of bins."""
+    cfg = model.cfg
+    hop_bins = max(cfg.n_bins // 2, 1)
+    hop_frames = hop_bins * cfg.bin_width / cfg.hop_seconds
+    duration_bins = int(np.ceil((n_frames - 1) * cfg.hop_seconds / cfg.bin_width - 1e-9))
+    n_windows = max(1, int(np.ceil(max(duration_bins - cfg.n_bins, 0) / hop_bins)) + 1)
+    starts = [int(round(k * hop_frames)) for k in range(n_windows)]
+    return starts, hop_bins, max(duration_bins, 1)
+
+
+def pad_to(features: np.ndarray, n_frames: int) -> np.ndarray:
+    """Pad with each band's quietest value in the recording (a neutral 'nothing here')."""
+    if len(features) >= n_frames:
+        return features[:n_frames]
+    floor = features.min(axis=0, keepdims=True)
+    return np.concatenate([features, np.repeat(floor, n_frames - len(features), axis=0)])
+
+
+@torch.no_grad()
+def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch.Tensor,
+                 batch_windows: int = 32) -> np.ndarray:
+    """(frames, mels) features and Q query inputs -> (Q, total_bins, 3) sigmoid outputs."""
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    starts, hop_bins, total_bins = window_plan(len(features), model)
+    windows = np.stack([pad_to(features[s:], cfg.window_frames) for s in starts])
+    out = np.zeros((len(queries), len(starts) * hop_bins + cfg.n_bins, 3), dtype=np.float32)
+    distance = np.full(out.shape[1], np.inf)
+    centre = np.abs(np.arange(cfg.n_bins) + 0.5 - cfg.n_bins / 2)
+    queries = queries.to(device)
+    for first in range(0, len(starts), batch_windows):
+        chunk = torch.from_numpy(windows[first:first + batch_windows]).to(device)
+        audio = model.encode_audio(chunk)
+        n_win, n_q = len(chunk), len(queries)
+        index = torch.arange(n_win, device=device).repeat_interleave(n_q)
+        logits = model.forward_queries(audio, index, queries.repeat(n_win, *[1] * (queries.dim() - 1)))
+        scores = torch.sigmoid(logits).float().cpu().numpy().reshape(n_win, n_q, cfg.n_bins, 3)
+        for w in range(n_win):
+            offset = (first + w) * hop_bins
+            span = slice(offset, offset + cfg.n_bins)
+            better = centre < distance[span]
+            out[:, span][:, better] = scores[w][:, better]
+            distance[span] = np.minimum(distance[span], centre)
+    return out[:, :total_bins]
+
+
+def segments_from_bins(bins: np.ndarray, model: ReferringSegmenter, duration: float,
+                       decode: targets.DecodeConfig | None = None) -> list[tuple[float, float, float]]:
+    cfg = model.cfg
+    decode = decode or targets.DecodeConfig(cfg.threshold, cfg.merge_gap, cfg.min_duration)
+    return targets.decode(bins, cfg.bin_width, decode, duration=duration)

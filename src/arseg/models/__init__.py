@@ -1,0 +1,1 @@
+"""Query-conditioned YOHO-style models: backbones, conditioning, head, save/load."""

@@ -1,0 +1,60 @@
+"""Predictions for a split: per query its segments, and per query its bin scores (for
+threshold-free metrics and pictures)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from . import atomic
+from .features import FeatureStore
+from .inference import predict_bins, segments_from_bins
+from .models.model import ReferringSegmenter
+from .text_encoder import EmbeddingCache
+
+PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
+
+
+class QueryKindError(ValueError):
+    pass
+
+
+def supported(model: ReferringSegmenter, queries: pd.DataFrame) -> pd.DataFrame:
+    """The queries a model can answer: all for text models, label queries of known labels otherwise."""
+    if model.cfg.query_encoder == "text":
+        return queries
+    return queries[(queries["kind"] == "label") & queries["target_label"].isin(model.cfg.labels)]
+
+
+def query_inputs(model: ReferringSegmenter, queries: pd.DataFrame, cache: EmbeddingCache | None) -> torch.Tensor:
+    """Model inputs for queries: text embeddings, or label indices for label models."""
+    if model.cfg.query_encoder == "text":
+        return torch.from_numpy(cache.lookup(queries["text"].tolist())).float()
+    unknown = sorted(set(queries["target_label"]) - set(model.cfg.labels))
+    if unknown:
+        raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
+    position = {label: i for i, label in enumerate(model.cfg.labels)}
+    return torch.tensor([position[label] for label in queries["target_label"]], dtype=torch.int64)
+
+
+def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
+                  cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path) -> pd.DataFrame:
+    queries = supported(model, queries)
+    rows, ids, scores = [], [], []
+    for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
+        bins = predict_bins(model, features[filename], query_inputs(model, group, cache))
+        for query_id, query_bins in zip(group["query_id"], bins):
+            for onset, offset, score in segments_from_bins(query_bins, model, duration):
+                rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])
+            ids.append(query_id)
+            scores.append(query_bins[:, 0])
+    table = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    atomic.write_tsv(out_tsv, table)
+    with atomic.atomic_path(out_scores, suffix=".tmp.npz") as tmp:
+        np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
+                            presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
+                            bin_width=np.float64(model.cfg.bin_width))
+    return table

@@ -1,0 +1,176 @@
+"""Training: batches of mixtures with all their queries (one audio pass serves every query
+of a mixture), the YOHO loss, validation-based model selection, early stopping, and
+resumable state kept beside the outputs."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import atomic, targets
+from .models.model import ModelConfig, ReferringSegmenter, save_model
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 30
+    patience: int = 6
+    mixtures_per_batch: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    loss: str = "bce"        # "mse" (YOHO) or "bce" (BCE presence + masked squared error)
+    seed: int = 0
+    threads: int = 2
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class SplitData:
+    """Everything one split contributes: features, and per mixture its queries and targets."""
+    features: np.ndarray           # (N, frames, mels), memory-mapped
+    query_mixture: np.ndarray      # (Q,) row in features of each query's mixture
+    query_input: np.ndarray        # (Q, text_dim) float embeddings or (Q,) label indices
+    query_target: np.ndarray       # (Q, n_bins, 3)
+    queries_of_mixture: list       # row -> array of query indices
+
+
+def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
+                query_input: np.ndarray, cfg: ModelConfig) -> SplitData:
+    spans = {key: list(zip(g["onset"], g["offset"])) for key, g in events.groupby(["filename", "event_label"])}
+    mixture = np.array([feature_rows[f] for f in queries["filename"]], dtype=np.int64)
+    target = np.stack([
+        targets.encode(spans.get((f, lab), []) if pos else [], cfg.n_bins, cfg.bin_width)
+        for f, lab, pos in zip(queries["filename"], queries["target_label"], queries["positive"])
+    ]) if len(queries) else np.zeros((0, cfg.n_bins, 3), np.float32)
+    per_mixture = [[] for _ in range(len(features))]
+    for q, row in enumerate(mixture):
+        per_mixture[row].append(q)
+    return SplitData(features, mixture, query_input, target, [np.array(v, dtype=np.int64) for v in per_mixture])
+
+
+def yoho_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Presence always; start and end only in bins where the sound is present."""
+    present = target[..., 0]
+    if kind == "bce":
+        presence_loss = F.binary_cross_entropy_with_logits(logits[..., 0], present, reduction="none")
+    else:
+        presence_loss = (torch.sigmoid(logits[..., 0]) - present).square()
+    boundary = (torch.sigmoid(logits[..., 1:]) - target[..., 1:]).square().sum(-1) * present
+    return (presence_loss + boundary).sum(-1).mean()
+
+
+def feature_statistics(features: np.ndarray, max_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.linspace(0, len(features) - 1, min(len(features), max_rows)).astype(int)
+    sample = np.asarray(features[rows], dtype=np.float64)
+    return sample.mean(axis=(0, 1)), sample.std(axis=(0, 1)) + 1e-5
+
+
+def to_tensor(query_input: np.ndarray, device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.asarray(query_input))
+    return tensor.to(device) if tensor.dtype == torch.int64 else tensor.float().to(device)
+
+
+def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str):
+    query_ids = np.concatenate([data.queries_of_mixture[r] for r in rows])
+    local = {r: i for i, r in enumerate(rows)}
+    index = torch.tensor([local[r] for r in data.query_mixture[query_ids]], device=device)
+    features = torch.from_numpy(np.asarray(data.features[rows])).to(device)
+    audio = model.encode_audio(features)
+    logits = model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device))
+    target = torch.from_numpy(data.query_target[query_ids]).to(device)
+    return yoho_loss(logits, target, loss_kind), len(query_ids)
+
+
+def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    rows = np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
+    with torch.no_grad():
+        for start in range(0, len(rows), cfg.mixtures_per_batch * 2):
+            loss, n = run_batch(model, data, rows[start:start + cfg.mixtures_per_batch * 2], device, cfg.loss)
+            total, count = total + float(loss.detach()) * n, count + n
+    return total / max(count, 1)
+
+
+def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
+          model_path: Path, history_path: Path, state_path: Path, device: str | None = None) -> pd.DataFrame:
+    """Train with early stopping on validation loss; write the best model and the history.
+
+    After every epoch the full state goes to `state_path`, so a killed job resumes from
+    its last finished epoch and ends with the same result as an uninterrupted run (CPU).
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    mean, std = feature_statistics(train_data.features)
+    model.feature_mean.copy_(torch.from_numpy(mean).float())
+    model.feature_std.copy_(torch.from_numpy(std).float())
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    history, best, best_state, start_epoch = [], math.inf, None, 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        history, best, best_state = state["history"], state["best"], state["best_state"]
+        start_epoch = len(history)
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming {model_path} from epoch {start_epoch}")
+    rows = np.array([r for r, q in enumerate(train_data.queries_of_mixture) if len(q)])
+    for epoch in range(start_epoch, cfg.epochs):
+        if epoch_since_best(history) >= cfg.patience:
+            break
+        began = time.perf_counter()
+        model.train()
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(rows)
+        batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
+        total, count = 0.0, 0
+        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False):
+            loss, n = run_batch(model, train_data, batch, device, cfg.loss)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"training {model_path}: loss became {float(loss)} in epoch {epoch + 1}; "
+                    f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            total, count = total + float(loss.detach()) * n, count + n
+        schedule.step()
+        val_loss = evaluate_loss(model, val_data, cfg, device)
+        if val_loss < best:
+            best = val_loss
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val_loss,
+                        "best": int(val_loss <= best), "seconds": time.perf_counter() - began})
+        print(f"epoch {epoch + 1}: train {history[-1]['train_loss']:.4f} val {val_loss:.4f}", flush=True)
+        with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "history": history, "best": best,
+                        "best_state": best_state, "torch_rng": torch.get_rng_state()}, tmp)
+    model.load_state_dict(best_state)
+    model.cpu()
+    table = pd.DataFrame(history)
+    save_model(model, model_path, extra={"best_val_loss": best, "epochs_run": len(history)})
+    atomic.write_tsv(history_path, table)
+    return table
+
+
+def epoch_since_best(history: list[dict]) -> int:
+    """Epochs since the best validation loss (0 when the last epoch was the best)."""
+    if not history:
+        return 0
+    losses = [h["val_loss"] for h in history]
+    return len(losses) - 1 - int(np.argmin(losses))

@@ -1,0 +1,66 @@
+"""File-level steps behind the train, predict and evaluate rules: read the inputs named
+by the rule, call the library, write the outputs. Kept here so rule scripts stay thin
+and the steps are testable without Snakemake."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import atomic
+from .evaluate import EvalConfig, evaluate
+from .features import FeatureStore
+from .mixtures import read_events
+from .models.model import ModelConfig, ReferringSegmenter, load_model
+from .predict import predict_split, query_inputs, supported
+from .queries import read_queries
+from .text_encoder import EmbeddingCache
+from .training import TrainConfig, build_split, train
+
+
+def load_cache(embeddings) -> EmbeddingCache | None:
+    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings)
+    return EmbeddingCache.load(paths[0]) if paths else None
+
+
+def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
+              model_path: Path, history_path: Path, state_path: Path, threads: int = 1):
+    """features/index/queries/events: [train, val] paths each."""
+    torch.set_num_threads(threads)
+    cache = load_cache(embeddings)
+    tables = [read_queries(p) for p in queries]
+    if model_cfg.query_encoder == "label":
+        model_cfg = dataclasses.replace(model_cfg, labels=sorted(set(tables[0]["target_label"])))
+    torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed only
+    model = ReferringSegmenter(model_cfg)
+    splits = []
+    for npy, idx, table, ev in zip(features, index, tables, events):
+        store = FeatureStore(npy, idx)
+        table = supported(model, table)
+        splits.append(build_split(store.array, store.row, table, read_events(ev),
+                                  query_inputs(model, table, cache).numpy(), model_cfg))
+    print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
+          f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
+    return train(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
+                 model_path, history_path, state_path)
+
+
+def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):
+    segmenter, _ = load_model(model)
+    return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
+                         duration, out_tsv, out_scores)
+
+
+def evaluate_one(segments, scores, queries, events, duration: float, cfg: EvalConfig, out_json) -> dict:
+    import pandas as pd
+
+    with np.load(scores) as data:
+        answered = set(data["query_id"].tolist())
+    table = read_queries(queries)
+    predictions = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
+    metrics = evaluate(table[table["query_id"].isin(answered)], read_events(events), predictions, duration, cfg)
+    atomic.write_json(out_json, metrics)
+    print({key: metrics["overall"][key] for key in ("event_f1", "segment_f1")}, metrics["negatives"])
+    return metrics

@@ -1,0 +1,67 @@
+"""YOHO target encoding, decoding and the masked loss."""
+import numpy as np
+import pytest
+import torch
+
+from arseg.targets import DecodeConfig, decode, encode
+from arseg.training import yoho_loss
+
+BIN = 0.32
+N_BINS = 25
+FRAME = 0.01
+
+
+@pytest.mark.parametrize("events", [
+    [(0.0, 8.0)],
+    [(0.5, 1.23)],
+    [(0.05, 0.2)],  # shorter than one bin
+    [(1.0, 2.0), (4.37, 6.01)],
+    [(0.33, 0.64), (3.3, 3.9), (7.5, 8.0)],
+])
+def test_encode_decode_round_trip_within_one_frame(events):
+    target = encode(events, N_BINS, BIN)
+    segments = decode(target, BIN, DecodeConfig(threshold=0.5, merge_gap=0.0, min_duration=0.0), duration=8.0)
+    assert len(segments) == len(events)
+    for (on, off), (est_on, est_off, score) in zip(events, segments):
+        assert abs(est_on - on) <= FRAME
+        assert abs(est_off - off) <= FRAME
+        assert score == 1.0
+
+
+def test_decode_uses_bin_start_plus_width_times_end():
+    # One bin (the third) with the sound from 25 % to 75 % of it.
+    prediction = np.zeros((N_BINS, 3), np.float32)
+    prediction[2] = (0.9, 0.25, 0.75)
+    [(onset, offset, _)] = decode(prediction, BIN, DecodeConfig(min_duration=0.0))
+    assert onset == pytest.approx(2 * BIN + 0.25 * BIN)
+    assert offset == pytest.approx(2 * BIN + 0.75 * BIN)  # not onset + width * end
+
+
+def test_decode_merges_small_gaps_and_drops_short_segments():
+    target = encode([(1.0, 2.0), (2.3, 3.0), (6.0, 6.05)], N_BINS, BIN)  # gap 0.3 s, in separate bins
+    merged = decode(target, BIN, DecodeConfig(merge_gap=0.3, min_duration=0.1))
+    assert [(round(a, 2), round(b, 2)) for a, b, _ in merged] == [(1.0, 3.0)]
+    kept = decode(target, BIN, DecodeConfig(merge_gap=0.0, min_duration=0.0))
+    assert len(kept) == 3
+
+
+def test_decode_nothing_below_threshold():
+    prediction = np.zeros((N_BINS, 3), np.float32)
+    prediction[:, 0] = 0.49
+    assert decode(prediction, BIN, DecodeConfig(threshold=0.5)) == []
+
+
+@pytest.mark.parametrize("kind", ["mse", "bce"])
+def test_loss_ignores_start_end_where_absent(kind):
+    target = torch.from_numpy(encode([(1.0, 2.0)], N_BINS, BIN))[None]
+    logits = torch.zeros(1, N_BINS, 3)
+    logits[..., 0] = torch.where(target[..., 0] > 0, 10.0, -10.0)  # presence right
+    base = yoho_loss(logits, target, kind)
+    absent = target[0, :, 0] == 0
+    changed = logits.clone()
+    changed[0, absent, 1:] = 5.0  # wrong start/end only where the sound is absent
+    assert yoho_loss(changed, target, kind) == pytest.approx(float(base))
+    present = ~absent
+    changed = logits.clone()
+    changed[0, present, 1:] = 5.0  # wrong start/end where it is present: penalised
+    assert yoho_loss(changed, target, kind) > base + 0.1

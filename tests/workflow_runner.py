@@ -1,0 +1,28 @@
+"""Run the real workflow through Snakemake in a scratch folder (shared by the e2e tests)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def prepare_workdir(workdir: Path, configfile: Path) -> Path:
+    """A scratch folder with the default config (the Snakefile reads it) and the test config."""
+    shutil.copytree(ROOT / "config", workdir / "config", dirs_exist_ok=True)
+    target = workdir / "config" / "test.yaml"
+    shutil.copy(configfile, target)
+    return target
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(workdir / "config" / "test.yaml"),
+               "--workflow-profile", "none", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result

@@ -1,0 +1,17 @@
+# Mix corpus clips of one split into seeded mixtures with DCASE-style annotations.
+rule mixtures:
+    input:
+        clips=get_corpus_clips(),
+        audio=get_corpus_audio(),
+    output:
+        events="results/mixtures/{split}/events.tsv",
+        audio=directory("results/mixtures/{split}/audio"),
+    params:
+        n_mixtures=lambda wc: config["mixtures"]["count"][wc.split],
+        seed=lookup(within=config, dpath="mixtures/seed"),
+    log:
+        "results/logs/mixtures/{split}.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    script:
+        "../../scripts/mixtures.py"

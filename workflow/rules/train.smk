@@ -1,0 +1,20 @@
+# Train one backbone with one seed; resumable state lives beside the model, undeclared.
+rule train:
+    input:
+        features=expand(rules.features.output.array, split=["train", "val"]),
+        index=expand(rules.features.output.index, split=["train", "val"]),
+        queries=expand(rules.queries.output.queries, split=["train", "val"]),
+        events=expand(rules.mixtures.output.events, split=["train", "val"]),
+        embeddings=get_embeddings,
+    output:
+        model="results/models/{backbone}/seed{seed}/model.pt",
+        history="results/models/{backbone}/seed{seed}/history.tsv",
+    threads: lookup(within=config, dpath="training/threads")
+    resources:
+        gpu=1,
+    log:
+        "results/logs/train/{backbone}/seed{seed}.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/train.py"
