@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import atomic, targets
+from .calibrate import apply_decoding, choose_decoding
 from .models.model import ModelConfig, ReferringSegmenter, save_model
 
 
@@ -28,6 +29,8 @@ class TrainConfig:
     loss: str = "bce"        # "mse" (YOHO) or "bce" (BCE presence + masked squared error)
     seed: int = 0
     threads: int = 2
+    spec_augment: bool = True  # frequency and time masks on training inputs
+    cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
 
 
 class NonFiniteLossError(RuntimeError):
@@ -80,11 +83,34 @@ def to_tensor(query_input: np.ndarray, device) -> torch.Tensor:
     return tensor.to(device) if tensor.dtype == torch.int64 else tensor.float().to(device)
 
 
-def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str):
+def spec_augment(features: torch.Tensor, fill: torch.Tensor, generator: torch.Generator,
+                 freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 20) -> torch.Tensor:
+    """SpecAugment: a few mel bands and short stretches of frames set to the band means.
+
+    Time masks stay short (0.2 s at a 10 ms hop) so the targets remain true.
+    """
+    features = features.clone()
+    batch, frames, mels = features.shape
+    for axis, count, width, size in ((2, freq_masks, freq_width, mels), (1, time_masks, time_width, frames)):
+        for b in range(batch):
+            for _ in range(count):
+                w = int(torch.randint(0, width + 1, (1,), generator=generator))
+                start = int(torch.randint(0, max(size - w, 1), (1,), generator=generator))
+                if axis == 2:
+                    features[b, :, start:start + w] = fill[start:start + w]
+                else:
+                    features[b, start:start + w, :] = fill
+    return features
+
+
+def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
+              augment: torch.Generator | None = None):
     query_ids = np.concatenate([data.queries_of_mixture[r] for r in rows])
     local = {r: i for i, r in enumerate(rows)}
     index = torch.tensor([local[r] for r in data.query_mixture[query_ids]], device=device)
     features = torch.from_numpy(np.asarray(data.features[rows])).to(device)
+    if augment is not None:
+        features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
     logits = model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device))
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
@@ -102,14 +128,29 @@ def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
     return total / max(count, 1)
 
 
+def load_state(state_path: Path, fingerprint: str, device) -> dict | None:
+    """The saved training state, if it belongs to this very run (same configs and inputs)."""
+    if not state_path.exists():
+        return None
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        print(f"ignoring {state_path}: it belongs to another configuration or other inputs")
+        return None
+    return state
+
+
 def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
-          model_path: Path, history_path: Path, state_path: Path, device: str | None = None) -> pd.DataFrame:
+          model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
+          device: str | None = None) -> pd.DataFrame:
     """Train with early stopping on validation loss; write the best model and the history.
 
     After every epoch the full state goes to `state_path`, so a killed job resumes from
     its last finished epoch and ends with the same result as an uninterrupted run (CPU).
+    `fingerprint` identifies the configs and inputs, so a stale state is never resumed.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda":
+        cfg = dataclasses.replace(cfg, mixtures_per_batch=cfg.mixtures_per_batch * cfg.cuda_batch_scale)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     mean, std = feature_statistics(train_data.features)
@@ -119,8 +160,8 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     history, best, best_state, start_epoch = [], math.inf, None, 0
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
+    state = load_state(state_path, fingerprint, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -137,11 +178,14 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         order = np.random.default_rng([cfg.seed, epoch]).permutation(rows)
         batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
         total, count = 0.0, 0
-        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False):
-            loss, n = run_batch(model, train_data, batch, device, cfg.loss)
+        augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
+        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                          mininterval=5):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"training {model_path}: loss became {float(loss)} in epoch {epoch + 1}; "
+                    f"training {model_path}: loss became {float(loss.detach())} in epoch {epoch + 1}; "
                     f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -159,12 +203,18 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "history": history, "best": best,
-                        "best_state": best_state, "torch_rng": torch.get_rng_state()}, tmp)
+                        "best_state": best_state, "torch_rng": torch.get_rng_state(),
+                        "fingerprint": fingerprint}, tmp)
     model.load_state_dict(best_state)
+    decoding = choose_decoding(model, val_data, min_duration=model.cfg.min_duration)
+    apply_decoding(model, decoding["chosen"])
+    print(f"decoding chosen on validation: {decoding['chosen']}")
     model.cpu()
     table = pd.DataFrame(history)
-    save_model(model, model_path, extra={"best_val_loss": best, "epochs_run": len(history)})
+    save_model(model, model_path, extra={"best_val_loss": best, "epochs_run": len(history),
+                                         "validation_decoding": decoding})
     atomic.write_tsv(history_path, table)
+    state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
     return table
 
 

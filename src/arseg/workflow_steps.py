@@ -4,6 +4,7 @@ and the steps are testable without Snakemake."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,17 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     return train(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
-                 model_path, history_path, state_path)
+                 model_path, history_path, state_path,
+                 fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]))
+
+
+def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, inputs) -> str:
+    """Identity of a training run: its configs and its input files (size and mtime)."""
+    parts = [repr(dataclasses.asdict(model_cfg)), repr(dataclasses.asdict(train_cfg))]
+    for path in inputs:
+        stat = Path(path).stat()
+        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):

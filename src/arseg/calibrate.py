@@ -1,0 +1,57 @@
+"""Choose the decoding settings (presence threshold, gap merging) on validation, so the
+test split never influences them; the choice is stored in the model file."""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import torch
+
+from . import targets
+from .evaluate import EvalConfig, sed_eval_scores
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+MERGE_GAPS = (0.15, 0.3, 0.6)
+
+
+@torch.no_grad()
+def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
+    """Sigmoid outputs (Q, n_bins, 3) for every validation query (one window per mixture)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = np.zeros(data.query_target.shape, dtype=np.float32)
+    rows = np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
+    for start in range(0, len(rows), batch_mixtures):
+        batch = rows[start:start + batch_mixtures]
+        ids = np.concatenate([data.queries_of_mixture[r] for r in batch])
+        local = {r: i for i, r in enumerate(batch)}
+        index = torch.tensor([local[r] for r in data.query_mixture[ids]], device=device)
+        audio = model.encode_audio(torch.from_numpy(np.asarray(data.features[batch])).to(device))
+        query = torch.from_numpy(np.asarray(data.query_input[ids]))
+        query = query.to(device) if query.dtype == torch.int64 else query.float().to(device)
+        out[ids] = torch.sigmoid(model.forward_queries(audio, index, query)).float().cpu().numpy()
+    return out
+
+
+def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = EvalConfig()) -> dict:
+    """Grid-search threshold x merge gap for the best validation event-based F1."""
+    cfg = model.cfg
+    bins = validation_bins(model, data)
+    reference = {q: targets.decode(data.query_target[q], cfg.bin_width,
+                                   targets.DecodeConfig(0.5, 0.0, 0.0), cfg.window_seconds)
+                 for q in range(len(bins))}
+    reference = {str(q): [(on, off) for on, off, _ in segs] for q, segs in reference.items()}
+    results = []
+    for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS):
+        decode_cfg = targets.DecodeConfig(threshold, gap, min_duration)
+        estimated = {str(q): [(on, off) for on, off, _ in targets.decode(b, cfg.bin_width, decode_cfg, cfg.window_seconds)]
+                     for q, b in enumerate(bins)}
+        f1 = sed_eval_scores(reference, estimated, cfg.window_seconds, eval_cfg)["event_f1"] or 0.0
+        results.append({"threshold": threshold, "merge_gap": gap, "event_f1": f1})
+    best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5)))
+    return {"chosen": best, "grid": results}
+
+
+def apply_decoding(model, chosen: dict) -> None:
+    model.cfg = dataclasses.replace(model.cfg, threshold=chosen["threshold"], merge_gap=chosen["merge_gap"])
