@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from arseg.configs import mixture_config
 from arseg.corpus.table import read_clips
-from arseg.mixtures import generate_split
+from arseg.mixtures import generate_split, mixture_config
 from arseg.rule_io import logged
 
 with logged(snakemake):

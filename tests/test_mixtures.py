@@ -96,3 +96,24 @@ def test_colored_noise_has_unit_rms():
     for exponent in (0.0, 1.0, 2.0):
         noise = colored_noise(np.random.default_rng(0), 16000, exponent)
         assert np.sqrt(np.mean(noise**2)) == pytest.approx(1.0)
+
+
+def test_back_to_back_layout_fills_the_mixture_without_overlap(corpus, tmp_path):
+    root, clips = corpus
+    clips = clips.assign(split="train")
+    cfg = MixtureConfig(duration=6.0, sample_rate=RATE, layout="back_to_back")
+    events = generate_split(clips, root / "audio", tmp_path, "train", 4, cfg, seed=0)
+    for _, group in events.groupby("filename"):
+        onsets, offsets = group["onset"].to_numpy(), group["offset"].to_numpy()
+        assert onsets[0] == 0.0 and offsets[-1] == 6.0
+        assert np.allclose(onsets[1:], offsets[:-1])  # end to end, no gap, no overlap
+
+
+def test_select_categories_rejects_unknown_names(corpus):
+    from arseg.mixtures import select_categories
+
+    _, clips = corpus
+    assert set(select_categories(clips, ["tone"])["category"]) == {"tone"}
+    assert len(select_categories(clips, [])) == len(clips)
+    with pytest.raises(ValueError, match="corpus.categories.*'bell'"):
+        select_categories(clips, ["tone", "bell"])

@@ -31,6 +31,17 @@ class MixtureConfig:
     snr_db: tuple[float, float] = (0.0, 20.0)
     background_db: float = -35.0
     edge_cut: float = 0.25
+    layout: str = "random"  # "random": overlapping events; "back_to_back": the seed project's protocol
+
+
+def mixture_config(config: dict) -> MixtureConfig:
+    """The workflow config's mixture settings (here, not in configs.py, so the light
+    mixtures rule does not import the model and training code through configs)."""
+    mix = config["mixtures"]
+    return MixtureConfig(duration=mix["duration"], sample_rate=config["audio"]["sample_rate"],
+                         min_events=mix["min_events"], max_events=mix["max_events"],
+                         snr_db=tuple(mix["snr_db"]), background_db=mix["background_db"], edge_cut=mix["edge_cut"],
+                         layout=mix["layout"])
 
 
 @dataclasses.dataclass
@@ -44,35 +55,99 @@ class Event:
 
 def colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS."""
-    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
-    freqs = np.arange(n // 2 + 1, dtype=float)
+    m = n // 2 + 1
+    spectrum = np.empty(m, dtype=complex)  # filled in place: no full-length temporaries
+    spectrum.real = rng.standard_normal(m)
+    spectrum.imag = rng.standard_normal(m)
+    freqs = np.arange(m, dtype=float)
     freqs[0] = 1.0
-    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
-    return noise / np.sqrt(np.mean(noise**2))
+    spectrum /= freqs ** (exponent / 2)
+    noise = np.fft.irfft(spectrum, n)
+    noise /= np.sqrt(np.mean(np.square(noise)))
+    return noise
 
 
 def rms_db(x: np.ndarray) -> float:
     return 10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20)
 
 
-def draw_events(rng: np.random.Generator, clips: pd.DataFrame, cfg: MixtureConfig) -> list[Event]:
+class ClipPools:
+    """A split's clips grouped by category, built once so that drawing a mixture's events
+    costs no table filtering (draw_events accepts this or the clips table itself)."""
+
+    def __init__(self, clips: pd.DataFrame):
+        self.categories = sorted(clips["category"].unique())
+        self.clips = {c: list(zip(g["clip_id"], g["description"], g["duration"]))
+                      for c, g in ((c, clips[clips["category"] == c]) for c in self.categories)}
+
+
+def draw_events(rng: np.random.Generator, clips: pd.DataFrame | ClipPools, cfg: MixtureConfig) -> list[Event]:
     """Pick 1..N clips of distinct categories, their positions and SNRs."""
-    categories = sorted(clips["category"].unique())
+    pools = clips if isinstance(clips, ClipPools) else ClipPools(clips)
+    categories = pools.categories
     n_max = min(cfg.max_events, len(categories))
     n = int(rng.integers(min(cfg.min_events, n_max), n_max + 1))
     chosen = rng.choice(categories, size=n, replace=False)
     total = int(round(cfg.duration * cfg.sample_rate))
     events = []
     for category in chosen:
-        pool = clips[clips["category"] == category]
-        clip = pool.iloc[int(rng.integers(len(pool)))]
-        length = int(round(clip["duration"] * cfg.sample_rate))
+        pool = pools.clips[category]
+        clip_id, description, duration = pool[int(rng.integers(len(pool)))]
+        length = int(round(duration * cfg.sample_rate))
         # At most edge_cut of the event may hang over either edge of the mixture.
         lowest = -int(cfg.edge_cut * length)
         highest = max(lowest, total - length + int(cfg.edge_cut * length))
         start = int(rng.integers(lowest, highest + 1))
         snr = float(rng.uniform(*cfg.snr_db))
-        events.append(Event(clip["clip_id"], category, clip["description"], start, snr))
+        events.append(Event(clip_id, category, description, start, snr))
+    return events
+
+
+def mix(events: list[Event], load_clip, rng: np.random.Generator, cfg: MixtureConfig):
+    """Mix events over a fresh background; return (mixture, spans), nothing else.
+
+    The lean core of `render`: each event is added only over its span, so no full-length
+    stem is ever allocated (the mixture generator's hot loop; same numbers as render).
+    """
+    mixture, _, _, spans, _ = _mix(events, load_clip, rng, cfg)
+    return mixture, spans
+
+
+def _mix(events, load_clip, rng, cfg):
+    """(scaled mixture, unscaled background, per-event gained segments, spans, scale)."""
+    total = int(round(cfg.duration * cfg.sample_rate))
+    background = colored_noise(rng, total, exponent=float(rng.uniform(0.0, 2.0)))
+    background *= 10 ** (cfg.background_db / 20)
+    mixture = np.zeros(total)
+    parts, spans = [], []
+    for event in events:
+        clip = load_clip(event.clip_id)
+        first = max(event.start_sample, 0)
+        last = min(event.start_sample + len(clip), total)
+        segment = np.asarray(clip[first - event.start_sample:last - event.start_sample], dtype=np.float64)
+        gain_db = event.snr_db - (rms_db(segment) - rms_db(background[first:last]))
+        part = segment * 10 ** (gain_db / 20)
+        mixture[first:last] += part  # zero elsewhere: adds exactly what a full-length stem would
+        parts.append(part)
+        spans.append((first, last))
+    np.add(background, mixture, out=mixture)
+    # One gain for everything keeps every SNR as drawn while avoiding clipping.
+    peak = np.max(np.abs(mixture))
+    scale = 0.9 / peak if peak > 0.9 else 1.0
+    mixture *= scale
+    return mixture, background, parts, spans, scale
+
+
+def draw_back_to_back(rng: np.random.Generator, clips: pd.DataFrame | ClipPools, cfg: MixtureConfig) -> list[Event]:
+    """The seed project's protocol: random clips laid end to end, no overlap, until the mixture is full."""
+    pools = clips if isinstance(clips, ClipPools) else ClipPools(clips)
+    flat = [(category, *clip) for category in pools.categories for clip in pools.clips[category]]
+    total = int(round(cfg.duration * cfg.sample_rate))
+    events, start = [], 0
+    while start < total:
+        category, clip_id, description, duration = flat[int(rng.integers(len(flat)))]
+        events.append(Event(clip_id, category, description, start, float(rng.uniform(*cfg.snr_db))))
+        start += int(round(duration * cfg.sample_rate))
     return events
 
 
@@ -81,24 +156,13 @@ def render(events: list[Event], load_clip, rng: np.random.Generator, cfg: Mixtur
 
     spans[i] = (first, last) sample of event i inside the mixture.
     """
-    total = int(round(cfg.duration * cfg.sample_rate))
-    background = colored_noise(rng, total, exponent=float(rng.uniform(0.0, 2.0)))
-    background *= 10 ** (cfg.background_db / 20)
-    stems, spans = [], []
-    for event in events:
-        clip = load_clip(event.clip_id)
-        first = max(event.start_sample, 0)
-        last = min(event.start_sample + len(clip), total)
-        stem = np.zeros(total)
-        stem[first:last] = clip[first - event.start_sample:last - event.start_sample]
-        gain_db = event.snr_db - (rms_db(stem[first:last]) - rms_db(background[first:last]))
-        stems.append(stem * 10 ** (gain_db / 20))
-        spans.append((first, last))
-    mixture = background + sum(stems, np.zeros(total))
-    # One gain for everything keeps every SNR as drawn while avoiding clipping.
-    peak = np.max(np.abs(mixture))
-    scale = 0.9 / peak if peak > 0.9 else 1.0
-    return mixture * scale, background * scale, [s * scale for s in stems], spans
+    mixture, background, parts, spans, scale = _mix(events, load_clip, rng, cfg)
+    stems = []
+    for part, (first, last) in zip(parts, spans):
+        stem = np.zeros(len(mixture))
+        stem[first:last] = part
+        stems.append(stem * scale)
+    return mixture, background * scale, stems, spans
 
 
 class ClipLoader:
@@ -112,9 +176,12 @@ class ClipLoader:
     def _load(self, clip_id: str) -> np.ndarray:
         path = self.audio_dir / f"{clip_id}.wav"
         audio, rate = sf.read(path, dtype="float64", always_2d=True)
-        if rate != self.sample_rate:
-            raise ValueError(f"{path}: sample rate {rate} Hz, expected {self.sample_rate} Hz")
-        return audio.mean(axis=1)
+        audio = audio.mean(axis=1)
+        if rate != self.sample_rate:  # the corpus check noted it; resample rather than lose the clip
+            import soxr
+
+            audio = soxr.resample(audio, rate, self.sample_rate)
+        return audio
 
     def __call__(self, clip_id: str) -> np.ndarray:
         return self.load(clip_id)
@@ -132,11 +199,13 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
     out_dir = Path(out_dir)
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     load_clip = ClipLoader(audio_dir, cfg.sample_rate)
+    pools = ClipPools(pool)
     rows = []
     for index in tqdm(range(count), desc=f"mixtures {split}", unit="mix"):
         rng = np.random.default_rng([seed, SPLITS.index(split), index])
-        events = draw_events(rng, pool, cfg)
-        mixture, _, _, spans = render(events, load_clip, rng, cfg)
+        draw = draw_back_to_back if cfg.layout == "back_to_back" else draw_events
+        events = draw(rng, pools, cfg)
+        mixture, spans = mix(events, load_clip, rng, cfg)
         filename = f"{split}_{index:05d}.wav"
         atomic.write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
         for event, (first, last) in zip(events, spans):
@@ -145,6 +214,16 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
     table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     atomic.write_tsv(out_dir / "events.tsv", table)
     return table
+
+
+def select_categories(clips: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
+    """Keep only the listed categories (all when the list is empty); unknown names are an error."""
+    if not categories:
+        return clips
+    unknown = sorted(set(categories) - set(clips["category"]))
+    if unknown:
+        raise ValueError(f"corpus.categories: {unknown} not in the corpus; it has {sorted(clips['category'].unique())}")
+    return clips[clips["category"].isin(categories)]
 
 
 def read_events(path: str | Path) -> pd.DataFrame:

@@ -13,3 +13,23 @@ rule demo_corpus:
         f"{ENVS}/data.yaml"
     script:
         "../../scripts/demo_corpus.py"
+
+
+# Check every clip of the corpus; bad clips are skipped and listed, the rest goes on.
+rule check_corpus:
+    input:
+        clips=get_corpus_clips(),
+        audio=get_corpus_audio(),
+    output:
+        clips="results/corpus/clips.tsv",
+        rejected=report("results/corpus/rejected.tsv", caption="../../report/rejected.rst",
+                        category="Data", labels={"table": "rejected clips"}),
+    params:
+        sample_rate=lookup(within=config, dpath="audio/sample_rate"),
+        categories=lookup(within=config, dpath="corpus/categories"),
+    log:
+        "results/logs/check_corpus.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    script:
+        "../../scripts/check_corpus.py"

@@ -1,7 +1,7 @@
 # Mix corpus clips of one split into seeded mixtures with DCASE-style annotations.
 rule mixtures:
     input:
-        clips=get_corpus_clips(),
+        clips=rules.check_corpus.output.clips,
         audio=get_corpus_audio(),
     output:
         events="results/mixtures/{split}/events.tsv",

@@ -2,7 +2,7 @@
 rule queries:
     input:
         events=rules.mixtures.output.events,
-        clips=get_corpus_clips(),
+        clips=rules.check_corpus.output.clips,
     output:
         queries="results/queries/{split}.tsv",
     params:
