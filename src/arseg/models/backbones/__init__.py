@@ -3,14 +3,24 @@
 A backbone is an nn.Module built as `Backbone(n_mels, query_dim, width)` with
 `encode(x)`: (B, 1, frames, mels) -> (B, C, T') query-free audio features, and
 `condition(h, q)`: (Q, C, T'), (Q, query_dim) -> (Q, out_channels, T'), plus the
-attribute `out_channels`. To add one: write a module here and add it below.
+attribute `out_channels`. T' should be at least the model's n_bins (the model
+adaptive-pools to n_bins). `width` scales channels (1.0 = published size); a backbone
+may derive its depth from it (see its docstring). To add one: write a module here, add
+it below, and add its name to the enum of `model.backbones` in
+workflow/schemas/config.schema.yaml.
 """
 from __future__ import annotations
 
+from .crnn import CrnnBackbone
+from .efficientnet_attention import EfficientNetAttentionBackbone
+from .vgg import VggBackbone
 from .yoho import YohoBackbone
 
 BACKBONES = {
     "yoho": YohoBackbone,
+    "efficientnet_attention": EfficientNetAttentionBackbone,
+    "vgg": VggBackbone,
+    "crnn": CrnnBackbone,
 }
 
 
