@@ -9,8 +9,10 @@ How the SLURM executor plugin (2.8.0) labels jobs, with profiles/slurm:
 
 * ``JobName``  -- ``arseg_<run uuid>``: the same for every job of one Snakemake
   run (prefix from ``slurm-jobname-prefix`` in the profile).
-* ``Comment``  -- ``rule_<rule>`` or ``rule_<rule>_wildcards_<w>``: this is how
-  a test recognises the training job. ``sacct`` only keeps comments because
+* ``Comment``  -- ``rule_<rule>``, or ``rule_<rule>_wildcards_<values>`` with
+  the wildcard values joined by "_" (train, backbone=yoho, seed=0:
+  ``rule_train_wildcards_yoho_0``): this is how a test recognises the
+  training job (``Rule`` key of :func:`sacct_jobs`). ``sacct`` only keeps comments because
   ``.ci/slurm-up`` sets ``AccountingStoreFlags=job_comment``.
 * ``AllocTRES`` -- e.g. ``billing=1,cpu=1,gres/gpu=1,mem=4G,node=1`` for a rule
   with ``resources: gpu=1`` (``AccountingStorageTRES=gres/gpu`` makes the GPU
@@ -203,7 +205,7 @@ def _is_timestamp(value: str) -> bool:
 
 
 def _rule_from_comment(comment: str) -> str:
-    """'rule_train_wildcards_seed=0' -> 'train'; 'rule_prepare' -> 'prepare'."""
+    """'rule_train_wildcards_yoho_0' -> 'train'; 'rule_prepare' -> 'prepare'."""
     m = re.match(r"^(?:rule|group)_(.+?)(?:_wildcards_.*)?$", comment or "")
     return m.group(1) if m else ""
 

@@ -99,14 +99,19 @@ def test_colored_noise_has_unit_rms():
 
 
 def test_back_to_back_layout_fills_the_mixture_without_overlap(corpus, tmp_path):
+    from arseg.mixtures import ClipPools, draw_back_to_back
+
     root, clips = corpus
     clips = clips.assign(split="train")
     cfg = MixtureConfig(duration=6.0, sample_rate=RATE, layout="back_to_back")
-    events = generate_split(clips, root / "audio", tmp_path, "train", 4, cfg, seed=0)
-    for _, group in events.groupby("filename"):
-        onsets, offsets = group["onset"].to_numpy(), group["offset"].to_numpy()
-        assert onsets[0] == 0.0 and offsets[-1] == 6.0
-        assert np.allclose(onsets[1:], offsets[:-1])  # end to end, no gap, no overlap
+    events = draw_back_to_back(np.random.default_rng(0), ClipPools(clips), cfg)
+    lengths = {c: int(round(d * RATE)) for c, d in zip(clips["clip_id"], clips["duration"])}
+    starts = [e.start_sample for e in events]
+    assert starts[0] == 0 and starts[-1] < 6 * RATE <= starts[-1] + lengths[events[-1].clip_id]
+    assert starts[1:] == [s + lengths[e.clip_id] for s, e in zip(starts, events)][:-1]  # end to end
+    table = generate_split(clips, root / "audio", tmp_path, "train", 4, cfg, seed=0)
+    for _, group in table.groupby("filename"):  # audible spans never overlap
+        assert (group["onset"].to_numpy()[1:] >= group["offset"].to_numpy()[:-1] - 1e-9).all()
 
 
 def test_select_categories_rejects_unknown_names(corpus):
@@ -117,3 +122,41 @@ def test_select_categories_rejects_unknown_names(corpus):
     assert len(select_categories(clips, [])) == len(clips)
     with pytest.raises(ValueError, match="corpus.categories.*'bell'"):
         select_categories(clips, ["tone", "bell"])
+
+
+def test_annotation_starts_where_a_fade_in_becomes_audible():
+    from arseg.mixtures import audible_regions
+
+    rate = 8000
+    t = np.arange(4 * rate) / rate
+    background = 0.01 * np.random.default_rng(0).standard_normal(len(t))
+    # Silent for 1 s, then a 40 dB fade-in over 2 s, then steady for 1 s.
+    envelope = np.clip((t - 1.0) / 2.0, 0, 1) ** 2 * (t >= 1.0)
+    event = 0.05 * envelope * np.sin(2 * np.pi * 500 * t)
+    [(first, last)] = audible_regions(event, background, 100, rate)
+    onset = (first - 100) / rate
+    # Audible where 0.05^2 * e^2 / 2 = 0.01^2 * 10^(-6/10) with e = ((t - 1) / 2)^2: t = 1.75 s.
+    assert 1.65 < onset < 1.85
+    assert abs((last - 100) / rate - 4.0) < 0.02
+
+
+def test_annotations_lie_inside_the_clip_span(corpus, tmp_path):
+    root, clips = corpus
+    cfg = MixtureConfig(duration=4.0, sample_rate=RATE, max_events=3, snr_db=(0.0, 20.0))
+    events = generate_split(clips, root / "audio", tmp_path, "train", 10, cfg, seed=5)
+    assert (events["offset"] > events["onset"]).all()
+    assert (events["onset"] >= 0).all() and (events["offset"] <= 4.0).all()
+
+
+def test_long_silences_split_an_event_short_ones_do_not():
+    from arseg.mixtures import audible_regions
+
+    rate = 8000
+    background = 0.01 * np.random.default_rng(1).standard_normal(5 * rate)
+    event = np.zeros(5 * rate)
+    for start, stop in [(0.5, 1.0), (1.2, 1.6), (3.0, 4.0)]:  # gaps of 0.2 s and 1.4 s
+        event[int(start * rate):int(stop * rate)] = 0.2 * np.sin(np.arange(int((stop - start) * rate)))
+    regions = [(a / rate, b / rate) for a, b in audible_regions(event, background, 0, rate)]
+    assert len(regions) == 2
+    assert abs(regions[0][0] - 0.5) < 0.05 and abs(regions[0][1] - 1.6) < 0.05
+    assert abs(regions[1][0] - 3.0) < 0.05 and abs(regions[1][1] - 4.0) < 0.05

@@ -4,8 +4,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import pytest
-
 spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
 runner = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(runner)
@@ -13,12 +11,7 @@ spec.loader.exec_module(runner)
 TINY = Path(__file__).with_name("data") / "tiny.yaml"
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    runner.prepare_workdir(workdir, TINY)
-    runner.snakemake(workdir, "--cores", "2")
-    return workdir
+# finished_run and report_html: session fixtures in tests/conftest.py (shared with the browser test).
 
 
 def test_metrics_tables_and_figures_exist(finished_run):
@@ -27,9 +20,15 @@ def test_metrics_tables_and_figures_exist(finished_run):
         assert key in metrics["overall"]
     assert metrics["overall"]["n_queries"] > 0
     assert set(metrics["by_kind"]) == {"label", "description"}
+    for key in ("psds_tag", "psds1", "psds2", "collar_f1", "intersection_f1"):
+        assert key in metrics["overall"]
+    assert metrics["by_snr"] and metrics["by_duration"] and "val_thresholds" in metrics
+    for table in ("results", "per_category", "conditions", "comparison"):
+        for ext in ("tsv", "md", "tex", "html"):
+            assert (finished_run / f"results/tables/{table}.{ext}").stat().st_size > 100, (table, ext)
     assert "yoho" in (finished_run / "results/tables/results.md").read_text()
-    for name in ("dataset", "training", "examples"):
-        assert (finished_run / f"results/figures/{name}.png").stat().st_size > 10_000
+    for name in ("dataset", "training", "backbones", "psd_roc", "categories", "conditions", "examples/yoho"):
+        assert (finished_run / f"results/figures/{name}.png").stat().st_size > 10_000, name
 
 
 def test_second_run_has_nothing_to_do(finished_run):
@@ -37,10 +36,9 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_report_builds(finished_run):
-    runner.snakemake(finished_run, "--report", "report.html")
-    html = (finished_run / "report.html").read_text(errors="replace")
-    assert len(html) > 50_000 and "results.tsv" in html
+def test_report_builds(report_html):
+    html = report_html.read_text(errors="replace")
+    assert len(html) > 50_000 and "results.html" in html
 
 
 def test_changing_mixture_seed_reruns_mixtures_and_downstream(finished_run, tmp_path):

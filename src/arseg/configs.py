@@ -1,13 +1,19 @@
 """Turn the workflow's config dict (validated and defaulted by the schema) into the
-dataclasses the library takes, and check what a schema cannot express."""
+dataclasses the library takes, and check what a schema cannot express.
+
+Each helper imports its dataclass when called: Snakemake imports this module to check the
+config at every start (the driver, and each cluster job again), which so imports no torch.
+mixture_config lives beside MixtureConfig in arseg.mixtures, for the light mixtures rule."""
 from __future__ import annotations
 
-from .evaluate import EvalConfig
-from .features import FeatureConfig
-from .mixtures import MixtureConfig
-from .models.model import ModelConfig
-from .targets import DecodeConfig
-from .training import TrainConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .evaluate import EvalConfig
+    from .features import FeatureConfig
+    from .models.model import ModelConfig
+    from .targets import DecodeConfig
+    from .training import TrainConfig
 
 
 class ConfigError(ValueError):
@@ -22,8 +28,17 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"mixtures.snr_db: range reversed ({low} > {high}); write [low, high]")
     if mix["min_events"] > mix["max_events"]:
         raise ConfigError(f"mixtures.min_events ({mix['min_events']}) > mixtures.max_events ({mix['max_events']})")
+    chosen = config["corpus"].get("categories") or []
+    if chosen and mix["min_events"] > len(chosen):
+        raise ConfigError(f"mixtures.min_events ({mix['min_events']}) > the {len(chosen)} categories of "
+                          f"corpus.categories ({chosen}); a mixture's events come from distinct categories")
     if config["corpus"]["source"] == "folder" and not config["corpus"]["path"]:
         raise ConfigError("corpus.path: required when corpus.source is 'folder'")
+    if config["corpus"]["source"] == "sounddescs":
+        clip_table = config["corpus"]["sounddescs"]["clip_table"]
+        if clip_table["protocol"] not in clip_table["category_maps"]:
+            raise ConfigError(f"corpus.sounddescs.clip_table.protocol: {clip_table['protocol']!r} is not a key of "
+                              f"corpus.sounddescs.clip_table.category_maps ({sorted(clip_table['category_maps'])})")
     audio = config["audio"]
     if audio["win_seconds"] * audio["sample_rate"] < 2 * audio["n_mels"]:
         raise ConfigError(f"audio.win_seconds: {audio['win_seconds']} s is too short for {audio['n_mels']} mel bands")
@@ -32,17 +47,14 @@ def check_config(config: dict) -> None:
 
 
 def feature_config(config: dict) -> FeatureConfig:
+    from .features import FeatureConfig
+
     return FeatureConfig(**config["audio"])
 
 
-def mixture_config(config: dict) -> MixtureConfig:
-    mix = config["mixtures"]
-    return MixtureConfig(duration=mix["duration"], sample_rate=config["audio"]["sample_rate"],
-                         min_events=mix["min_events"], max_events=mix["max_events"],
-                         snr_db=tuple(mix["snr_db"]), background_db=mix["background_db"], edge_cut=mix["edge_cut"])
-
-
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
+    from .models.model import ModelConfig
+
     model, decoding = config["model"], config["decoding"]
     window = config["mixtures"]["duration"]
     return ModelConfig(backbone=backbone, width=model["width"], query_encoder=model["query_encoder"],
@@ -53,14 +65,20 @@ def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
 
 
 def train_config(config: dict, seed: int) -> TrainConfig:
+    from .training import TrainConfig
+
     return TrainConfig(seed=seed, **config["training"])
 
 
 def decode_config(config: dict) -> DecodeConfig:
+    from .targets import DecodeConfig
+
     return DecodeConfig(**config["decoding"])
 
 
 def eval_config(config: dict) -> EvalConfig:
+    from .evaluate import EvalConfig
+
     ev = config["evaluation"]
     return EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
                       segment_seconds=ev["segment_seconds"])

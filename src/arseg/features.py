@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from . import atomic
+from .feature_store import FeatureStore  # noqa: F401  (torch-free, re-exported)
 
 DB_FLOOR = 1e-10  # power_to_db's amin
 
@@ -53,20 +54,23 @@ class LogMel(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(audio, n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length,
-                          win_length=self.cfg.win_length, window=self.window, center=True,
+        # float64 like librosa: in float32, bands 80 dB below a frame's loudest drift by ~2e-3 dB.
+        spec = torch.stft(audio.double(), n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length,
+                          win_length=self.cfg.win_length, window=self.window.double(), center=True,
                           pad_mode="constant", return_complex=True)
         power = spec.real.square() + spec.imag.square()
-        mel = torch.matmul(self.mel, power)  # (batch, n_mels, frames)
-        return (10.0 * torch.log10(torch.clamp(mel, min=DB_FLOOR))).transpose(1, 2)
+        mel = torch.matmul(self.mel.double(), power)  # (batch, n_mels, frames)
+        return (10.0 * torch.log10(torch.clamp(mel, min=DB_FLOOR))).transpose(1, 2).float()
 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: FeatureConfig,
-                  batch_size: int = 32) -> None:
+                  batch_size: int = 8) -> None:
     """Stream mixtures through LogMel into one (N, frames, n_mels) float32 .npy file.
 
     All mixtures of a split have one length, so the array is rectangular. Written to a
     temporary file and renamed, so a killed job leaves no finished-looking array.
+    Batches of 8 keep the STFT's intermediates small enough to be reused by the allocator:
+    about 2x faster than batches of 32 on a 2-core CPU, with identical values.
     """
     if not audio_paths:
         raise ValueError(f"no audio to extract features from for {out_npy}")
@@ -93,15 +97,3 @@ def read_mono(path: Path, sample_rate: int, expect_frames: int | None = None) ->
     if expect_frames is not None and len(audio) != expect_frames:
         raise ValueError(f"{path}: {len(audio)} samples, expected {expect_frames} like the rest of the split")
     return audio.mean(axis=1)
-
-
-class FeatureStore:
-    """Read-only view of one split's features: filename -> (frames, n_mels) array."""
-
-    def __init__(self, npy: str | Path, index: str | Path):
-        self.array = np.load(npy, mmap_mode="r")
-        table = pd.read_csv(index, sep="\t", dtype={"filename": str})
-        self.row = dict(zip(table["filename"], table["row"]))
-
-    def __getitem__(self, filename: str) -> np.ndarray:
-        return np.asarray(self.array[self.row[filename]])

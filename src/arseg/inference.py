@@ -20,28 +20,34 @@ def window_plan(n_frames: int, model: ReferringSegmenter) -> tuple[list[int], in
     return starts, hop_bins, max(duration_bins, 1)
 
 
-def pad_to(features: np.ndarray, n_frames: int) -> np.ndarray:
-    """Pad with each band's quietest value in the recording (a neutral 'nothing here')."""
+def pad_to(features: np.ndarray, n_frames: int, floor: np.ndarray | None = None) -> np.ndarray:
+    """Pad with each band's quietest value in the recording (a neutral 'nothing here');
+    `floor` (1, mels) is that value, taken from `features` when not given."""
     if len(features) >= n_frames:
         return features[:n_frames]
-    floor = features.min(axis=0, keepdims=True)
+    floor = features.min(axis=0, keepdims=True) if floor is None else floor
     return np.concatenate([features, np.repeat(floor, n_frames - len(features), axis=0)])
 
 
 @torch.no_grad()
 def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch.Tensor,
-                 batch_windows: int = 32) -> np.ndarray:
-    """(frames, mels) features and Q query inputs -> (Q, total_bins, 3) sigmoid outputs."""
+                 batch_windows: int = 32, progress=None) -> np.ndarray:
+    """(frames, mels) features and Q query inputs -> (Q, total_bins, 3) sigmoid outputs.
+
+    Windows are cut one batch at a time (an hour of audio never needs all of them in
+    memory); `progress`, if given, is called with the number of windows each batch finished.
+    """
     cfg = model.cfg
     device = next(model.parameters()).device
     starts, hop_bins, total_bins = window_plan(len(features), model)
-    windows = np.stack([pad_to(features[s:], cfg.window_frames) for s in starts])
+    floor = features.min(axis=0, keepdims=True)  # the recording's quietest value per band
     out = np.zeros((len(queries), len(starts) * hop_bins + cfg.n_bins, 3), dtype=np.float32)
     distance = np.full(out.shape[1], np.inf)
     centre = np.abs(np.arange(cfg.n_bins) + 0.5 - cfg.n_bins / 2)
     queries = queries.to(device)
     for first in range(0, len(starts), batch_windows):
-        chunk = torch.from_numpy(windows[first:first + batch_windows]).to(device)
+        chunk = torch.from_numpy(np.stack([pad_to(features[s:], cfg.window_frames, floor)
+                                           for s in starts[first:first + batch_windows]])).to(device)
         audio = model.encode_audio(chunk)
         n_win, n_q = len(chunk), len(queries)
         index = torch.arange(n_win, device=device).repeat_interleave(n_q)
@@ -53,6 +59,8 @@ def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch
             better = centre < distance[span]
             out[:, span][:, better] = scores[w][:, better]
             distance[span] = np.minimum(distance[span], centre)
+        if progress is not None:
+            progress(n_win)
     return out[:, :total_bins]
 
 

@@ -3,7 +3,9 @@
 SNR is defined per event over the samples where it sounds inside the mixture:
 10 log10(mean(event^2) / mean(background^2)), both over the event's in-mixture span.
 Every random draw comes from a generator seeded by (seed, split, mixture index), so a
-mixture does not depend on how many others are made or in which order.
+mixture does not depend on how many others are made or in which order. An event is
+annotated where it is audible over the background (`audible_regions`), not by the
+extent of its clip file.
 """
 from __future__ import annotations
 
@@ -103,14 +105,48 @@ def draw_events(rng: np.random.Generator, clips: pd.DataFrame | ClipPools, cfg: 
     return events
 
 
+AUDIBLE_DB = -6.0      # an event counts where its level is at most this far below the background's
+AUDIBLE_FRAME_S = 0.01
+AUDIBLE_SMOOTH_S = 0.05
+AUDIBLE_GAP_S = 0.5    # longer silences inside a clip split it into separate events
+
+
+def audible_regions(part: np.ndarray, background: np.ndarray, first: int, sample_rate: int,
+                    min_gap: float = AUDIBLE_GAP_S) -> list[tuple[int, int]]:
+    """Where an event sounds: the stretches in which it is audible over the background.
+
+    Audible = its smoothed level is within AUDIBLE_DB of the background's at that moment, so
+    a slow fade-in is annotated where it emerges from the noise, not where the clip file
+    starts. Silences shorter than `min_gap` (between footsteps, within a bark) stay inside
+    a region; longer ones (the pause between telephone rings) split it. An event drawn at
+    SNR >= AUDIBLE_DB over its span always has an audible moment.
+    """
+    hop = max(int(AUDIBLE_FRAME_S * sample_rate), 1)
+    n = len(part) // hop
+    if n == 0:
+        return [(first, first + len(part))]
+    frames = lambda x: np.mean(np.square(x[:n * hop]).reshape(n, hop), axis=1)  # noqa: E731
+    kernel = np.ones(max(int(round(AUDIBLE_SMOOTH_S / AUDIBLE_FRAME_S)), 1))
+    level = np.convolve(frames(part), kernel, mode="same")
+    floor = np.convolve(frames(background), kernel, mode="same")
+    audible = np.flatnonzero(level >= floor * 10 ** (AUDIBLE_DB / 10))
+    if len(audible) == 0:  # quieter than AUDIBLE_DB everywhere: keep the whole span
+        return [(first, first + len(part))]
+    breaks = np.flatnonzero(np.diff(audible) > max(int(round(min_gap / AUDIBLE_FRAME_S)), 1))
+    starts = np.r_[audible[0], audible[breaks + 1]]
+    ends = np.r_[audible[breaks], audible[-1]] + 1
+    return [(first + a * hop, first + min(b * hop, len(part))) for a, b in zip(starts, ends)]
+
+
 def mix(events: list[Event], load_clip, rng: np.random.Generator, cfg: MixtureConfig):
-    """Mix events over a fresh background; return (mixture, spans), nothing else.
+    """Mix events over a fresh background; return (mixture, audible regions per event).
 
     The lean core of `render`: each event is added only over its span, so no full-length
     stem is ever allocated (the mixture generator's hot loop; same numbers as render).
     """
-    mixture, _, _, spans, _ = _mix(events, load_clip, rng, cfg)
-    return mixture, spans
+    mixture, background, parts, spans, _ = _mix(events, load_clip, rng, cfg)
+    return mixture, [audible_regions(part, background[first:last], first, cfg.sample_rate)
+                     for part, (first, last) in zip(parts, spans)]
 
 
 def _mix(events, load_clip, rng, cfg):
@@ -195,7 +231,8 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         raise ValueError(f"corpus has no clips in split {split!r}")
     n_categories = pool["category"].nunique()
     if cfg.min_events > n_categories:
-        raise ValueError(f"min_events={cfg.min_events} but split {split!r} has only {n_categories} categories")
+        raise ValueError(f"mixtures.min_events={cfg.min_events} but split {split!r} of the corpus has only "
+                         f"{n_categories} categories; lower mixtures.min_events or add categories")
     out_dir = Path(out_dir)
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     load_clip = ClipLoader(audio_dir, cfg.sample_rate)
@@ -208,9 +245,10 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         mixture, spans = mix(events, load_clip, rng, cfg)
         filename = f"{split}_{index:05d}.wav"
         atomic.write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
-        for event, (first, last) in zip(events, spans):
-            rows.append([filename, first / cfg.sample_rate, last / cfg.sample_rate, event.category,
-                         event.clip_id, event.description, round(event.snr_db, 3)])
+        for event, regions in zip(events, spans):
+            for first, last in regions:
+                rows.append([filename, first / cfg.sample_rate, last / cfg.sample_rate, event.category,
+                             event.clip_id, event.description, round(event.snr_db, 3)])
     table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     atomic.write_tsv(out_dir / "events.tsv", table)
     return table

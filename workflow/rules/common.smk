@@ -3,10 +3,20 @@ import os
 import sys
 from pathlib import Path
 
-# The rule scripts import the arseg package from src/, installed or not (conda envs too).
+# The rule scripts import the arseg package from src/, installed or not. Snakemake appends
+# this process's sys.path to every script's own (its preamble), in `--sdm conda` envs too,
+# where it drops PYTHONPATH; PYTHONPATH serves other subprocesses (e.g. `python -m arseg`).
 SRC = str(Path(workflow.basedir).parent / "src")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH", "")] if p)
 sys.path.insert(0, SRC)
+# Idle OpenMP threads sleep instead of spinning: on shared CPUs spinning made torch jobs
+# several times slower (measured in benchmarks/).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+envvars:
+    "PYTHONPATH",
+
 
 from arseg.configs import check_config
 
@@ -27,7 +37,21 @@ wildcard_constraints:
 def corpus_dir():
     if config["corpus"]["source"] == "demo":
         return "resources/demo"
+    if config["corpus"]["source"] == "sounddescs":
+        return "resources/sounddescs/corpus"  # written by rule sounddescs_corpus
     return config["corpus"]["path"].rstrip("/")
+
+
+def get_sounddescs_category_map(wildcards=None):
+    """The category map of the configured SoundDescs protocol (checked by check_config)."""
+    clip_table = config["corpus"]["sounddescs"]["clip_table"]
+    return clip_table["category_maps"][clip_table["protocol"]]
+
+
+def get_sorted_config(dpath):
+    """A config mapping with its keys sorted, for params: reordering keys in a config file (or
+    spelling out a default) must not count as a changed param and re-run the job and all after it."""
+    return dict(sorted(lookup(within=config, dpath=dpath).items()))
 
 
 def get_corpus_clips():
@@ -48,9 +72,10 @@ def get_embeddings(wildcards=None):
 def get_final_outputs():
     return [
         *expand("results/metrics/{backbone}/seed{seed}.json", backbone=BACKBONES, seed=SEEDS),
-        "results/tables/results.tsv",
-        "results/tables/results.md",
-        "results/figures/dataset.png",
-        "results/figures/training.png",
-        "results/figures/examples.png",
+        *expand("results/tables/{table}.{ext}", table=["results", "per_category", "conditions", "comparison"],
+                ext=["tsv", "md", "tex", "html"]),
+        "results/tables/results.rst",
+        *expand("results/figures/{name}.png",
+                name=["dataset", "training", "backbones", "psd_roc", "categories", "conditions"]),
+        *expand("results/figures/examples/{backbone}.png", backbone=BACKBONES),
     ]

@@ -17,15 +17,30 @@ rule predict:
         "../../scripts/predict.py"
 
 
-# sed_eval metrics of one model on the test split, each query scored as its own file.
+# Every metric of one model: sed_eval on its test segments; sed_scores_eval (PSDS, F1) on its
+# test bin scores, with the F1 thresholds chosen on its validation bin scores.
 rule evaluate:
     input:
         segments=expand(rules.predict.output.segments, split="test", allow_missing=True),
         scores=expand(rules.predict.output.scores, split="test", allow_missing=True),
-        queries="results/queries/test.tsv",
-        events="results/mixtures/test/events.tsv",
+        val_scores=expand(rules.predict.output.scores, split="val", allow_missing=True),
+        queries=expand(rules.queries.output.queries, split="test"),
+        val_queries=expand(rules.queries.output.queries, split="val"),
+        events=expand(rules.mixtures.output.events, split="test"),
+        val_events=expand(rules.mixtures.output.events, split="val"),
     output:
-        metrics="results/metrics/{backbone}/seed{seed}.json",
+        metrics=report("results/metrics/{backbone}/seed{seed}.json", caption="../../report/metrics.rst",
+                       category="6. Raw metrics", subcategory="{backbone}",
+                       labels={"seed": "{seed}", "file": "all metrics of {backbone} (JSON)"}),
+        queries="results/metrics/{backbone}/seed{seed}.queries.tsv",
+        roc="results/metrics/{backbone}/seed{seed}.psd_roc.tsv",
+    params:
+        duration=lookup(within=config, dpath="mixtures/duration"),
+        t_collar=lookup(within=config, dpath="evaluation/t_collar"),
+        percentage_of_length=lookup(within=config, dpath="evaluation/percentage_of_length"),
+        segment_seconds=lookup(within=config, dpath="evaluation/segment_seconds"),
+        snr_edges_db=lookup(within=config, dpath="evaluation/snr_edges_db"),
+        duration_edges_seconds=lookup(within=config, dpath="evaluation/duration_edges_seconds"),
     log:
         "results/logs/evaluate/{backbone}/seed{seed}.log",
     conda:
@@ -34,14 +49,40 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
-# The main results table: one row per backbone, mean and spread over seeds.
+# The paper's tables: main results, per category, by condition, paired backbone comparison.
 rule results_table:
     input:
         metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
+        queries=expand(rules.evaluate.output.queries, backbone=BACKBONES, seed=SEEDS),
     output:
-        tsv=report("results/tables/results.tsv", caption="../../report/results_table.rst",
-                   category="Results", labels={"table": "main results (TSV)"}),
+        tsv="results/tables/results.tsv",
         markdown="results/tables/results.md",
+        latex="results/tables/results.tex",
+        rst="results/tables/results.rst",
+        html=report("results/tables/results.html", caption="../../report/results_table.rst",
+                    category="3. Results", subcategory="Overall",
+                    labels={"item": "Table 1. Main results"}),
+        category_tsv="results/tables/per_category.tsv",
+        category_markdown="results/tables/per_category.md",
+        category_latex="results/tables/per_category.tex",
+        category_html=report("results/tables/per_category.html", caption="../../report/per_category_table.rst",
+                             category="4. Breakdowns", subcategory="Per category",
+                             labels={"item": "Table 2. Results per category"}),
+        conditions_tsv="results/tables/conditions.tsv",
+        conditions_markdown="results/tables/conditions.md",
+        conditions_latex="results/tables/conditions.tex",
+        conditions_html=report("results/tables/conditions.html", caption="../../report/conditions_table.rst",
+                               category="4. Breakdowns", subcategory="By query kind, SNR and duration",
+                               labels={"item": "Table 3. Results by query kind, SNR and duration"}),
+        comparison_tsv="results/tables/comparison.tsv",
+        comparison_markdown="results/tables/comparison.md",
+        comparison_latex="results/tables/comparison.tex",
+        comparison_html=report("results/tables/comparison.html", caption="../../report/comparison_table.rst",
+                               category="3. Results", subcategory="Overall",
+                               labels={"item": "Table 4. Paired comparison of backbones"}),
+    params:
+        backbones=BACKBONES,
+        bootstrap_samples=lookup(within=config, dpath="evaluation/bootstrap_samples"),
     log:
         "results/logs/results_table.log",
     conda:

@@ -7,7 +7,7 @@ Workflow order:
   3. prepare_corpus(read_clip_table(path), raw_dir, corpus_dir, sample_rate=..., excerpt=...)
 The audio is under the BBC RemArc licence (non-commercial use only).
 """
-from .download import ShardFailedError, audio_url, download_shard, shard_ids, shard_of
+from .download import ShardFailedError, audio_url, download_shard, missing_downloads, shard_ids, shard_of
 from .licence import LICENCE_KEY, LicenceNotAcceptedError, require_licence
 from .metadata import (
     SEED6_CATEGORY_MAP,
@@ -25,7 +25,7 @@ from .safe_pickle import UnsafePickleError, load_pickle
 __all__ = [
     "LICENCE_KEY", "LicenceNotAcceptedError", "MetadataError", "SEED6_CATEGORY_MAP", "ShardFailedError",
     "UnsafePickleError", "audio_url", "build_clip_table", "download_shard", "excerpt_spans",
-    "fetch_metadata", "load_metadata", "load_mono", "load_pickle", "parse_category_map",
+    "fetch_metadata", "load_metadata", "load_mono", "load_pickle", "missing_downloads", "parse_category_map",
     "prepare_clips", "prepare_corpus", "read_clip_table", "require_licence", "shard_ids", "shard_of",
     "write_clip_table", "write_corpus",
 ]

@@ -147,3 +147,12 @@ def download_shard(
             f"see the manifest {manifest_path}. First failures: {examples}"
         )
     return manifest
+
+
+def missing_downloads(manifest_path: str | os.PathLike, raw_dir: str | os.PathLike) -> list[str]:
+    """Ids the manifest lists as downloaded whose `<id>.wav` is no longer in `raw_dir`
+    (deleted by hand after the download job ran); preparing without them would silently
+    shrink the corpus."""
+    manifest = pd.read_csv(manifest_path, sep="\t", dtype=str, keep_default_na=False)
+    done = manifest.id[manifest.status != "failed"]
+    return [i for i in done if not (Path(raw_dir) / f"{check_clip_id(i, str(manifest_path))}.wav").exists()]

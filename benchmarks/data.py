@@ -1,0 +1,45 @@
+"""Inputs the benchmarks share, built once per work folder and reused: the demo corpus and
+a set of 8-second mixtures."""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pandas as pd
+
+CORPUS_SEED = 0
+CLIPS_PER_CATEGORY = 12
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence tqdm progress bars of library calls made in this process."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def demo_corpus(workdir: Path) -> tuple[Path, pd.DataFrame]:
+    """The embedded demo corpus (10 categories x 12 clips), as the default workflow makes it."""
+    from arseg.corpus.demo import synthesize_corpus
+    from arseg.corpus.table import read_clips
+
+    root = Path(workdir) / f"demo-corpus-{CLIPS_PER_CATEGORY}-{CORPUS_SEED}"
+    if not (root / "clips.tsv").exists():
+        with quiet():
+            synthesize_corpus(root, clips_per_category=CLIPS_PER_CATEGORY, seed=CORPUS_SEED)
+    return root, read_clips(root / "clips.tsv")
+
+
+def mixture_set(workdir: Path, count: int, duration: float = 8.0) -> list[Path]:
+    """`count` mixtures of `duration` seconds (default workflow settings), as WAV files."""
+    from arseg.mixtures import MixtureConfig, generate_split
+
+    root, clips = demo_corpus(workdir)
+    out = Path(workdir) / f"mixtures-{duration:g}s-{count}"
+    paths = sorted((out / "audio").glob("*.wav"))
+    if not (out / "events.tsv").exists() or len(paths) != count:
+        with quiet():
+            generate_split(clips, root / "audio", out, "test", count, MixtureConfig(duration=duration), seed=1)
+        paths = sorted((out / "audio").glob("*.wav"))
+    return paths

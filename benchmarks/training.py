@@ -1,0 +1,82 @@
+"""Training throughput per backbone on CPU: mixtures (examples) per second.
+
+One step is exactly the body of arseg.training.train's loop: run_batch (audio pass once
+per mixture, all of its queries through the conditioned part, SpecAugment, YOHO loss),
+zero_grad, backward, gradient clipping, AdamW step. The batch is the workflow's default:
+16 mixtures of 8 s (801 x 64 log-mel), 8 text queries each (the default config's average:
+label + description per present category, two absent categories likewise). Threads as
+the workflow's train rule sets them (TrainConfig.threads). Backbones run interleaved;
+the ratio is against yoho.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .common import Row, Settings, interleaved, median, paired_ratio, spread
+
+NAME = "training"
+QUERIES_PER_MIXTURE = 8
+
+
+def split_data(model, n_mixtures: int):
+    from arseg.training import SplitData
+
+    cfg = model.cfg
+    rng = np.random.default_rng(0)
+    features = (rng.standard_normal((n_mixtures, cfg.window_frames, cfg.n_mels)) * 10 - 40).astype(np.float32)
+    n_queries = n_mixtures * QUERIES_PER_MIXTURE
+    query_mixture = np.repeat(np.arange(n_mixtures), QUERIES_PER_MIXTURE)
+    query_input = rng.standard_normal((n_queries, cfg.text_dim)).astype(np.float32)
+    target = np.zeros((n_queries, cfg.n_bins, 3), np.float32)
+    target[..., 0] = rng.random((n_queries, cfg.n_bins)) < 0.3
+    target[..., 1:] = np.sort(rng.random((n_queries, cfg.n_bins, 2)), axis=-1) * target[..., :1]
+    per_mixture = [np.arange(i * QUERIES_PER_MIXTURE, (i + 1) * QUERIES_PER_MIXTURE) for i in range(n_mixtures)]
+    return SplitData(features, query_mixture, query_input, target, per_mixture)
+
+
+def run(settings: Settings) -> list[Row]:
+    from arseg.models.backbones import BACKBONES
+    from arseg.training import TrainConfig, run_batch
+
+    from .inference import WIDTH, build
+
+    log = settings.log
+    cfg = TrainConfig()
+    batch = cfg.mixtures_per_batch
+    default_threads = torch.get_num_threads()
+    state = {}
+    for name in BACKBONES:
+        model = build(name).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        state[name] = (model, optimizer, split_data(model, batch), torch.Generator().manual_seed(0))
+
+    def step(name):
+        def case():
+            model, optimizer, data, augment = state[name]
+            torch.set_num_threads(cfg.threads)
+            try:
+                loss, _ = run_batch(model, data, np.arange(batch), "cpu", cfg.loss,
+                                    augment if cfg.spec_augment else None)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                optimizer.step()
+            finally:
+                torch.set_num_threads(default_threads)
+        return case
+
+    times = interleaved({name: step(name) for name in BACKBONES}, settings.repeats, settings.warmup + 1)
+    rows = []
+    for name, t in times.items():
+        log(f"  {name}: {spread(t)} s per step")
+        examples = [batch / s for s in t]
+        rows.append(Row(
+            benchmark=NAME, case=f"{name}, CPU {cfg.threads} threads, batch {batch} x {QUERIES_PER_MIXTURE} queries",
+            metric="mixtures/s", ours=median(examples),
+            peer=median([batch / s for s in times["yoho"]]) if name != "yoho" and "yoho" in times else None,
+            peer_name="yoho" if name != "yoho" and "yoho" in times else "",
+            ratio=paired_ratio(times["yoho"], t) if name != "yoho" and "yoho" in times else None,
+            samples={"seconds_per_step": t},
+            note=f"{median(t):.2f} s per step, {median(examples) * QUERIES_PER_MIXTURE:.0f} queries/s; width {WIDTH:g}"))
+    return rows

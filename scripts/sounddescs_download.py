@@ -1,0 +1,19 @@
+import shutil
+
+from arseg.atomic import atomic_path
+from arseg.rule_io import logged
+from arseg.sounddescs import download_shard, read_clip_table, shard_ids
+
+with logged(snakemake):
+    shard, n_shards = int(snakemake.wildcards.shard), snakemake.params.n_shards
+    if shard >= n_shards:
+        raise ValueError(f"shard {shard} does not exist: corpus.sounddescs.n_shards is {n_shards}")
+    ids = shard_ids(read_clip_table(snakemake.input.table).clip_id, n_shards)[shard]
+    print(f"shard {shard} of {n_shards}: {len(ids)} clips -> {snakemake.params.raw_dir}")
+    # the manifest is a log (kept if the job fails, e.g. too many failed clips), copied on success
+    settings = snakemake.config["corpus"]["sounddescs"]  # the licence gate and network settings: not params
+    manifest = download_shard(ids, snakemake.params.raw_dir, snakemake.log.manifest,
+                              accept_licence=settings["accept_licence"], **settings["download"])
+    print(manifest.status.value_counts().to_string())
+    with atomic_path(snakemake.output.manifest) as tmp:
+        shutil.copyfile(snakemake.log.manifest, tmp)

@@ -1,0 +1,18 @@
+import hashlib
+from pathlib import Path
+
+from arseg.rule_io import logged
+from arseg.sounddescs import fetch_metadata, require_licence
+
+with logged(snakemake):
+    settings = snakemake.config["corpus"]["sounddescs"]
+    # descriptions and audio are the BBC's: nothing is fetched before the licence is accepted
+    require_licence(settings["accept_licence"])
+    network = {key: settings["metadata"][key] for key in ("timeout", "retries", "backoff")}
+    paths = fetch_metadata(Path(snakemake.output.categories).parent, data_base_url=snakemake.params.data_base_url,
+                           splits_base_url=snakemake.params.splits_base_url, sha256=snakemake.params.sha256,
+                           **network)
+    for name, path in sorted(paths.items()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        print(f"{name}: {path.stat().st_size} bytes, sha256 {digest}")
+    print("pin any digest above under corpus.sounddescs.metadata.sha256 to check later fetches")

