@@ -138,7 +138,8 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     with np.load(scores) as data:
         row = {q: i for i, q in enumerate(data["query_id"].tolist())}
         presence, bin_width = data["presence"], float(data["bin_width"])
-        threshold = float(data["threshold"]) if "threshold" in data.files else threshold
+        own = "threshold" in data.files  # the model's decoding threshold, when prediction records it
+        threshold = float(data["threshold"]) if own else threshold
     chosen = pick_examples(queries[queries["query_id"].isin(row)], segments, events, count)
     by_id = queries.set_index("query_id")
     fig = plt.figure(figsize=(10, 3.9 * max(len(chosen), 1)))
@@ -180,7 +181,9 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     handles = [matplotlib.patches.Patch(color=REFERENCE_COLOR, label="reference (queried sound)"),
                matplotlib.patches.Patch(color=PREDICTED_COLOR, label=f"predicted segments ({model_name})"),
                matplotlib.lines.Line2D([], [], color="black", label="presence score per bin"),
-               matplotlib.lines.Line2D([], [], color="0.4", ls="--", label=f"decoding threshold {threshold:g}")]
+               matplotlib.lines.Line2D([], [], color="0.4", ls="--",
+                                       label=f"decoding threshold {threshold:g}" if own
+                                       else f"threshold {threshold:g} (config decoding.threshold)")]
     fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.1, right=0.98)
     save(fig, out_png)

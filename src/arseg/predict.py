@@ -56,5 +56,6 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
     with atomic.atomic_path(out_scores, suffix=".tmp.npz") as tmp:
         np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
                             presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
-                            bin_width=np.float64(model.cfg.bin_width))
+                            bin_width=np.float64(model.cfg.bin_width),
+                            threshold=np.float64(model.cfg.threshold))
     return table

@@ -1,4 +1,4 @@
-"""File-level steps behind the train, predict and evaluate rules: read the inputs named
+"""File-level steps behind the train and predict rules: read the inputs named
 by the rule, call the library, write the outputs. Kept here so rule scripts stay thin
 and the steps are testable without Snakemake."""
 from __future__ import annotations
@@ -7,11 +7,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import atomic
-from .evaluate import EvalConfig, evaluate
 from .features import FeatureStore
 from .mixtures import read_events
 from .models.model import ModelConfig, ReferringSegmenter, load_model
@@ -62,16 +59,3 @@ def predict_one(model, features, index, queries, embeddings, duration: float, ou
     segmenter, _ = load_model(model)
     return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
                          duration, out_tsv, out_scores)
-
-
-def evaluate_one(segments, scores, queries, events, duration: float, cfg: EvalConfig, out_json) -> dict:
-    import pandas as pd
-
-    with np.load(scores) as data:
-        answered = set(data["query_id"].tolist())
-    table = read_queries(queries)
-    predictions = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
-    metrics = evaluate(table[table["query_id"].isin(answered)], read_events(events), predictions, duration, cfg)
-    atomic.write_json(out_json, metrics)
-    print({key: metrics["overall"][key] for key in ("event_f1", "segment_f1")}, metrics["negatives"])
-    return metrics

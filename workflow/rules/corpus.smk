@@ -23,7 +23,8 @@ rule check_corpus:
     output:
         clips="results/corpus/clips.tsv",
         rejected=report("results/corpus/rejected.tsv", caption="../../report/rejected.rst",
-                        category="Data", labels={"table": "rejected clips"}),
+                        category="1. Data", subcategory="Corpus and mixtures",
+                        labels={"item": "Rejected clips (TSV)"}),
     params:
         sample_rate=lookup(within=config, dpath="audio/sample_rate"),
         categories=lookup(within=config, dpath="corpus/categories"),
