@@ -18,19 +18,15 @@ MERGE_GAPS = (0.15, 0.3, 0.6)
 @torch.no_grad()
 def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
     """Sigmoid outputs (Q, n_bins, 3) for every validation query (one window per mixture)."""
+    from .training import answered_rows, batch_logits  # training imports this module
+
     model.eval()
     device = next(model.parameters()).device
     out = np.zeros(data.query_target.shape, dtype=np.float32)
-    rows = np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
+    rows = answered_rows(data)
     for start in range(0, len(rows), batch_mixtures):
-        batch = rows[start:start + batch_mixtures]
-        ids = np.concatenate([data.queries_of_mixture[r] for r in batch])
-        local = {r: i for i, r in enumerate(batch)}
-        index = torch.tensor([local[r] for r in data.query_mixture[ids]], device=device)
-        audio = model.encode_audio(torch.from_numpy(np.asarray(data.features[batch])).to(device))
-        query = torch.from_numpy(np.asarray(data.query_input[ids]))
-        query = query.to(device) if query.dtype == torch.int64 else query.float().to(device)
-        out[ids] = torch.sigmoid(model.forward_queries(audio, index, query)).float().cpu().numpy()
+        logits, ids = batch_logits(model, data, rows[start:start + batch_mixtures], device)
+        out[ids] = torch.sigmoid(logits).float().cpu().numpy()
     return out
 
 

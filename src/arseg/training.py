@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from . import atomic, targets
 from .calibrate import apply_decoding, choose_decoding
+from .evaluate import reference_events
 from .models.model import ModelConfig, ReferringSegmenter, save_model
 
 
@@ -49,12 +50,10 @@ class SplitData:
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
                 query_input: np.ndarray, cfg: ModelConfig) -> SplitData:
-    spans = {key: list(zip(g["onset"], g["offset"])) for key, g in events.groupby(["filename", "event_label"])}
+    reference = reference_events(queries, events)
     mixture = np.array([feature_rows[f] for f in queries["filename"]], dtype=np.int64)
-    target = np.stack([
-        targets.encode(spans.get((f, lab), []) if pos else [], cfg.n_bins, cfg.bin_width)
-        for f, lab, pos in zip(queries["filename"], queries["target_label"], queries["positive"])
-    ]) if len(queries) else np.zeros((0, cfg.n_bins, 3), np.float32)
+    target = np.stack([targets.encode(reference[q], cfg.n_bins, cfg.bin_width) for q in queries["query_id"]]
+                      ) if len(queries) else np.zeros((0, cfg.n_bins, 3), np.float32)
     per_mixture = [[] for _ in range(len(features))]
     for q, row in enumerate(mixture):
         per_mixture[row].append(q)
@@ -103,8 +102,13 @@ def spec_augment(features: torch.Tensor, fill: torch.Tensor, generator: torch.Ge
     return features
 
 
-def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
-              augment: torch.Generator | None = None):
+def answered_rows(data: SplitData) -> np.ndarray:
+    """Feature rows of the mixtures that have at least one query."""
+    return np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
+
+
+def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None):
+    """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), and their ids."""
     query_ids = np.concatenate([data.queries_of_mixture[r] for r in rows])
     local = {r: i for i, r in enumerate(rows)}
     index = torch.tensor([local[r] for r in data.query_mixture[query_ids]], device=device)
@@ -112,7 +116,12 @@ def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
     if augment is not None:
         features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
-    logits = model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device))
+    return model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device)), query_ids
+
+
+def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
+              augment: torch.Generator | None = None):
+    logits, query_ids = batch_logits(model, data, rows, device, augment)
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
     return yoho_loss(logits, target, loss_kind), len(query_ids)
 
@@ -120,7 +129,7 @@ def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
 def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
     model.eval()
     total, count = 0.0, 0
-    rows = np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
+    rows = answered_rows(data)
     with torch.no_grad():
         for start in range(0, len(rows), cfg.mixtures_per_batch * 2):
             loss, n = run_batch(model, data, rows[start:start + cfg.mixtures_per_batch * 2], device, cfg.loss)
@@ -169,7 +178,7 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         start_epoch = len(history)
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming {model_path} from epoch {start_epoch}")
-    rows = np.array([r for r, q in enumerate(train_data.queries_of_mixture) if len(q)])
+    rows = answered_rows(train_data)
     for epoch in range(start_epoch, cfg.epochs):
         if epoch_since_best(history) >= cfg.patience:
             break
