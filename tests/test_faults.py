@@ -449,24 +449,25 @@ PREDICTIONS = "results/predictions/yoho/seed0"
 
 
 def test_killed_workflow_reruns_to_identical_results(finished_run, tmp_path):
-    """SIGKILL the whole snakemake process group after a seeded random delay while a job runs,
-    unlock, rerun with --rerun-incomplete: metrics and predictions equal an uninterrupted run."""
+    """SIGKILL the whole snakemake process group while a seeded random job runs (its k-th job,
+    plus a short seeded delay), unlock, rerun with --rerun-incomplete: metrics and predictions
+    equal an uninterrupted run. Keyed to jobs, not seconds, so a fast machine cannot finish first."""
     runner.prepare_workdir(tmp_path, TINY_CONFIG)
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
                "--directory", str(tmp_path), "--configfile", str(tmp_path / "config" / "test.yaml"),
                "--workflow-profile", "none", "--cores", "2", TARGET]
     log = open(tmp_path / "killed.log", "w")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    delay = random.Random(20261124).uniform(5.0, 25.0)  # after the first job starts
+    chance = random.Random(20261124)
+    kth_job, delay = chance.randint(2, 8), chance.uniform(0.0, 1.0)  # the target needs ~12 jobs
     try:
         deadline = time.monotonic() + 300
-        while "rule " not in (tmp_path / "killed.log").read_text() and process.poll() is None:
-            assert time.monotonic() < deadline, "no job started within 300 s"
-            time.sleep(0.2)
-        deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        assert process.poll() is None, f"the run finished within {delay:.1f} s of its first job: nothing was killed"
+        while (len(re.findall(r"rule \w+:", (tmp_path / "killed.log").read_text())) < kth_job
+               and process.poll() is None):
+            assert time.monotonic() < deadline, f"job {kth_job} did not start within 300 s"
+            time.sleep(0.05)
+        time.sleep(delay)
+        assert process.poll() is None, f"the run finished before job {kth_job} + {delay:.1f} s: nothing was killed"
         running = (tmp_path / "killed.log").read_text()
         os.killpg(process.pid, signal.SIGKILL)
     finally:
@@ -478,7 +479,7 @@ def test_killed_workflow_reruns_to_identical_results(finished_run, tmp_path):
         process.wait(timeout=30)
         log.close()
     killed_in = re.findall(r"rule (\w+):", running)[-1]
-    print(f"\nkilled {delay:.1f} s after the first job started, during (or after) rule {killed_in}")
+    print(f"\nkilled {delay:.1f} s after job {kth_job} started, during (or after) rule {killed_in}")
     assert not (tmp_path / TARGET).exists()
     runner.snakemake(tmp_path, "--unlock", timeout=120)
     runner.snakemake(tmp_path, "--cores", "2", "--rerun-incomplete", TARGET, timeout=600)
