@@ -53,15 +53,42 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
 
     Encoded in memory and written with one call: libsndfile writing to a path issues
     dozens of small writes and an fsync per file, which dominated writing many mixtures.
+    The encoding is `pcm16_wav`, the same bytes libsndfile writes.
     """
-    import io
-
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+    data = pcm16_wav(audio, sample_rate)
     with atomic_path(path, suffix=".tmp.wav") as tmp:
-        tmp.write_bytes(buffer.getbuffer())
+        tmp.write_bytes(data)
+
+
+def pcm16_wav(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit PCM WAV file (44-byte header) of float audio, (frames,) or (frames, channels).
+
+    Byte for byte what soundfile's bundled libsndfile (1.2) writes for float32 input:
+    round(x * 2^31) shifted right by 16 bits, clipped to [-32768, 32767] (so 1.0 -> 32767,
+    -1.0 -> -32768), computed in float32 (every step exact); about 50x faster than going
+    through libsndfile's virtual I/O. Input with NaN or infinity goes through soundfile.
+    """
+    import struct
+
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim not in (1, 2) or not np.isfinite(data).all():
+        import io
+
+        import soundfile as sf
+
+        buffer = io.BytesIO()
+        sf.write(buffer, data, sample_rate, subtype="PCM_16", format="WAV")
+        return bytes(buffer.getbuffer())
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    scaled = data * np.float32(2.0 ** 31)  # exact: a power of two
+    np.rint(scaled, out=scaled)               # libsndfile rounds at 32-bit resolution ...
+    scaled *= np.float32(2.0 ** -16)          # (exact) ...
+    np.floor(scaled, out=scaled)              # ... and shifts down to 16 bits
+    np.clip(scaled, -32768, 32767, out=scaled)
+    samples = scaled.astype("<i2").tobytes()
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(samples), b"WAVE", b"fmt ", 16, 1, channels,
+                         sample_rate, sample_rate * channels * 2, channels * 2, 16, b"data", len(samples))
+    return header + samples
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
