@@ -201,6 +201,28 @@ def render(events: list[Event], load_clip, rng: np.random.Generator, cfg: Mixtur
     return mixture, background * scale, stems, spans
 
 
+def _read_pcm16_wav(path: Path) -> tuple[np.ndarray, int] | None:
+    """A plain 16-bit PCM WAV as float64 (frames, channels), exactly as soundfile reads it
+    (sample / 32768), in a tenth of its time; None for anything else (soundfile reads it)."""
+    data = path.read_bytes()
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    offset, fmt = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        body = offset + 8
+        if chunk == b"fmt " and size >= 16:
+            fmt = (int.from_bytes(data[body:body + 2], "little"), int.from_bytes(data[body + 2:body + 4], "little"),
+                   int.from_bytes(data[body + 4:body + 8], "little"), int.from_bytes(data[body + 14:body + 16], "little"))
+        elif chunk == b"data":
+            if fmt is None or fmt[0] != 1 or fmt[3] != 16 or fmt[1] < 1 or body + size != len(data) or size % (2 * fmt[1]):
+                return None  # compressed, extensible, other widths, trailing chunks, truncated: not ours to guess
+            samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(-1, fmt[1])
+            return samples * (1.0 / 32768), fmt[2]
+        offset = body + size + (size & 1)
+    return None
+
+
 class ClipLoader:
     """Reads corpus clips lazily with a small cache, so memory does not grow with the corpus."""
 
@@ -211,8 +233,9 @@ class ClipLoader:
 
     def _load(self, clip_id: str) -> np.ndarray:
         path = self.audio_dir / f"{clip_id}.wav"
-        audio, rate = sf.read(path, dtype="float64", always_2d=True)
-        audio = audio.mean(axis=1)
+        read = _read_pcm16_wav(path)
+        audio, rate = read if read is not None else sf.read(path, dtype="float64", always_2d=True)
+        audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
         if rate != self.sample_rate:  # the corpus check noted it; resample rather than lose the clip
             import soxr
 
