@@ -32,6 +32,10 @@ def check_config(config: dict) -> None:
     if chosen and mix["min_events"] > len(chosen):
         raise ConfigError(f"mixtures.min_events ({mix['min_events']}) > the {len(chosen)} categories of "
                           f"corpus.categories ({chosen}); a mixture's events come from distinct categories")
+    demo = config.get("demo") or {}
+    if chosen and demo.get("enabled") and demo.get("absent_categories", 0) >= len(chosen):
+        raise ConfigError(f"demo.absent_categories ({demo['absent_categories']}) leaves none of the {len(chosen)} "
+                          f"categories of corpus.categories ({chosen}) to play in a demo file")
     if config["corpus"]["source"] == "folder" and not config["corpus"]["path"]:
         raise ConfigError("corpus.path: required when corpus.source is 'folder'")
     if config["corpus"]["source"] == "sounddescs":
