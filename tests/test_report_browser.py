@@ -22,9 +22,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "results" / "ci"
-SECTIONS = ["1. Data", "2. Training", "3. Results", "4. Breakdowns", "5. Examples", "6. Raw metrics"]
+SECTIONS = ["1. Data", "2. Training", "3. Results", "4. Breakdowns", "5. Examples", "6. Raw metrics", "7. Demo"]
 REPORT_ITEMS = ["dataset.png", "training.png", "backbones.png", "psd_roc.png", "categories.png", "conditions.png",
-                "yoho.png", "results.html", "per_category.html", "conditions.html", "comparison.html", "seed0.json"]
+                "yoho.png", "results.html", "per_category.html", "conditions.html", "comparison.html", "seed0.json",
+                "summary.html"]
 INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-quic", "--hide-scrollbars",

@@ -31,6 +31,38 @@ def test_metrics_tables_and_figures_exist(finished_run):
         assert (finished_run / f"results/figures/{name}.png").stat().st_size > 10_000, name
 
 
+def test_demo_runs_the_best_model_on_held_out_audio(finished_run):
+    import pandas as pd
+    import soundfile as sf
+
+    from arseg.demo import validation_event_f1
+    from arseg.models.model import load_model
+
+    demo = finished_run / "results/demo"
+    summary = json.loads((demo / "summary.json").read_text())
+    _, extra = load_model(finished_run / "results/models/yoho/seed0/model.pt")
+    assert (summary["model"]["backbone"], summary["model"]["seed"]) == ("yoho", 0)
+    assert summary["model"]["validation_event_f1"] == validation_event_f1(extra) is not None
+    test = json.loads((finished_run / "results/metrics/yoho/seed0.json").read_text())
+    assert summary["model"]["test"]["positives_event_f1"] == test["positives"]["event_f1"]
+    # held out: 20 s files (tiny.yaml) from test clips only, none of them a test mixture
+    assert sf.info(demo / "mixtures/audio/demo_000.wav").duration == 20.0
+    events = pd.read_csv(demo / "mixtures/events.tsv", sep="\t")
+    clips = pd.read_csv(finished_run / "results/corpus/clips.tsv", sep="\t")
+    assert set(events["clip_id"]) <= set(clips.loc[clips["split"] == "test", "clip_id"])
+    assert set(events["filename"]) == {"demo_000.wav"}
+    table = pd.read_csv(demo / "summary.tsv", sep="\t")
+    present, absent = table[table["present"] == 1], table[table["present"] == 0]
+    assert set(present["target_label"]) == set(events["event_label"])
+    assert set(present["kind"]) == {"label", "description"} and absent["target_label"].nunique() == 2
+    assert not set(absent["target_label"]) & set(events["event_label"])
+    for row in table.itertuples():  # the outputs of `arseg segment` for every query
+        assert Path(finished_run / row.picture).stat().st_size > 5_000
+        assert len(pd.read_csv(finished_run / row.segments_tsv, sep="\t")) == row.n_segments == row.cut_outs
+    assert summary["demo"]["absent"]["n_segments"] == int(absent["n_segments"].sum())
+    print(f"\ndemo (tiny run): {table[['kind', 'present', 'target_label', 'n_segments', 'event_f1']].to_string()}")
+
+
 def test_second_run_has_nothing_to_do(finished_run):
     result = runner.snakemake(finished_run, "-n", "--cores", "1")
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -39,6 +71,7 @@ def test_second_run_has_nothing_to_do(finished_run):
 def test_report_builds(report_html):
     html = report_html.read_text(errors="replace")
     assert len(html) > 50_000 and "results.html" in html
+    assert "7. Demo" in html and "summary.html" in html
 
 
 def test_changing_mixture_seed_reruns_mixtures_and_downstream(finished_run, tmp_path):

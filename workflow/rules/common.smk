@@ -69,6 +69,13 @@ def get_embeddings(wildcards=None):
     return []
 
 
+def get_demo_embeddings(wildcards=None):
+    """Text models: the demo's query texts, embedded ahead (not inside the demo job)."""
+    if config["model"]["query_encoder"] == "text":
+        return "results/demo/mixtures/embeddings.npz"
+    return []
+
+
 def get_final_outputs():
     return [
         *expand("results/metrics/{backbone}/seed{seed}.json", backbone=BACKBONES, seed=SEEDS),
@@ -78,4 +85,6 @@ def get_final_outputs():
         *expand("results/figures/{name}.png",
                 name=["dataset", "training", "backbones", "psd_roc", "categories", "conditions"]),
         *expand("results/figures/examples/{backbone}.png", backbone=BACKBONES),
+        *(["results/demo/summary.html", "results/demo/summary.tsv", "results/demo/summary.json"]
+          if config["demo"]["enabled"] else []),
     ]

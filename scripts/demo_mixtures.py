@@ -1,0 +1,10 @@
+from pathlib import Path
+
+from arseg.corpus.table import read_clips
+from arseg.demo_data import demo_config, demo_mixture_config, generate_demo
+from arseg.rule_io import logged
+
+with logged(snakemake):
+    generate_demo(read_clips(snakemake.input.clips), Path(snakemake.input.audio), Path(snakemake.output.audio),
+                  Path(snakemake.output.events), Path(snakemake.output.queries),
+                  demo_config(snakemake.config), demo_mixture_config(snakemake.config))

@@ -1,0 +1,73 @@
+# The demo: the best model (chosen on validation) on held-out long audio made from test clips.
+
+
+# Demo files from the test split's clips only, with their own seed and duration, their
+# events and the queries asked of them (present categories, and absent ones).
+rule demo_mixtures:
+    input:
+        clips=rules.check_corpus.output.clips,
+        audio=get_corpus_audio(),
+    output:
+        events="results/demo/mixtures/events.tsv",
+        queries="results/demo/mixtures/queries.tsv",
+        audio=directory("results/demo/mixtures/audio"),
+    params:
+        demo=get_sorted_config("demo"),
+        mixtures=get_sorted_config("mixtures"),
+        sample_rate=lookup(within=config, dpath="audio/sample_rate"),
+    log:
+        "results/logs/demo/mixtures.log",
+    conda:
+        f"{ENVS}/data.yaml"
+    script:
+        "../../scripts/demo_mixtures.py"
+
+
+# The demo's query texts through the sentence encoder, as every other query: the demo job
+# then finds them all cached and need not load the encoder itself.
+rule demo_embeddings:
+    input:
+        queries=[rules.demo_mixtures.output.queries],
+    output:
+        embeddings="results/demo/mixtures/embeddings.npz",
+    log:
+        "results/logs/demo/embeddings.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/embed_queries.py"
+
+
+# The best model on validation segments every demo file through `arseg segment` (segment
+# tables, pictures, cut-out audio); the summary scores them against the reference.
+rule demo:
+    input:
+        models=expand(rules.train.output.model, backbone=BACKBONES, seed=SEEDS),
+        metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
+        events=rules.demo_mixtures.output.events,
+        queries=rules.demo_mixtures.output.queries,
+        audio=rules.demo_mixtures.output.audio,
+        embeddings=get_demo_embeddings,
+    output:
+        segments=report(directory("results/demo/segments"), patterns=["{file}/{picture}.png"],
+                        caption="../../report/demo.rst", category="7. Demo", subcategory="Segments found",
+                        labels={"file": "{file}", "picture": "{picture}"}),
+        cuts=report(directory("results/demo/cuts"), patterns=["{file}/{query}/{segment}.wav"],
+                    caption="../../report/demo_cuts.rst", category="7. Demo", subcategory="Cut-out audio",
+                    labels={"query": "{query}", "segment": "{segment}"}),
+        summary=report("results/demo/summary.html", caption="../../report/demo_summary.rst",
+                       category="7. Demo", subcategory="Summary",
+                       labels={"item": "Table 5. Demo on held-out audio"}),
+        tsv="results/demo/summary.tsv",
+        json="results/demo/summary.json",
+    params:
+        t_collar=lookup(within=config, dpath="evaluation/t_collar"),
+        percentage_of_length=lookup(within=config, dpath="evaluation/percentage_of_length"),
+        segment_seconds=lookup(within=config, dpath="evaluation/segment_seconds"),
+    threads: 2
+    log:
+        "results/logs/demo/demo.log",
+    conda:
+        f"{ENVS}/segment.yaml"
+    script:
+        "../../scripts/demo.py"
