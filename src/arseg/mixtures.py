@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -248,16 +249,17 @@ def _read_pcm16_wav(path: Path) -> tuple[np.ndarray, int] | None:
         return None
     offset, fmt = 12, None
     while offset + 8 <= len(data):
-        chunk, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        chunk, size = struct.unpack_from("<4sI", data, offset)
         body = offset + 8
         if chunk == b"fmt " and size >= 16:
-            fmt = (int.from_bytes(data[body:body + 2], "little"), int.from_bytes(data[body + 2:body + 4], "little"),
-                   int.from_bytes(data[body + 4:body + 8], "little"), int.from_bytes(data[body + 14:body + 16], "little"))
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            fmt = (tag, channels, rate, bits)
         elif chunk == b"data":
-            if fmt is None or fmt[0] != 1 or fmt[3] != 16 or fmt[1] < 1 or body + size != len(data) or size % (2 * fmt[1]):
+            tag, channels, rate, bits = fmt or (0, 0, 0, 0)
+            if tag != 1 or bits != 16 or channels < 1 or body + size != len(data) or size % (2 * channels):
                 return None  # compressed, extensible, other widths, trailing chunks, truncated: not ours to guess
-            samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(-1, fmt[1])
-            return samples * (1.0 / 32768), fmt[2]
+            samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(-1, channels)
+            return samples * (1.0 / 32768), rate
         offset = body + size + (size & 1)
     return None
 
