@@ -31,6 +31,7 @@ BENCHMARKS = {
     "mixtures": ("mixtures", "mixture generation vs Scaper and a numpy loop, 1 and N processes"),
     "logmel": ("logmel", "log-mel extraction vs librosa, with and without WAV I/O"),
     "inference": ("inference", "real-time factor, parameters and MACs per backbone"),
+    "segment": ("segment", "`arseg segment` on one hour of audio, end to end, stage by stage"),
     "training": ("training", "training throughput per backbone"),
     "evaluation": ("evaluation", "evaluation time per 1,000 queries"),
     "planning": ("planning", "snakemake -n time and job count"),
