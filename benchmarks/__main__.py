@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--quick", action="store_true", help="smaller inputs and fewer repeats (about 3 minutes in all)")
+    parser.add_argument("--quick", action="store_true", help="smaller inputs and fewer repeats (about 4 minutes in all)")
     parser.add_argument("--repeats", type=int, help="timed repeats per case (default 5, quick 3)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks", help="where JSON and Markdown go")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arseg-benchmarks",
