@@ -264,7 +264,7 @@ def test_extract_plot_and_json(models, energy_model, tmp_path, capsys):
                          "--json")
     assert code == 0, err
     report = json.loads(out)  # stdout is exactly the JSON; notes went to stderr
-    assert report["threshold"] == 0.5 and report["min_duration"] == 0.0
+    assert report["threshold"] == 0.5 and report["min_duration"] == 0.0 and report["gate"] == 0.0
     assert "model" in err and "1 of 1 file(s) segmented" in err
     [result] = report["files"][0]["results"]
     segments = result["segments"]
@@ -288,6 +288,14 @@ def test_extract_plot_and_json(models, energy_model, tmp_path, capsys):
     assert code == 0, err
     assert len(list((tmp_path / "cuts" / "street.burst").glob("*.wav"))) == 1  # 5.33-6.67 s only
     assert "street.wav  'burst': 1 segment -> " in out
+
+    # A gate above every presence score keeps nothing; --gate is checked like --threshold.
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", "burst",
+                         "--out", tmp_path / "segs", "--gate", "1.0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"][0]["results"][0]["segments"] == []
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "--label", "burst", "--gate", "1.5")
+    assert code == 2 and "--gate" in err
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3"])

@@ -51,6 +51,32 @@ def test_decode_nothing_below_threshold():
     assert decode(prediction, BIN, DecodeConfig(threshold=0.5)) == []
 
 
+def test_decode_gate_keeps_only_segments_that_peak_above_it():
+    # Two bumps over a 0.3 threshold: a weak one (peak 0.5) and a strong one (peak 0.95).
+    prediction = np.zeros((N_BINS, 3), np.float32)
+    prediction[:, 1], prediction[:, 2] = 0.0, 1.0
+    prediction[2:5, 0] = (0.35, 0.5, 0.4)
+    prediction[10:16, 0] = (0.35, 0.6, 0.95, 0.9, 0.5, 0.31)
+    both = decode(prediction, BIN, DecodeConfig(threshold=0.3, merge_gap=0.0, min_duration=0.0))
+    assert [(round(a / BIN), round(b / BIN)) for a, b, _ in both] == [(2, 5), (10, 16)]
+    gated = decode(prediction, BIN, DecodeConfig(threshold=0.3, merge_gap=0.0, min_duration=0.0, gate=0.9))
+    assert gated == [both[1]]  # the strong bump keeps its full low-threshold extent
+    assert decode(prediction, BIN, DecodeConfig(threshold=0.3, merge_gap=0.0, min_duration=0.0, gate=0.96)) == []
+
+
+def test_event_f1_equals_sed_eval_scores():
+    from arseg.evaluate import EvalConfig, event_f1, sed_eval_scores
+
+    rng = np.random.default_rng(3)
+    reference = {f"q{i}": ([(o := rng.uniform(0, 6), o + rng.uniform(0.2, 2))] if i % 3 else []) for i in range(120)}
+    estimated = {q: [(on + rng.normal(0, 0.2), off + rng.normal(0, 0.3))] for q, spans in reference.items()
+                 for on, off in spans if rng.random() < 0.8}
+    estimated.update({f"q{i}": [(1.0, 2.0)] for i in range(0, 120, 9)})  # false alarms on negatives
+    expected = sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]
+    assert 0.2 < expected < 0.9
+    assert event_f1(reference, estimated, EvalConfig()) == pytest.approx(expected, abs=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["mse", "bce"])
 def test_loss_ignores_start_end_where_absent(kind):
     target = torch.from_numpy(encode([(1.0, 2.0)], N_BINS, BIN))[None]

@@ -1,4 +1,4 @@
-"""Choose the decoding settings (presence threshold, gap merging) on validation, so the
+"""Choose the decoding settings (presence threshold, gate, gap merging) on validation, so the
 test split never influences them; the choice is stored in the model file."""
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from . import targets
-from .evaluate import EvalConfig, sed_eval_scores
+from .evaluate import EvalConfig, event_f1
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+GATES = (0.0, 0.6, 0.7, 0.8, 0.9)  # 0: no gate; a gate at or below the threshold changes nothing
 MERGE_GAPS = (0.15, 0.3, 0.6)
 
 
@@ -31,7 +32,7 @@ def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
 
 
 def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = EvalConfig()) -> dict:
-    """Grid-search threshold x merge gap for the best validation event-based F1."""
+    """Grid-search threshold x gate x merge gap for the best validation event-based F1."""
     cfg = model.cfg
     bins = validation_bins(model, data)
     reference = {q: targets.decode(data.query_target[q], cfg.bin_width,
@@ -39,15 +40,18 @@ def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = Eva
                  for q in range(len(bins))}
     reference = {str(q): [(on, off) for on, off, _ in segs] for q, segs in reference.items()}
     results = []
-    for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS):
-        decode_cfg = targets.DecodeConfig(threshold, gap, min_duration)
+    for threshold, gate, gap in itertools.product(THRESHOLDS, GATES, MERGE_GAPS):
+        if 0 < gate <= threshold:
+            continue
+        decode_cfg = targets.DecodeConfig(threshold, gap, min_duration, gate)
         estimated = {str(q): [(on, off) for on, off, _ in targets.decode(b, cfg.bin_width, decode_cfg, cfg.window_seconds)]
                      for q, b in enumerate(bins)}
-        f1 = sed_eval_scores(reference, estimated, cfg.window_seconds, eval_cfg)["event_f1"] or 0.0
-        results.append({"threshold": threshold, "merge_gap": gap, "event_f1": f1})
-    best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5)))
+        f1 = event_f1(reference, estimated, eval_cfg)
+        results.append({"threshold": threshold, "gate": gate, "merge_gap": gap, "event_f1": f1})
+    best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
     return {"chosen": best, "grid": results}
 
 
 def apply_decoding(model, chosen: dict) -> None:
-    model.cfg = dataclasses.replace(model.cfg, threshold=chosen["threshold"], merge_gap=chosen["merge_gap"])
+    model.cfg = dataclasses.replace(model.cfg, threshold=chosen["threshold"], merge_gap=chosen["merge_gap"],
+                                    gate=chosen.get("gate", 0.0))

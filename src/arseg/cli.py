@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also draw OUT/<file>.<query>.png: spectrogram, score curve and segments")
     seg.add_argument("--threshold", type=_probability, metavar="P",
                      help="presence threshold (default: the model's, chosen on validation)")
+    seg.add_argument("--gate", type=_probability, metavar="P",
+                     help="keep a segment only if its peak presence reaches P (default: the model's, chosen on "
+                          "validation; 0 keeps every segment above --threshold)")
     seg.add_argument("--min-duration", type=_non_negative, metavar="SECONDS",
                      help="drop shorter segments (default: the model's)")
     seg.add_argument("--merge-gap", type=_non_negative, metavar="SECONDS",
@@ -206,9 +209,9 @@ def _segment(args) -> int:
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
-    decode = segment.decode_config(model, args.threshold, args.merge_gap, args.min_duration)
+    decode = segment.decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     note(f"model {args.model}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
-         f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, "
+         f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, gate {decode.gate:g}, "
          f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
 
     def encoder_factory():
@@ -245,7 +248,7 @@ def _segment(args) -> int:
     bar = tqdm(total=round(total, 1), unit="s", unit_scale=True, desc="segment", file=sys.stderr,
                disable=not show_bar or None, dynamic_ncols=True, leave=False)
     report = {"model": str(args.model), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
-              "threshold": decode.threshold, "merge_gap": decode.merge_gap, "min_duration": decode.min_duration,
+              "threshold": decode.threshold, "gate": decode.gate, "merge_gap": decode.merge_gap, "min_duration": decode.min_duration,
               "files": [], "errors": []}
     for path in paths:
         bar.set_postfix_str(path.name[-30:], refresh=False)

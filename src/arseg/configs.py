@@ -65,7 +65,7 @@ def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
                        query_dim=model["query_dim"], labels=list(labels), window_seconds=window,
                        n_bins=max(1, int(round(window / model["bin_seconds"]))),
                        threshold=decoding["threshold"], merge_gap=decoding["merge_gap"],
-                       min_duration=decoding["min_duration"], **config["audio"])
+                       min_duration=decoding["min_duration"], gate=decoding["gate"], **config["audio"])
 
 
 def train_config(config: dict, seed: int) -> TrainConfig:

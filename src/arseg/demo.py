@@ -259,7 +259,7 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
     absent = table[table["present"] == 0]
     summary = {
         "model": {**best, "test": chosen_test_scores(metrics, best["backbone"], best["seed"]),
-                  "threshold": model.cfg.threshold, "merge_gap": model.cfg.merge_gap,
+                  "threshold": model.cfg.threshold, "gate": model.cfg.gate, "merge_gap": model.cfg.merge_gap,
                   "min_duration": model.cfg.min_duration},
         "candidates": candidates,
         "files": {f: {"duration": d} for f, d in durations.items()},
@@ -341,8 +341,8 @@ def summary_html(summary: dict, table: pd.DataFrame) -> str:
         "</table>\n"
         f'<table id="demo-models"><caption>The models, by validation event F1</caption>\n'
         f'{rows_html(candidates, ["model", "validation event F1", ""])}</table>\n'
-        f'<p class="notes">Model {e(model["path"])}; decoding threshold {model["threshold"]:g}, merge gap '
-        f'{model["merge_gap"]:g} s, minimum duration {model["min_duration"]:g} s (chosen on validation). Event F1: '
+        f'<p class="notes">Model {e(model["path"])}; decoding threshold {model["threshold"]:g}, gate '
+        f'{model.get("gate", 0.0):g}, merge gap {model["merge_gap"]:g} s, minimum duration {model["min_duration"]:g} s (chosen on validation). Event F1: '
         f'sed_eval with an onset collar of {summary["settings"]["t_collar"]:g} s and an offset tolerance of the '
         f'larger of that and {summary["settings"]["percentage_of_length"]:.0%} of the event; the test split\'s '
         "numbers are the evaluate rule's, on the test mixtures (not these files). Absent sounds should get no segment: "

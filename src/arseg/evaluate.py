@@ -106,6 +106,20 @@ def sed_eval_scores(reference: dict, estimated: dict, duration: float, cfg: Eval
     return _summary(event_metrics, segment_metrics, reference)
 
 
+def event_f1(reference: dict, estimated: dict, cfg: EvalConfig) -> float:
+    """sed_eval's event-based F1 alone (what decoding is tuned for): about 3x faster than
+    sed_eval_scores, which also scores segments. Queries with neither a reference nor an
+    estimate change no count and are skipped."""
+    metrics = sed_eval.sound_event.EventBasedMetrics(
+        event_label_list=[TARGET], t_collar=cfg.t_collar, percentage_of_length=cfg.percentage_of_length,
+        empty_system_output_handling="zero_score")
+    for query_id, ref in reference.items():
+        est = estimated.get(query_id, [])
+        if ref or est:
+            metrics.evaluate(_event_list(query_id, ref), _event_list(query_id, est))
+    return metrics.results_overall_metrics()["f_measure"]["f_measure"] or 0.0
+
+
 def _summary(event_metrics, segment_metrics, reference: dict) -> dict:
     event = event_metrics.results_overall_metrics()
     segment = segment_metrics.results_overall_metrics()

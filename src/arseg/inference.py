@@ -67,5 +67,5 @@ def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch
 def segments_from_bins(bins: np.ndarray, model: ReferringSegmenter, duration: float,
                        decode: targets.DecodeConfig | None = None) -> list[tuple[float, float, float]]:
     cfg = model.cfg
-    decode = decode or targets.DecodeConfig(cfg.threshold, cfg.merge_gap, cfg.min_duration)
+    decode = decode or targets.DecodeConfig(cfg.threshold, cfg.merge_gap, cfg.min_duration, cfg.gate)
     return targets.decode(bins, cfg.bin_width, decode, duration=duration)

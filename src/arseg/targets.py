@@ -12,6 +12,7 @@ class DecodeConfig:
     threshold: float = 0.5
     merge_gap: float = 0.3     # seconds; closer segments are merged
     min_duration: float = 0.1  # seconds; shorter segments are dropped
+    gate: float = 0.0          # a segment is kept only if some bin in it reaches this presence
 
 
 def encode(events: list[tuple[float, float]], n_bins: int, bin_width: float) -> np.ndarray:
@@ -35,12 +36,16 @@ def decode(prediction: np.ndarray, bin_width: float, cfg: DecodeConfig = DecodeC
            duration: float | None = None) -> list[tuple[float, float, float]]:
     """(n_bins, 3) presence/start/end -> [(onset, offset, score)] segments in seconds.
 
+    Hysteresis: bins at or above `threshold` give a segment its extent, and the segment is
+    kept only if one of its bins reaches `gate` (a low threshold finds where a sound starts
+    and ends, a high one decides whether it is there at all).
+
     A bin's segment is [bin_start + width * start, bin_start + width * end]; the original
     YOHO code computed the end as start + width * end, which shifts every offset.
     """
     presence = prediction[:, 0]
     active = np.flatnonzero(presence >= cfg.threshold)
-    segments: list[list[float]] = []  # [onset, offset, score_sum, n_bins]
+    segments: list[list[float]] = []  # [onset, offset, score_sum, n_bins, peak]
     for b in active:
         lo = b * bin_width
         start = lo + bin_width * float(np.clip(prediction[b, 1], 0.0, 1.0))
@@ -52,9 +57,11 @@ def decode(prediction: np.ndarray, bin_width: float, cfg: DecodeConfig = DecodeC
             last[1] = max(last[1], end)
             last[2] += float(presence[b])
             last[3] += 1
+            last[4] = max(last[4], float(presence[b]))
         else:
-            segments.append([start, end, float(presence[b]), 1])
+            segments.append([start, end, float(presence[b]), 1, float(presence[b])])
     if duration is not None:
         for seg in segments:
             seg[1] = min(seg[1], duration)
-    return [(on, off, total / n) for on, off, total, n in segments if off - on >= cfg.min_duration]
+    return [(on, off, total / n) for on, off, total, n, peak in segments
+            if off - on >= cfg.min_duration and peak >= cfg.gate]

@@ -24,12 +24,12 @@ from .models.model import ModelConfig, ReferringSegmenter, save_model
 class TrainConfig:
     epochs: int = 30
     patience: int = 6
-    mixtures_per_batch: int = 16
-    learning_rate: float = 2e-3
+    mixtures_per_batch: int = 8
+    learning_rate: float = 4e-3
     weight_decay: float = 1e-4
     loss: str = "bce"        # "mse" (YOHO) or "bce" (BCE presence + masked squared error)
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     spec_augment: bool = True  # frequency and time masks on training inputs
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
 

@@ -38,6 +38,7 @@ class ModelConfig:
     threshold: float = 0.5
     merge_gap: float = 0.3
     min_duration: float = 0.1
+    gate: float = 0.0                # keep a segment only if its peak presence reaches this
 
     @property
     def bin_width(self) -> float:
