@@ -11,9 +11,6 @@ Cases, all interleaved:
              to show the I/O share
 Values: the largest |difference| in dB between LogMel and librosa on every frame and band
 (target <= 1e-3 dB), and both against librosa in float64 as the reference.
-
-A third variant, `float64 STFT` (a proposal, not arseg's code), shows what computing the
-STFT in double precision (as librosa does internally) would cost and give in accuracy.
 """
 from __future__ import annotations
 
@@ -40,26 +37,6 @@ def librosa_logmel(y: np.ndarray, cfg) -> np.ndarray:
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).T
 
 
-class Float64Stft(torch.nn.Module):
-    """Proposal: LogMel with the window and STFT in float64 (features still stored as float32)."""
-
-    def __init__(self, logmel):
-        super().__init__()
-        self.cfg = logmel.cfg
-        self.mel = logmel.mel
-        self.window = torch.hann_window(self.cfg.win_length, periodic=True, dtype=torch.float64)
-
-    @torch.no_grad()
-    def forward(self, audio):
-        from arseg.features import DB_FLOOR
-
-        spec = torch.stft(audio.double(), n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length,
-                          win_length=self.cfg.win_length, window=self.window, center=True, pad_mode="constant",
-                          return_complex=True)
-        power = (spec.real.square() + spec.imag.square()).float()
-        return (10.0 * torch.log10(torch.clamp(torch.matmul(self.mel, power), min=DB_FLOOR))).transpose(1, 2)
-
-
 def run(settings: Settings) -> list[Row]:
     import librosa
 
@@ -75,7 +52,6 @@ def run(settings: Settings) -> list[Row]:
     audio = np.stack([read_mono(p, cfg.sample_rate) for p in paths])
     seconds_of_audio = audio.shape[0] * audio.shape[1] / cfg.sample_rate
     logmel = LogMel(cfg)
-    proposal = Float64Stft(logmel)
     batch = inspect.signature(compute_split).parameters["batch_size"].default
     default_threads = torch.get_num_threads()
     out = settings.workdir / "logmel-out"
@@ -115,17 +91,14 @@ def run(settings: Settings) -> list[Row]:
     diff = float(np.abs(a - b).max())
     diff_ref = float(np.abs(a - reference).max())
     librosa_ref = float(np.abs(b - reference).max())
-    proposal_ref = float(np.abs(ours(proposal) - reference).max())
     worst = np.unravel_index(np.abs(a - b).argmax(), a.shape)
     n_over = int((np.abs(a - b) > TOLERANCE_DB).sum())
     log(f"  max |LogMel - librosa| = {diff:.2e} dB ({n_over} of {a.size} values over {TOLERANCE_DB:g} dB; worst at "
         f"band {worst[2]}, {b[worst]:.1f} dB); vs float64 librosa: LogMel {diff_ref:.2e}, librosa float32 "
-        f"{librosa_ref:.2e}, float64-STFT proposal {proposal_ref:.2e}")
+        f"{librosa_ref:.2e}")
 
     cases = {"ours": ours, "ours_1thread": lambda: ours(threads=1), "librosa": theirs,
              "ours_io": ours_io, "librosa_io": theirs_io, "read": read_only}
-    if not settings.quick:
-        cases["proposal"] = lambda: ours(proposal)
     times = interleaved(cases, settings.repeats, settings.warmup)
     shutil.rmtree(out, ignore_errors=True)
     rate = {k: rates(v, seconds_of_audio) for k, v in times.items()}  # seconds of audio per second
@@ -149,12 +122,7 @@ def run(settings: Settings) -> list[Row]:
             target=f"<= {TOLERANCE_DB:g} dB", met=diff <= TOLERANCE_DB, benchmark=NAME,
             note=f"{n_over} of {a.size} values over {TOLERANCE_DB:g} dB, worst in mel band {worst[2]} at "
                  f"{b[worst]:.1f} dB; against librosa in float64: LogMel {diff_ref:.1e} dB, librosa float32 "
-                 f"{librosa_ref:.1e} dB. Cause: LogMel windows and transforms in float32; librosa does both "
-                 f"in float64 and rounds the STFT to complex64"),
+                 f"{librosa_ref:.1e} dB (both window and transform in float64; librosa rounds its STFT to "
+                 f"complex64)"),
     ]
-    if "proposal" in times:
-        rows.append(Row(case="what-if (not arseg): float64 STFT, in memory", ours=median(rate["proposal"]),
-                        peer=median(rate["librosa"]), ratio=paired_ratio(times["librosa"], times["proposal"]),
-                        note=f"max abs difference to float64 librosa {proposal_ref:.1e} dB; "
-                             f"{paired_ratio(times['proposal'], times['ours']):.2f}x LogMel's time", **common))
     return rows
