@@ -25,7 +25,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import atomic
@@ -271,7 +270,7 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
         "queries": _records(table),
     }
     atomic.write_tsv(out_tsv, table)
-    atomic.write_json(out_json, _plain(summary))
+    atomic.write_json(out_json, atomic.json_ready(summary))
     atomic.write_text(out_html, summary_html(summary, table))
     present = summary["demo"]["present"]
     print(f"demo: event F1 on present queries {_fmt(present['event_f1'])} (test: "
@@ -283,18 +282,6 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
 def _records(table: pd.DataFrame) -> list[dict]:
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in table.to_dict(orient="records")]
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 
 from . import atomic
@@ -83,23 +82,10 @@ def evaluate_files(segments, test_scores, test_queries, test_events, val_scores,
     metrics, counts, roc = evaluate_model(
         read_queries(test_queries), read_events(test_events), predictions, load_scores(test_scores),
         read_queries(val_queries), read_events(val_events), load_scores(val_scores), duration, cfg, buckets)
-    atomic.write_json(out_json, _plain(metrics))
+    atomic.write_json(out_json, atomic.json_ready(metrics))
     atomic.write_tsv(out_queries, counts)
     atomic.write_tsv(out_roc, roc)
     overall = metrics["overall"]
     print("  ".join(f"{k} {overall[k]:.3f}" for k in ("event_f1", "segment_f1", "psds_tag", "psds1", "collar_f1")
                     if overall.get(k) is not None), "| false alarms", metrics["negatives"])
     return metrics
-
-
-def _plain(obj):
-    """numpy scalars -> Python numbers, infinities -> "inf"/"-inf" (for JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")  # JSON has no infinities
-    return obj
