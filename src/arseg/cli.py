@@ -197,7 +197,7 @@ def run_segment(args) -> int:
 def _segment(args) -> int:
     from tqdm import tqdm
 
-    from . import audio_io, segment
+    from . import audio_io, inference, segment
 
     note = _Notes(args.quiet)
     model = _load(args.model)
@@ -209,7 +209,7 @@ def _segment(args) -> int:
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
-    decode = segment.decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
+    decode = inference.decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     note(f"model {args.model}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
          f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, gate {decode.gate:g}, "
          f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")

@@ -64,8 +64,16 @@ def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch
     return out[:, :total_bins]
 
 
+def decode_config(model: ReferringSegmenter, threshold: float | None = None, merge_gap: float | None = None,
+                  min_duration: float | None = None, gate: float | None = None) -> targets.DecodeConfig:
+    """The model's stored decoding values, overridden where the user gave one."""
+    cfg = model.cfg
+    return targets.DecodeConfig(cfg.threshold if threshold is None else threshold,
+                                cfg.merge_gap if merge_gap is None else merge_gap,
+                                cfg.min_duration if min_duration is None else min_duration,
+                                cfg.gate if gate is None else gate)
+
+
 def segments_from_bins(bins: np.ndarray, model: ReferringSegmenter, duration: float,
                        decode: targets.DecodeConfig | None = None) -> list[tuple[float, float, float]]:
-    cfg = model.cfg
-    decode = decode or targets.DecodeConfig(cfg.threshold, cfg.merge_gap, cfg.min_duration, cfg.gate)
-    return targets.decode(bins, cfg.bin_width, decode, duration=duration)
+    return targets.decode(bins, model.cfg.bin_width, decode or decode_config(model), duration=duration)

@@ -228,16 +228,6 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, thr
 # ---------------------------------------------------------------- segmentation
 
 
-def decode_config(model: ReferringSegmenter, threshold: float | None = None, merge_gap: float | None = None,
-                  min_duration: float | None = None, gate: float | None = None) -> targets.DecodeConfig:
-    """The model's stored decoding values, overridden where the user gave one."""
-    cfg = model.cfg
-    return targets.DecodeConfig(cfg.threshold if threshold is None else threshold,
-                                cfg.merge_gap if merge_gap is None else merge_gap,
-                                cfg.min_duration if min_duration is None else min_duration,
-                                cfg.gate if gate is None else gate)
-
-
 def n_windows(model: ReferringSegmenter, n_frames: int) -> int:
     return len(inference.window_plan(n_frames, model)[0])
 
