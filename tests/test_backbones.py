@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 
+from arseg.models.backbone_steps import EPOCH_SECONDS, TIME_STRIDE, training_priority
 from arseg.models.backbones import BACKBONES, build_backbone
 from arseg.models.conditioning import FiLM
 from arseg.models.model import ModelConfig, ReferringSegmenter, load_model, save_model
@@ -79,6 +80,41 @@ def test_shapes_through_the_model(backbone, width, encoder):
         logits = model.forward_queries(audio, index, make_queries(encoder, 3))
     assert logits.shape == (3, model.cfg.n_bins, 3)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_time_stride_table_matches_the_backbone(backbone):
+    """backbone_steps is what the config check and the default bins rely on (without torch)."""
+    model = make_model(backbone).eval()
+    with torch.no_grad():
+        steps = model.encode_audio(torch.randn(1, FRAMES, MELS)).shape[2]
+    assert steps == -(-FRAMES // TIME_STRIDE[backbone])
+    assert sorted(TIME_STRIDE) == sorted(EPOCH_SECONDS) == sorted(BACKBONES)
+
+
+def test_default_bins_are_each_backbones_own_steps():
+    from snakemake.utils import validate
+
+    from arseg.configs import ConfigError, check_config, model_config
+
+    config = {"model": {"backbones": ["yoho", "crnn"]}}
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    assert config["model"]["bin_seconds"] is None
+    check_config(config)
+    assert model_config(config, "crnn", []).n_bins == 100   # 0.08 s bins over 8 s
+    assert model_config(config, "yoho", []).n_bins == 25    # 0.32 s
+    config["model"]["bin_seconds"] = 0.32                  # one width for all: allowed
+    check_config(config)
+    assert model_config(config, "crnn", []).n_bins == 25
+    config["model"]["bin_seconds"] = 0.16                  # finer than yoho can resolve
+    with pytest.raises(ConfigError, match=r"model.bin_seconds: 0.16 s is finer than backbone yoho"):
+        check_config(config)
+
+
+def test_longer_trainings_start_first():
+    order = sorted(BACKBONES, key=training_priority, reverse=True)
+    assert order == sorted(BACKBONES, key=EPOCH_SECONDS.get, reverse=True)
+    assert min(map(training_priority, BACKBONES)) > 0  # above every other rule's default 0
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))

@@ -46,8 +46,23 @@ def check_config(config: dict) -> None:
     audio = config["audio"]
     if audio["win_seconds"] * audio["sample_rate"] < 2 * audio["n_mels"]:
         raise ConfigError(f"audio.win_seconds: {audio['win_seconds']} s is too short for {audio['n_mels']} mel bands")
-    if mix["duration"] < config["model"]["bin_seconds"]:
-        raise ConfigError(f"mixtures.duration ({mix['duration']} s) is shorter than one model.bin_seconds bin")
+    _check_bins(config)
+
+
+def _check_bins(config: dict) -> None:
+    from .models.backbone_steps import native_bin_seconds
+
+    model, hop, duration = config["model"], config["audio"]["hop_seconds"], config["mixtures"]["duration"]
+    for backbone in model["backbones"]:
+        native = native_bin_seconds(backbone, hop)
+        bins = native if model["bin_seconds"] is None else model["bin_seconds"]
+        if bins < native - 1e-9:  # finer bins than output steps would only repeat each step
+            raise ConfigError(f"model.bin_seconds: {bins} s is finer than backbone {backbone}'s output step "
+                              f"({native:g} s at audio.hop_seconds {hop}); leave it unset (null) for each "
+                              f"backbone's own step")
+        if duration < bins:
+            raise ConfigError(f"mixtures.duration ({duration} s) is shorter than one {bins:g} s time bin "
+                              f"of backbone {backbone}")
 
 
 def feature_config(config: dict) -> FeatureConfig:
@@ -57,13 +72,15 @@ def feature_config(config: dict) -> FeatureConfig:
 
 
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
+    from .models.backbone_steps import bin_seconds
     from .models.model import ModelConfig
 
     model, decoding = config["model"], config["decoding"]
     window = config["mixtures"]["duration"]
+    bins = bin_seconds(backbone, model["bin_seconds"], config["audio"]["hop_seconds"])
     return ModelConfig(backbone=backbone, width=model["width"], query_encoder=model["query_encoder"],
                        query_dim=model["query_dim"], labels=list(labels), window_seconds=window,
-                       n_bins=max(1, int(round(window / model["bin_seconds"]))),
+                       n_bins=max(1, int(round(window / bins))),
                        threshold=decoding["threshold"], merge_gap=decoding["merge_gap"],
                        min_duration=decoding["min_duration"], gate=decoding["gate"], **config["audio"])
 

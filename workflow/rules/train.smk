@@ -1,4 +1,8 @@
+from arseg.models.backbone_steps import training_priority
+
+
 # Train one backbone with one seed; resumable state lives beside the model, undeclared.
+# Longer trainings start first (and before any prediction), so side by side they end together.
 rule train:
     input:
         features=expand(rules.features.output.array, split=["train", "val"]),
@@ -10,6 +14,7 @@ rule train:
         model="results/models/{backbone}/seed{seed}/model.pt",
         history="results/models/{backbone}/seed{seed}/history.tsv",
     threads: lookup(within=config, dpath="training/threads")
+    priority: lambda wildcards: training_priority(wildcards.backbone)
     resources:
         gpu=1,
     log:
