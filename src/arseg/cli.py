@@ -280,7 +280,7 @@ def _segment(args) -> int:
                     item["extracted"] = [str(p) for p in cuts]
                 if args.plot:
                     png = args.out / f"{stem}.png"
-                    segment.plot(png, features, result, cfg.bin_width, cfg.hop_seconds, duration, decode.threshold,
+                    segment.plot(png, features, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
                                  f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
                     item["plot"] = str(png)
                 entry["results"].append(item)

@@ -140,6 +140,7 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
         presence, bin_width = data["presence"], float(data["bin_width"])
         own = "threshold" in data.files  # the model's decoding threshold, when prediction records it
         threshold = float(data["threshold"]) if own else threshold
+        gate = float(data["gate"]) if "gate" in data.files else 0.0
     chosen = pick_examples(queries[queries["query_id"].isin(row)], segments, events, count)
     by_id = queries.set_index("query_id")
     fig = plt.figure(figsize=(10, 3.9 * max(len(chosen), 1)))
@@ -175,8 +176,12 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
             ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
         ax_score.stairs(curve, edges, color="black", lw=1.5, baseline=None)
         ax_score.axhline(threshold, color="0.4", ls="--", lw=1)
+        ticks = [0, threshold, 1]
+        if gate > threshold:
+            ax_score.axhline(gate, color="0.4", ls=":", lw=1)
+            ticks.insert(2, gate)
         ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
-        ax_score.set_yticks([0, threshold, 1], ["0", f"{threshold:g}", "1"], fontsize=8)
+        ax_score.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
         ax_score.set_xlabel("time (s)" if k == len(chosen) - 1 else "")
     handles = [matplotlib.patches.Patch(color=REFERENCE_COLOR, label="reference (queried sound)"),
                matplotlib.patches.Patch(color=PREDICTED_COLOR, label=f"predicted segments ({model_name})"),
@@ -184,6 +189,9 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
                matplotlib.lines.Line2D([], [], color="0.4", ls="--",
                                        label=f"decoding threshold {threshold:g}" if own
                                        else f"threshold {threshold:g} (config decoding.threshold)")]
-    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    if gate > threshold:
+        handles.append(matplotlib.lines.Line2D([], [], color="0.4", ls=":",
+                                               label=f"gate {gate:g}: a segment must reach it somewhere"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.1, right=0.98)
     save(fig, out_png)

@@ -57,5 +57,5 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
         np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
                             presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
                             bin_width=np.float64(model.cfg.bin_width),
-                            threshold=np.float64(model.cfg.threshold))
+                            threshold=np.float64(model.cfg.threshold), gate=np.float64(model.cfg.gate))
     return table

@@ -302,8 +302,8 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
 
 
 def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop_seconds: float,
-         duration: float, threshold: float, title: str) -> None:
-    """Spectrogram, the query's score curve with the threshold, and the segments found."""
+         duration: float, decode, title: str) -> None:
+    """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
 
     columns = 4000  # at most this many spectrogram columns (max over time), so an hour plots fast
@@ -323,7 +323,10 @@ def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop
     top.set_title(title, fontsize=10)
     edges = np.arange(len(result.presence) + 1) * bin_width
     bottom.stairs(result.presence, edges, color="tab:blue", label="score")
-    bottom.axhline(threshold, color="grey", linestyle="--", linewidth=0.8, label=f"threshold {threshold:g}")
+    bottom.axhline(decode.threshold, color="grey", linestyle="--", linewidth=0.8,
+                   label=f"threshold {decode.threshold:g}")
+    if decode.gate > decode.threshold:  # hysteresis: a segment must reach the gate somewhere
+        bottom.axhline(decode.gate, color="grey", linestyle=":", linewidth=0.8, label=f"gate {decode.gate:g}")
     # One collection each, however many segments (an hour may have thousands): a strip along
     # the top of the spectrogram (so it stays visible) and shading under the score curve.
     spans = [(onset, offset - onset) for onset, offset, _ in result.segments]
