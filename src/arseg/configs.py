@@ -50,12 +50,11 @@ def check_config(config: dict) -> None:
 
 
 def _check_bins(config: dict) -> None:
-    from .models.backbone_steps import native_bin_seconds
+    from .models.backbone_steps import bin_seconds, native_bin_seconds
 
     model, hop, duration = config["model"], config["audio"]["hop_seconds"], config["mixtures"]["duration"]
     for backbone in model["backbones"]:
-        native = native_bin_seconds(backbone, hop)
-        bins = native if model["bin_seconds"] is None else model["bin_seconds"]
+        native, bins = native_bin_seconds(backbone, hop), bin_seconds(backbone, model["bin_seconds"], hop)
         if bins < native - 1e-9:  # finer bins than output steps would only repeat each step
             raise ConfigError(f"model.bin_seconds: {bins} s is finer than backbone {backbone}'s output step "
                               f"({native:g} s at audio.hop_seconds {hop}); leave it unset (null) for each "

@@ -302,7 +302,7 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
 
 
 def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop_seconds: float,
-         duration: float, decode, title: str) -> None:
+         duration: float, decode: targets.DecodeConfig, title: str) -> None:
     """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
 

@@ -1,6 +1,6 @@
 """What the workflow needs to know about each backbone before any torch import: how many
 input frames one of its output time steps spans (its time stride), and how long it
-trains relative to the others. tests/test_models.py checks the strides against the
+trains relative to the others. tests/test_backbones.py checks the strides against the
 backbones' real outputs."""
 from __future__ import annotations
 
