@@ -2,6 +2,7 @@
 queries, scoring, and one whole demo step through `arseg segment` with a tiny model."""
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from arseg import demo, demo_data
 from arseg.evaluate import EvalConfig
 from arseg.mixtures import MixtureConfig, read_events
 from arseg.models.model import ModelConfig, ReferringSegmenter, save_model
+from arseg.predict import supported
 from arseg.queries import QUERY_COLUMNS, read_queries
 
 RATE = 16000
@@ -237,13 +239,18 @@ def test_score_per_query_and_overall():
     assert metrics["negatives"]["false_alarm_rate"] == 0.5
 
 
+def _stub_model(query_encoder, labels):
+    """What predict.supported reads of a model: its query encoder and labels."""
+    return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels))
+
+
 def test_command_lines_for_text_and_label_models(tmp_path):
     queries = pd.DataFrame([["q0", "f.wav", "dog", "label", "dog", 1],
                             ["q1", "f.wav", "-a dog barks", "description", "dog", 1],
                             ["q2", "f.wav", "bell", "label", "bell", 0],
                             ["q3", "f.wav", "owl", "label", "owl", 0]], columns=QUERY_COLUMNS)
-    assert demo.answerable(queries, "text", []).equals(queries)
-    label = demo.answerable(queries, "label", ["dog", "bell"])
+    assert supported(_stub_model("text", []), queries).equals(queries)
+    label = supported(_stub_model("label", ["dog", "bell"]), queries)
     assert label["query_id"].tolist() == ["q0", "q2"]  # no descriptions, no unknown labels
     argv = demo.segment_arguments(tmp_path / "f.wav", tmp_path / "m.pt", queries, "text", tmp_path / "o",
                                   tmp_path / "x", 2)

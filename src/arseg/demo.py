@@ -102,14 +102,6 @@ def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
 # ---------------------------------------------------------------- segmenting through `arseg segment`
 
 
-def answerable(queries: pd.DataFrame, query_encoder: str, labels) -> pd.DataFrame:
-    """The queries a model can take: every one for a text model; a closed-set model takes
-    label queries of the labels it knows (as `predict.supported`)."""
-    if query_encoder == "text":
-        return queries
-    return queries[(queries["kind"] == "label") & queries["target_label"].isin(list(labels))]
-
-
 def segment_arguments(audio: Path, model: Path, queries: pd.DataFrame, query_encoder: str, out: Path,
                       extract: Path, threads: int) -> list[str]:
     """The `arseg segment` command line for one file and its queries."""
@@ -222,11 +214,12 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
     best = choose_best(candidates)
     print(f"best on validation: {best['backbone']} seed {best['seed']} ({best['path']})", flush=True)
     from .models.model import load_model
+    from .predict import supported
 
     model, _ = load_model(best["path"])
     events = read_events(events_path)
     queries = read_queries(queries_path)
-    asked = answerable(queries, model.cfg.query_encoder, model.cfg.labels).reset_index(drop=True)
+    asked = supported(model, queries).reset_index(drop=True)
     out_segments, out_cuts, audio_dir = Path(out_segments), Path(out_cuts), Path(audio_dir)
     rows, outputs, durations = [], {}, {}
     embeddings = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings or [])

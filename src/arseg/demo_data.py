@@ -33,7 +33,7 @@ from tqdm import tqdm
 from . import atomic
 from .corpus.table import label_text
 from .mixtures import (EVENT_COLUMNS, ClipLoader, ClipPools, Event, MixtureConfig, draw_back_to_back, draw_events,
-                       mix, mixture_config)
+                       event_rows, mix, mixture_config)
 from .queries import QUERY_COLUMNS
 
 DEMO_SPLIT = "test"
@@ -116,23 +116,21 @@ def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_eve
     out_audio = Path(out_audio)
     out_audio.mkdir(parents=True, exist_ok=True)
     load_clip = ClipLoader(audio_dir, cfg.sample_rate)
-    event_rows, query_rows = [], []
+    all_events, query_rows = [], []
     for index in tqdm(range(demo.count), desc="demo mixtures", unit="file"):
         rng = np.random.default_rng([demo.seed, index])
         events = draw_demo_events(rng, pool, cfg, demo.n_events, demo.absent_categories)
         mixture, regions = mix(events, load_clip, rng, cfg)
         filename = f"demo_{index:03d}.wav"
         atomic.write_wav(out_audio / filename, mixture, cfg.sample_rate)
-        rows = [[filename, first / cfg.sample_rate, last / cfg.sample_rate, event.category, event.clip_id,
-                 event.description, round(event.snr_db, 3)]
-                for event, spans in zip(events, regions) for first, last in spans]
+        rows = event_rows(filename, events, regions, cfg.sample_rate)
         table = pd.DataFrame(rows, columns=EVENT_COLUMNS)
-        event_rows += rows
+        all_events += rows
         query_rows += demo_queries(filename, table, pool, demo.absent_categories, rng)
         n = table["event_label"].nunique()
         print(f"{filename}: {len(events)} events of {n} categor{'y' if n == 1 else 'ies'} "
               f"({', '.join(sorted(table['event_label'].unique()))}), {len(table)} annotated regions", flush=True)
-    events_table = pd.DataFrame(event_rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
+    events_table = pd.DataFrame(all_events, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     queries_table = pd.DataFrame(query_rows, columns=QUERY_COLUMNS)
     atomic.write_tsv(out_events, events_table)
     atomic.write_tsv(out_queries, queries_table)

@@ -287,6 +287,13 @@ class ClipLoader:
         return self.load(clip_id)
 
 
+def event_rows(filename: str, events: list[Event], regions, sample_rate: int) -> list[list]:
+    """EVENT_COLUMNS rows of one mixture: one per audible region of each event."""
+    return [[filename, first / sample_rate, last / sample_rate, event.category, event.clip_id,
+             event.description, round(event.snr_db, 3)]
+            for event, spans in zip(events, regions) for first, last in spans]
+
+
 def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: str, count: int,
                    cfg: MixtureConfig, seed: int) -> pd.DataFrame:
     """Write `count` mixtures of one split to out_dir/audio and their events to out_dir/events.tsv."""
@@ -309,10 +316,7 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         mixture, spans = mix(events, load_clip, rng, cfg)
         filename = f"{split}_{index:05d}.wav"
         atomic.write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
-        for event, regions in zip(events, spans):
-            for first, last in regions:
-                rows.append([filename, first / cfg.sample_rate, last / cfg.sample_rate, event.category,
-                             event.clip_id, event.description, round(event.snr_db, 3)])
+        rows += event_rows(filename, events, spans, cfg.sample_rate)
     table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     atomic.write_tsv(out_dir / "events.tsv", table)
     return table
