@@ -1,0 +1,40 @@
+"""Every configuration the project ships passes the checks the workflow runs before any job,
+merged over config/config.yaml the way `snakemake --configfile` merges it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from arseg.configs import check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+EXTRA = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "config.yaml")
+
+
+def merged(name: str | None) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if name is not None:
+        update_config(config, yaml.safe_load((ROOT / "config" / name).read_text()))
+    validate(config, SCHEMA)  # also fills in the defaults
+    check_config(config)
+    return config
+
+
+def test_the_project_ships_the_documented_configs():
+    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml"} <= set(EXTRA)
+
+
+@pytest.mark.parametrize("name", [None, *EXTRA])
+def test_shipped_config_passes_the_workflow_checks(name):
+    merged(name)
+
+
+def test_more_data_changes_only_the_training_mixtures():
+    default, more = merged(None), merged("more_data.yaml")
+    assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 3000}
+    more["mixtures"]["count"] = default["mixtures"]["count"]
+    assert more == default
