@@ -35,6 +35,6 @@ def test_shipped_config_passes_the_workflow_checks(name):
 
 def test_more_data_changes_only_the_training_mixtures():
     default, more = merged(None), merged("more_data.yaml")
-    assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 3000}
+    assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
     more["mixtures"]["count"] = default["mixtures"]["count"]
     assert more == default
