@@ -91,3 +91,21 @@ def test_loss_ignores_start_end_where_absent(kind):
     changed = logits.clone()
     changed[0, present, 1:] = 5.0  # wrong start/end where it is present: penalised
     assert yoho_loss(changed, target, kind) > base + 0.1
+
+
+def test_tag_targets_are_the_fraction_of_each_bin_a_category_sounds():
+    import pandas as pd
+
+    from arseg.tagging import tag_events, tag_targets
+
+    events = pd.DataFrame({"filename": ["m0.wav", "m0.wav", "m0.wav", "m1.wav", "elsewhere.wav"],
+                           "onset": [0.25, 0.5, 1.0, 0.0, 0.0], "offset": [0.75, 1.25, 1.5, 2.0, 2.0],
+                           "event_label": ["dog", "dog", "bell", "bell", "siren"]})
+    tags = tag_events(events, {"m0.wav": 0, "m1.wav": 1, "m2.wav": 2})
+    assert tags.labels == ["bell", "dog"]  # sorted; siren's mixture has no feature row
+    target = tag_targets(tags, [0, 2, 1], n_bins=4, bin_width=0.5)
+    assert target.shape == (3, 4, 2)
+    np.testing.assert_allclose(target[0, :, 1], [0.5, 1.0, 0.5, 0.0])  # two dogs overlap in bin 1: capped at 1
+    np.testing.assert_allclose(target[0, :, 0], [0.0, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(target[1], 0.0)  # no events
+    np.testing.assert_allclose(target[2, :, 0], [1.0, 1.0, 1.0, 1.0])

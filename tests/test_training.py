@@ -1,10 +1,14 @@
-"""Training: determinism, resume after a kill, stale state, non-finite loss, label queries."""
+"""Training: determinism, resume after a kill, stale state, non-finite loss, label queries,
+the auxiliary tagging head."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from arseg import training
 from arseg.models.model import ModelConfig, ReferringSegmenter, load_model
+from arseg.tagging import TagEvents
 from arseg.targets import encode
 from arseg.training import NonFiniteLossError, SplitData, TrainConfig, train
 
@@ -17,19 +21,21 @@ def synthetic_split(seed: int, n: int = 8) -> SplitData:
     rng = np.random.default_rng(seed)
     frames = MODEL.window_frames
     features = rng.normal(-60, 3, size=(n, frames, MODEL.n_mels)).astype(np.float32)
-    mixture, inputs, targets = [], [], []
+    mixture, inputs, targets, events = [], [], [], []
     for row in range(n):
         label = row % 2
         onset = float(rng.uniform(0, 2.5))
         offset = onset + float(rng.uniform(0.5, 1.4))
         bands = slice(0, 8) if label == 0 else slice(8, 16)
         features[row, int(onset * 100):int(offset * 100), bands] += 30
+        events.append(np.array([[label, onset, offset]]))
         for query in (0, 1):
             mixture.append(row)
             inputs.append(query)
             targets.append(encode([(onset, offset)] if query == label else [], MODEL.n_bins, MODEL.bin_width))
     per_mixture = [np.array([2 * r, 2 * r + 1]) for r in range(n)]
-    return SplitData(features, np.array(mixture), np.array(inputs, dtype=np.int64), np.stack(targets), per_mixture)
+    return SplitData(features, np.array(mixture), np.array(inputs, dtype=np.int64), np.stack(targets), per_mixture,
+                     TagEvents(["a", "b"], events))
 
 
 CFG = TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, learning_rate=3e-3, seed=0, threads=1)
@@ -110,3 +116,17 @@ def test_non_finite_loss_stops_with_clear_message_and_keeps_last_state(tmp_path,
         run(tmp_path, cfg=TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, seed=0, threads=1))
     assert not (tmp_path / "model.pt").exists()
     assert (tmp_path / "state.pt").exists()
+
+
+def test_tagging_head_trains_beside_the_model_and_is_not_saved(tmp_path):
+    model, history = run(tmp_path / "tagged")
+    assert history["tag_loss"].iloc[-1] < history["tag_loss"].iloc[0]
+    assert not any(key.startswith("tag") for key in model.state_dict())
+    assert set(model.state_dict()) == set(ReferringSegmenter(MODEL).state_dict())
+
+
+def test_tagging_weight_zero_trains_without_the_head(tmp_path):
+    plain, history = run(tmp_path / "plain", cfg=dataclasses.replace(CFG, tagging_weight=0.0))
+    tagged, _ = run(tmp_path / "tagged")
+    assert "tag_loss" not in history
+    assert not same_weights(plain, tagged)  # the tagging loss reaches the shared audio encoder

@@ -26,7 +26,7 @@ def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
     out = np.zeros(data.query_target.shape, dtype=np.float32)
     rows = answered_rows(data)
     for start in range(0, len(rows), batch_mixtures):
-        logits, ids = batch_logits(model, data, rows[start:start + batch_mixtures], device)
+        logits, ids, _ = batch_logits(model, data, rows[start:start + batch_mixtures], device)
         out[ids] = torch.sigmoid(logits).float().cpu().numpy()
     return out
 

@@ -1,6 +1,7 @@
 """Training: batches of mixtures with all their queries (one audio pass serves every query
-of a mixture), the YOHO loss, validation-based model selection, early stopping, and
-resumable state kept beside the outputs."""
+of a mixture), the YOHO loss plus an auxiliary tagging loss on the audio features,
+validation-based model selection, early stopping, and resumable state kept beside the
+outputs."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import atomic, targets
+from .tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 from .calibrate import apply_decoding, choose_decoding
 from .evaluate import reference_events
 from .models.model import ModelConfig, ReferringSegmenter, save_model
@@ -31,6 +33,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     spec_augment: bool = True  # frequency and time masks on training inputs
+    tagging_weight: float = 1.0  # weight of the auxiliary tagging loss (0: no tagging head)
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
 
 
@@ -46,6 +49,7 @@ class SplitData:
     query_input: np.ndarray        # (Q, text_dim) float embeddings or (Q,) label indices
     query_target: np.ndarray       # (Q, n_bins, 3)
     queries_of_mixture: list       # row -> array of query indices
+    tags: TagEvents | None = None  # every event of every mixture, for the tagging head
 
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
@@ -57,7 +61,8 @@ def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame,
     per_mixture = [[] for _ in range(len(features))]
     for q, row in enumerate(mixture):
         per_mixture[row].append(q)
-    return SplitData(features, mixture, query_input, target, [np.array(v, dtype=np.int64) for v in per_mixture])
+    return SplitData(features, mixture, query_input, target, [np.array(v, dtype=np.int64) for v in per_mixture],
+                     tag_events(events, feature_rows))
 
 
 def yoho_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -108,7 +113,8 @@ def answered_rows(data: SplitData) -> np.ndarray:
 
 
 def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None):
-    """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), and their ids."""
+    """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), their ids,
+    and the mixtures' audio features."""
     query_ids = np.concatenate([data.queries_of_mixture[r] for r in rows])
     local = {r: i for i, r in enumerate(rows)}
     index = torch.tensor([local[r] for r in data.query_mixture[query_ids]], device=device)
@@ -116,14 +122,19 @@ def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torc
     if augment is not None:
         features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
-    return model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device)), query_ids
+    return model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device)), query_ids, audio
 
 
 def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
-              augment: torch.Generator | None = None):
-    logits, query_ids = batch_logits(model, data, rows, device, augment)
+              augment: torch.Generator | None = None, tagger: TaggingHead | None = None):
+    """(query loss, tagging loss or None without a tagger, number of queries) of the given mixtures."""
+    logits, query_ids, audio = batch_logits(model, data, rows, device, augment)
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
-    return yoho_loss(logits, target, loss_kind), len(query_ids)
+    tag_loss = None
+    if tagger is not None:
+        tags = tag_targets(data.tags, rows, model.cfg.n_bins, model.cfg.bin_width)
+        tag_loss = tagging_loss(tagger(audio, model.cfg.n_bins), torch.from_numpy(tags).to(device))
+    return yoho_loss(logits, target, loss_kind), tag_loss, len(query_ids)
 
 
 def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
@@ -132,7 +143,7 @@ def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
     rows = answered_rows(data)
     with torch.no_grad():
         for start in range(0, len(rows), cfg.mixtures_per_batch * 2):
-            loss, n = run_batch(model, data, rows[start:start + cfg.mixtures_per_batch * 2], device, cfg.loss)
+            loss, _, n = run_batch(model, data, rows[start:start + cfg.mixtures_per_batch * 2], device, cfg.loss)
             total, count = total + float(loss.detach()) * n, count + n
     return total / max(count, 1)
 
@@ -165,13 +176,20 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     mean, std = feature_statistics(train_data.features)
     model.feature_mean.copy_(torch.from_numpy(mean).float())
     model.feature_std.copy_(torch.from_numpy(std).float())
+    tagger = make_tagger(model, train_data, cfg)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    parameters = list(model.parameters())
+    if tagger is not None:
+        tagger.to(device)
+        parameters += list(tagger.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     history, best, best_state, start_epoch = [], math.inf, None, 0
     state = load_state(state_path, fingerprint, device)
     if state is not None:
         model.load_state_dict(state["model"])
+        if tagger is not None:
+            tagger.load_state_dict(state["tagger"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         history, best, best_state = state["history"], state["best"], state["best_state"]
@@ -186,21 +204,24 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         model.train()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(rows)
         batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
-        total, count = 0.0, 0
+        total, tag_total, count = 0.0, 0.0, 0
         augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
         for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                           mininterval=5):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment)
-            if not torch.isfinite(loss):
+                loss, tag_loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment, tagger)
+            objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
+            if not torch.isfinite(objective):
                 raise NonFiniteLossError(
-                    f"training {model_path}: loss became {float(loss.detach())} in epoch {epoch + 1}; "
+                    f"training {model_path}: loss became {float(objective.detach())} in epoch {epoch + 1}; "
                     f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            objective.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 5.0)
             optimizer.step()
             total, count = total + float(loss.detach()) * n, count + n
+            if tag_loss is not None:
+                tag_total += float(tag_loss.detach()) * len(batch)
         schedule.step()
         val_loss = evaluate_loss(model, val_data, cfg, device)
         if val_loss < best:
@@ -208,11 +229,14 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val_loss,
                         "best": int(val_loss <= best), "seconds": time.perf_counter() - began})
+        if tagger is not None:
+            history[-1]["tag_loss"] = tag_total / len(rows)
         print(f"epoch {epoch + 1}: train {history[-1]['train_loss']:.4f} val {val_loss:.4f}", flush=True)
         with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "history": history, "best": best,
                         "best_state": best_state, "torch_rng": torch.get_rng_state(),
+                        "tagger": tagger.state_dict() if tagger is not None else None,
                         "fingerprint": fingerprint}, tmp)
     model.load_state_dict(best_state)
     decoding = choose_decoding(model, val_data, min_duration=model.cfg.min_duration)
@@ -225,6 +249,13 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     atomic.write_tsv(history_path, table)
     state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
     return table
+
+
+def make_tagger(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig) -> TaggingHead | None:
+    """The auxiliary tagging head (training only), or None when switched off or nothing is annotated."""
+    if cfg.tagging_weight <= 0 or train_data.tags is None or not train_data.tags.labels:
+        return None
+    return TaggingHead(audio_channels(model), len(train_data.tags.labels))
 
 
 def epoch_since_best(history: list[dict]) -> int:
