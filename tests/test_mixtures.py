@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from arseg import atomic
-from arseg.mixtures import MixtureConfig, colored_noise, draw_events, generate_split, render, rms_db
+from arseg.mixtures import MixtureConfig, NoiseBank, colored_noise, draw_events, generate_split, render, rms_db
 
 RATE = 8000
 
@@ -39,13 +39,15 @@ def loader(root):
     return lambda clip_id: sf.read(root / "audio" / f"{clip_id}.wav")[0]
 
 
-def test_measured_snr_matches_drawn(corpus):
+@pytest.mark.parametrize("bank", [False, True], ids=["fresh background", "noise bank"])
+def test_measured_snr_matches_drawn(corpus, bank):
     root, clips = corpus
     cfg = MixtureConfig(duration=4.0, sample_rate=RATE, max_events=3, snr_db=(-5.0, 25.0))
+    noise = NoiseBank(7, 0, cfg, seconds=6.0) if bank else None
     for i in range(20):
         rng = np.random.default_rng([7, i])
         events = draw_events(rng, clips, cfg)
-        mixture, background, stems, spans = render(events, loader(root), rng, cfg)
+        mixture, background, stems, spans = render(events, loader(root), rng, cfg, noise)
         assert np.allclose(mixture, background + sum(stems))
         for event, stem, (first, last) in zip(events, stems, spans):
             measured = rms_db(stem[first:last]) - rms_db(background[first:last])
@@ -90,6 +92,46 @@ def test_same_seed_gives_identical_files(corpus, tmp_path):
     generate_split(clips, root / "audio", tmp_path / "c", "test", 5, cfg, seed=2)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_mixtures_do_not_depend_on_how_many_are_made(corpus, tmp_path):
+    root, clips = corpus
+    cfg = MixtureConfig(duration=3.0, sample_rate=RATE)
+    few = generate_split(clips, root / "audio", tmp_path / "few", "test", 3, cfg, seed=1)
+    many = generate_split(clips, root / "audio", tmp_path / "many", "test", 6, cfg, seed=1)
+    pd.testing.assert_frame_equal(few.reset_index(drop=True),
+                                  many[many["filename"].isin(few["filename"])].reset_index(drop=True))
+    for name in few["filename"].unique():
+        assert (tmp_path / "few" / "audio" / name).read_bytes() == (tmp_path / "many" / "audio" / name).read_bytes()
+
+
+class FixedDraws:
+    """Stands in for a numpy Generator: integers() returns the given values in turn."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def integers(self, high):
+        value = self.values.pop(0)
+        assert 0 <= value < high
+        return value
+
+
+def test_noise_bank_is_seeded_and_wraps_around_its_buffers():
+    cfg = MixtureConfig(duration=1.0, sample_rate=RATE)
+    bank = NoiseBank(3, 1, cfg, colours=4, seconds=2.0)
+    assert [len(b) for b in bank.buffers] == [2 * RATE] * 4
+    assert all(np.array_equal(a, b) for a, b in zip(bank.buffers, NoiseBank(3, 1, cfg, colours=4, seconds=2.0).buffers))
+    assert not np.array_equal(bank.buffers[0], NoiseBank(3, 2, cfg, colours=4, seconds=2.0).buffers[0])
+    buffer = bank.buffers[2]
+    np.testing.assert_array_equal(bank.draw(FixedDraws(2, 100), RATE), buffer[100:100 + RATE])
+    wrapped = bank.draw(FixedDraws(2, 2 * RATE - 10), RATE)
+    np.testing.assert_array_equal(wrapped, np.concatenate([buffer[-10:], buffer[:RATE - 10]]))
+    wrapped *= 0  # a draw is a copy: the bank stays intact
+    assert buffer.any()
+    # Colours run from white to brown: the brown buffer's power sits in the lowest bins.
+    low = [np.abs(np.fft.rfft(b)[:len(b) // 100]).sum() / np.abs(np.fft.rfft(b)).sum() for b in bank.buffers]
+    assert low == sorted(low)
 
 
 def test_colored_noise_has_unit_rms():
