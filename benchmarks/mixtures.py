@@ -3,7 +3,8 @@
 The events come from arseg's own draw (draw_events with the per-mixture seed that
 generate_split uses), turned into Scaper's vocabulary: each event's in-mixture span as
 (source_time, event_time, event_duration) and its SNR. Scaper gets coloured-noise
-backgrounds as files (it needs files; we synthesise a fresh one per mixture). Both write
+backgrounds as files (it needs files; generate_split synthesises its split's noise bank,
+`arseg.mixtures.NoiseBank`, inside the timed call, and cuts each background from it). Both write
 a 16-bit WAV plus an annotation table per mixture. Scaper runs in its own virtual
 environment (numpy < 2, soxbindings built against libsox), set up here on first use;
 when that fails the benchmark says so and compares with a straightforward numpy loop

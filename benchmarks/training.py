@@ -1,10 +1,11 @@
 """Training throughput per backbone on CPU: mixtures (examples) per second.
 
 One step is exactly the body of arseg.training.train's loop: run_batch (audio pass once
-per mixture, all of its queries through the conditioned part, SpecAugment, YOHO loss),
-zero_grad, backward, gradient clipping, AdamW step. The batch is the workflow's default:
-16 mixtures of 8 s (801 x 64 log-mel), 8 text queries each (the default config's average:
-label + description per present category, two absent categories likewise). Threads as
+per mixture, all of its queries through the conditioned part, SpecAugment, YOHO loss, the
+auxiliary tagging loss), zero_grad, backward, gradient clipping, AdamW step. The batch is
+the workflow's default: 8 mixtures of 8 s (801 x 64 log-mel), 8 text queries each (the
+default config's average: label + description per present category, two absent categories
+likewise), 2 events each of 10 categories for the tagging head. Threads as
 the workflow's train rule sets them (TrainConfig.threads). Backbones run interleaved;
 the ratio is against yoho.
 """
@@ -17,9 +18,11 @@ from .common import Row, Settings, interleaved, median, paired_ratio, spread
 
 NAME = "training"
 QUERIES_PER_MIXTURE = 8
+CATEGORIES = 10
 
 
 def split_data(model, n_mixtures: int):
+    from arseg.tagging import TagEvents
     from arseg.training import SplitData
 
     cfg = model.cfg
@@ -32,12 +35,15 @@ def split_data(model, n_mixtures: int):
     target[..., 0] = rng.random((n_queries, cfg.n_bins)) < 0.3
     target[..., 1:] = np.sort(rng.random((n_queries, cfg.n_bins, 2)), axis=-1) * target[..., :1]
     per_mixture = [np.arange(i * QUERIES_PER_MIXTURE, (i + 1) * QUERIES_PER_MIXTURE) for i in range(n_mixtures)]
-    return SplitData(features, query_mixture, query_input, target, per_mixture)
+    onsets = rng.uniform(0, cfg.window_seconds - 1, (n_mixtures, 2))
+    events = [np.column_stack([rng.choice(CATEGORIES, 2, replace=False), on, on + 1.0]) for on in onsets]
+    return SplitData(features, query_mixture, query_input, target, per_mixture,
+                     TagEvents([f"category {k}" for k in range(CATEGORIES)], events))
 
 
 def run(settings: Settings) -> list[Row]:
     from arseg.models.backbones import BACKBONES
-    from arseg.training import TrainConfig, run_batch
+    from arseg.training import TrainConfig, make_tagger, run_batch
 
     from .inference import WIDTH, build
 
@@ -48,19 +54,22 @@ def run(settings: Settings) -> list[Row]:
     state = {}
     for name in BACKBONES:
         model = build(name).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        state[name] = (model, optimizer, split_data(model, batch), torch.Generator().manual_seed(0))
+        data = split_data(model, batch)
+        tagger = make_tagger(model, data, cfg)
+        parameters = list(model.parameters()) + list(tagger.parameters())
+        optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        state[name] = (model, tagger, parameters, optimizer, data, torch.Generator().manual_seed(0))
 
     def step(name):
         def case():
-            model, optimizer, data, augment = state[name]
+            model, tagger, parameters, optimizer, data, augment = state[name]
             torch.set_num_threads(cfg.threads)
             try:
-                loss, _ = run_batch(model, data, np.arange(batch), "cpu", cfg.loss,
-                                    augment if cfg.spec_augment else None)
+                loss, tag_loss, _ = run_batch(model, data, np.arange(batch), "cpu", cfg.loss,
+                                              augment if cfg.spec_augment else None, tagger)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                (loss + cfg.tagging_weight * tag_loss).backward()
+                torch.nn.utils.clip_grad_norm_(parameters, 5.0)
                 optimizer.step()
             finally:
                 torch.set_num_threads(default_threads)

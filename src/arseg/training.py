@@ -177,6 +177,8 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     model.feature_mean.copy_(torch.from_numpy(mean).float())
     model.feature_std.copy_(torch.from_numpy(std).float())
     tagger = make_tagger(model, train_data, cfg)
+    if tagger is not None:
+        print(f"auxiliary tagging head: {len(train_data.tags.labels)} categories, weight {cfg.tagging_weight}")
     model.to(device)
     parameters = list(model.parameters())
     if tagger is not None:
