@@ -127,7 +127,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         bins = inference.predict_bins(fast, features, inputs, batch_windows=16)
         times["model (predict_bins)"] = time.perf_counter() - t
         t = time.perf_counter()
-        decode = segment.decode_config(model)
+        decode = inference.decode_config(model)
         segments = [s for s in inference.segments_from_bins(bins[0], model, meta.duration, decode)
                     if s[1] - s[0] >= segment.RESOLUTION]
         times["decode"] = time.perf_counter() - t
