@@ -96,8 +96,8 @@ class NoiseBank:
     A mixture takes a random colour and a random stretch of its buffer, wrapping around the
     end (the buffer comes from one inverse FFT, so it is periodic and the wrap is seamless).
     That is what Scaper does with background files. Synthesising a fresh background for
-    every mixture took 1.0-1.4 ms of the generator's 2.7-3.0 ms per 10 s mixture; the bank
-    costs about as much as 30 of them, once per split.
+    every mixture took 1.0-1.4 ms of the generator's 2.7-3.0 ms per 10 s mixture; building
+    the bank costs a few dozen of them (45-100 ms), once per split.
     """
 
     def __init__(self, seed: int, stream: int, cfg: MixtureConfig, colours: int = NOISE_COLOURS,
