@@ -348,10 +348,11 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     load_clip = ClipLoader(audio_dir, cfg.sample_rate)
     pools = ClipPools(pool)
-    noise = NoiseBank(seed, SPLITS.index(split), cfg)
+    stream = SPLITS.index(split)  # the split's seed word, shared by its noise bank and its mixtures
+    noise = NoiseBank(seed, stream, cfg)
     rows = []
     for index in tqdm(range(count), desc=f"mixtures {split}", unit="mix"):
-        rng = np.random.default_rng([seed, SPLITS.index(split), index])
+        rng = np.random.default_rng([seed, stream, index])
         draw = draw_back_to_back if cfg.layout == "back_to_back" else draw_events
         events = draw(rng, pools, cfg)
         mixture, spans = mix(events, load_clip, rng, cfg, noise)
