@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.corpus.demo import CATEGORIES, split_counts, synthesize_clip, synthesize_corpus
+from arseg.corpus.demo import CATEGORIES, MIN_DURATION_S, split_counts, synthesize_clip, synthesize_corpus
 from arseg.corpus.table import CLIP_COLUMNS, SPLITS, read_clips
 
 SR = 16000
@@ -54,6 +54,27 @@ def test_audio_files_match_table(corpus):
         assert np.isfinite(audio).all(), row.clip_id
         assert 0.8 < np.abs(audio).max() <= 0.95, row.clip_id
         assert np.sqrt(np.mean(audio**2)) > 1e-3, row.clip_id
+
+
+def _edge_levels_db(audio: np.ndarray, seconds: float = 0.1) -> tuple[float, float]:
+    """Peak level of the first and the last `seconds`, in dB re the clip's peak."""
+    n, peak = int(seconds * SR), np.abs(audio).max()
+    return tuple(20 * np.log10(np.abs(part).max() / peak + 1e-12) for part in (audio[:n], audio[-n:]))
+
+
+def test_clips_start_at_the_sound_and_end_with_it(corpus):
+    """An annotation spans the whole clip, so the clip must not open or close on silence
+    (leading pauses once shifted clock and footstep onsets past the 0.2 s collar), and a
+    fly-over must be audible at its edges, not 30 dB down where no listener can place it."""
+    root, table = corpus
+    for row in table.itertuples(index=False):
+        audio, _ = sf.read(root / "audio" / f"{row.clip_id}.wav")
+        start_db, end_db = _edge_levels_db(audio)
+        assert start_db > -30, (row.clip_id, start_db)
+        if row.duration > MIN_DURATION_S + 0.01:     # only the shortest clips are padded
+            assert end_db > -42, (row.clip_id, end_db)
+        if row.category == "aircraft":
+            assert min(start_db, end_db) > -15, (row.clip_id, start_db, end_db)
 
 
 def test_categories_and_splits(corpus):

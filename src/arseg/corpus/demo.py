@@ -30,6 +30,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 PEAK = 0.9       # peak level of every clip
 FADE_S = 0.005   # fade in/out against clicks
+EDGE_DB = -40.0  # a clip starts and ends where its level first and last reaches this (dB re peak)
+MIN_DURATION_S = 0.3
 MIN_SAMPLE_RATE = 8000
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -93,8 +95,19 @@ def _wander(rng: np.random.Generator, n: int, sr: int, rate_hz: float) -> np.nda
     return x / (x.std() + 1e-12)
 
 
+def _trim(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Cut leading and trailing silence, so the clip (and every annotation made from it)
+    starts at the first sound and ends at the last; at least MIN_DURATION_S is kept."""
+    loud = np.flatnonzero(np.abs(audio) >= np.abs(audio).max() * 10 ** (EDGE_DB / 20))
+    start, end = loud[0], loud[-1] + 1
+    end = min(len(audio), max(end, start + int(MIN_DURATION_S * sr)))
+    start = max(0, min(start, end - int(MIN_DURATION_S * sr)))
+    return audio[start:end]
+
+
 def _finish(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Fade the ends and peak-normalise to PEAK."""
+    """Trim silent ends, fade the ends and peak-normalise to PEAK."""
+    audio = _trim(audio, sr)
     fade = min(int(FADE_S * sr), len(audio) // 2)
     ramp = np.sin(np.linspace(0, np.pi / 2, fade)) ** 2
     audio[:fade] *= ramp
@@ -109,7 +122,7 @@ def _aircraft(rng, sr):
     """Jet roar with a rise/fall envelope, a doppler-falling turbine whine and a darkening filter."""
     dur = rng.uniform(3.0, 8.0)
     t = np.arange(int(dur * sr)) / sr
-    width = rng.uniform(0.12, 0.3) * dur          # how long the pass-by takes
+    width = rng.uniform(0.3, 0.5) * dur           # how long the pass-by takes
     x = (t - rng.uniform(0.35, 0.65) * dur) / width
     near = 1 / (1 + x**2) ** 2                     # loudest at closest approach
     distant = rng.random() < 0.35
@@ -120,10 +133,10 @@ def _aircraft(rng, sr):
     roar = w * bright / bright.std() + (1 - w) * dark / dark.std()
     doppler = 1 - rng.uniform(0.08, 0.18) * np.tanh(x)
     whine = _harmonics(rng.uniform(1500, 3200) * doppler, [1.0, 0.35], sr)
-    audio = (0.03 + near) * roar + rng.uniform(0.35, 0.6) * (0.6 if distant else 1.0) * near**1.5 * whine
+    audio = (0.2 + near) * roar + rng.uniform(0.35, 0.6) * (0.6 if distant else 1.0) * near**1.5 * whine
     plane = _pick(rng, ("a distant aircraft", "a plane far away")) if distant else \
         _pick(rng, ("a jet plane", "an airplane", "a low-flying jet", "an aircraft"))
-    speed = "quickly" if width < 0.2 * dur else "slowly"
+    speed = "quickly" if width < 0.4 * dur else "slowly"
     desc = _pick(rng, (
         f"{plane} flies overhead {speed}, roaring {'softly' if distant else 'loudly'} then fading away",
         f"{plane} approaches and passes {speed}, its roar dropping in pitch",
@@ -139,7 +152,7 @@ def _bell(rng, sr):
     f0 = _loguniform(rng, 250, 1400)
     tau = rng.uniform(0.5, 1.6) * (600 / f0) ** 0.5  # bigger bells ring longer
     gap = rng.uniform(0.5, 1.5)
-    dur = float(np.clip(gap * (strikes - 1) + 2.5 * tau + 0.3, 1.0, 7.5))
+    dur = float(np.clip(gap * (strikes - 1) + 1.2 * tau + 0.3, 1.0, 7.5))
     ratios = np.array([1.0, 2.76, 5.40, 8.93]) * (1 + rng.normal(0, 0.004, 4))
     amps = np.array([1.0, 0.7, 0.45, 0.3]) * rng.uniform(0.6, 1.0, 4)
     taus = tau / np.array([1.0, 1.6, 2.4, 3.2])
