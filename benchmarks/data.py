@@ -3,6 +3,7 @@ a set of 8-second mixtures."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from pathlib import Path
 
@@ -19,12 +20,22 @@ def quiet():
         yield
 
 
+def _code_digest() -> str:
+    """Short hash of the code that makes the corpus and the mixtures, so cached inputs are
+    rebuilt when it changes."""
+    import arseg.corpus.demo
+    import arseg.mixtures
+
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (arseg.corpus.demo, arseg.mixtures))
+    return hashlib.sha256(sources).hexdigest()[:10]
+
+
 def demo_corpus(workdir: Path) -> tuple[Path, pd.DataFrame]:
     """The embedded demo corpus (10 categories x 12 clips), as the default workflow makes it."""
     from arseg.corpus.demo import synthesize_corpus
     from arseg.corpus.table import read_clips
 
-    root = Path(workdir) / f"demo-corpus-{CLIPS_PER_CATEGORY}-{CORPUS_SEED}"
+    root = Path(workdir) / f"demo-corpus-{CLIPS_PER_CATEGORY}-{CORPUS_SEED}-{_code_digest()}"
     if not (root / "clips.tsv").exists():
         with quiet():
             synthesize_corpus(root, clips_per_category=CLIPS_PER_CATEGORY, seed=CORPUS_SEED)
@@ -36,7 +47,7 @@ def mixture_set(workdir: Path, count: int, duration: float = 8.0) -> list[Path]:
     from arseg.mixtures import MixtureConfig, generate_split
 
     root, clips = demo_corpus(workdir)
-    out = Path(workdir) / f"mixtures-{duration:g}s-{count}"
+    out = Path(workdir) / f"mixtures-{duration:g}s-{count}-{_code_digest()}"
     paths = sorted((out / "audio").glob("*.wav"))
     if not (out / "events.tsv").exists() or len(paths) != count:
         with quiet():
