@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import atomic, audio_io, inference, targets
-from .features import DB_FLOOR, FeatureConfig
+from .features import DB_FLOOR, WEAK_SHARE, FeatureConfig
 from .models.model import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
@@ -150,9 +150,9 @@ def feature_config(model: ReferringSegmenter) -> FeatureConfig:
                          hop_seconds=cfg.hop_seconds)
 
 
-def hann_window(length: int) -> np.ndarray:
+def hann_window(length: int, dtype=np.float32) -> np.ndarray:
     """torch.hann_window(length, periodic=True), as features.LogMel uses."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(dtype)
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
@@ -184,14 +184,15 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, thr
     """(samples,) mono audio -> (frames, n_mels) float32 log-mel, equal to features.LogMel
     on the whole signal (centred frames, zero padding at both ends; same window and mel
     filterbank) within 1e-3 dB, but computed in chunks of frames with scipy's FFT, the
-    chunks spread over `threads` threads (default: torch's thread count). An hour needs
+    chunks spread over `threads` threads (default: torch's thread count); frames too faint
+    for float32 are recomputed in float64, as LogMel does. An hour needs
     no more memory than its features and about 1-2 s of one core (LogMel: about 3 s)."""
     import scipy.fft
     from concurrent.futures import ThreadPoolExecutor
     from numpy.lib.stride_tricks import sliding_window_view
 
     mel_fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels).T.copy()  # (n_fft // 2 + 1, n_mels)
-    window = hann_window(cfg.win_length)
+    window, window64 = hann_window(cfg.win_length), hann_window(cfg.win_length, np.float64)
     hop, n_fft = cfg.hop_length, cfg.n_fft
     half = n_fft // 2
     audio = np.asarray(audio, dtype=np.float32)
@@ -205,10 +206,15 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, thr
         piece = audio[max(lo, 0):min(hi, n)]
         if lo < 0 or hi > n:
             piece = np.pad(piece, (max(0, -lo), max(0, hi - n)))
-        spec = scipy.fft.rfft(sliding_window_view(piece, n_fft)[::hop] * window, axis=-1)
+        frames = sliding_window_view(piece, n_fft)[::hop]
+        spec = scipy.fft.rfft(frames * window, axis=-1)
         power = spec.real ** 2
         power += spec.imag ** 2
         mel = power @ mel_fb
+        weak = (mel < WEAK_SHARE * power.sum(axis=1, keepdims=True)).any(axis=1)
+        if weak.any():  # too faint for a float32 FFT: recomputed exactly, as in features.LogMel
+            exact = np.abs(scipy.fft.rfft(frames[weak] * window64, axis=-1)) ** 2
+            mel[weak] = exact @ mel_fb.astype(np.float64)
         np.maximum(mel, DB_FLOOR, out=mel)
         np.log10(mel, out=mel)
         mel *= 10.0

@@ -1,0 +1,59 @@
+"""features.LogMel and segment.log_mel against librosa's melspectrogram + power_to_db."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arseg import features, segment
+from arseg.features import FeatureConfig, LogMel
+
+RATE = 16000
+TOLERANCE_DB = 1e-3
+
+
+def librosa_logmel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=audio, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                         win_length=cfg.win_length, window="hann", center=True,
+                                         pad_mode="constant", power=2.0, n_mels=cfg.n_mels)
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).T
+
+
+def signals() -> dict[str, np.ndarray]:
+    """Noise like a mixture's, and a loud tone over a faint floor: its far bands sit 100 dB
+    under the frame, where a float32 FFT (and a float32 window) err by 0.01-0.3 dB."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * RATE) / RATE
+    brown = np.cumsum(rng.standard_normal(len(t)))
+    brown -= np.convolve(brown, np.ones(801) / 801, mode="same")
+    return {
+        "noise": (0.3 * rng.standard_normal(len(t)) + 0.5 * brown / np.abs(brown).max()).astype(np.float32),
+        "tone over a faint floor": (0.9 * np.sin(2 * np.pi * 200 * t) + 1e-5 * rng.standard_normal(len(t))).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("name", list(signals()))
+def test_logmel_equals_librosa(name):
+    cfg = FeatureConfig()
+    audio = signals()[name]
+    ours = LogMel(cfg)(torch.from_numpy(np.stack([audio, audio[::-1].copy()])))
+    assert ours.dtype == torch.float32 and ours.shape == (2, cfg.n_frames(len(audio)), cfg.n_mels)
+    for row, clip in zip(ours.numpy(), (audio, audio[::-1].copy())):
+        assert np.abs(row - librosa_logmel(clip, cfg)).max() <= TOLERANCE_DB, name
+    chunked = segment.log_mel(audio, cfg, chunk_frames=37)
+    assert np.abs(chunked - librosa_logmel(audio, cfg)).max() <= TOLERANCE_DB, name
+
+
+def test_faint_frames_need_the_float64_recompute(monkeypatch):
+    """Without the recompute (no band counts as faint), the tone's far bands miss by far more
+    than the tolerance: the float64 path is what keeps LogMel and segment.log_mel exact."""
+    cfg = FeatureConfig()
+    audio = signals()["tone over a faint floor"]
+    expected = librosa_logmel(audio, cfg)
+    monkeypatch.setattr(features, "WEAK_SHARE", 0.0)
+    monkeypatch.setattr(segment, "WEAK_SHARE", 0.0)
+    float32_only = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
+    assert np.abs(float32_only - expected).max() > 20 * TOLERANCE_DB
+    assert np.abs(segment.log_mel(audio, cfg) - expected).max() > 20 * TOLERANCE_DB
