@@ -1,5 +1,6 @@
-"""Log-mel spectrograms: torch.stft with librosa's mel filterbank (matches librosa's
-melspectrogram + power_to_db), computed once per split into a memory-mapped .npy array."""
+"""Log-mel spectrograms: a float32 FFT over centred frames with librosa's mel filterbank,
+exact where float32 is not (equal to librosa's melspectrogram + power_to_db within 1e-3 dB),
+computed once per split into a memory-mapped .npy array."""
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +51,7 @@ class LogMel(torch.nn.Module):
 
         self.cfg = cfg
         mel = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels)
-        self.register_buffer("mel", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("mel_t", torch.from_numpy(mel).float().T.contiguous(), persistent=False)
         # float64 for the frames recomputed exactly: rounding the window to float32 alone moves
         # a band 110 dB under a pure tone by 0.01 dB (leakage through the window's sidelobes).
         window = torch.hann_window(cfg.win_length, periodic=True, dtype=torch.float64)
@@ -59,34 +60,39 @@ class LogMel(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        audio = audio.float()
-        spec = torch.stft(audio, n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length, win_length=self.cfg.win_length,
-                          window=self.window, center=True, pad_mode="constant", return_complex=True)
-        power = torch.view_as_real(spec).square().sum(dim=-1)  # (batch, bins, frames)
-        mel = torch.matmul(self.mel, power)                 # (batch, n_mels, frames)
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        # Centred frames with zero padding, as torch.stft(center=True) and librosa; framing by
+        # hand keeps (batch, frames, bins) contiguous, 1.6x faster than torch.stft's layout.
+        frames = torch.nn.functional.pad(audio.float(), (n_fft // 2, n_fft // 2)).unfold(-1, n_fft, hop)
+        power = _power(frames, self.window)                  # (batch, frames, bins)
+        mel = torch.matmul(power, self.mel_t)               # (batch, frames, n_mels)
         # A float32 FFT errs by about eps * |frame| in every bin, so a band's error in dB grows
         # as its share of the frame's energy shrinks: measured on 40 mixtures, at most 2e-4 dB
         # above a share of 1e-8, 1.5e-3 dB below 1e-9. Frames with a band under WEAK_SHARE are
         # recomputed in float64, as librosa computes them all (about 1 frame in 8 of a mixture).
-        weak = (mel < WEAK_SHARE * power.sum(dim=1, keepdim=True)).any(dim=1)  # (batch, frames)
+        weak = mel.amin(dim=-1) < WEAK_SHARE * power.sum(dim=-1)
         clip, frame = weak.nonzero(as_tuple=True)
         if len(clip):
-            n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
-            padded = torch.nn.functional.pad(audio.double(), (n_fft // 2, n_fft // 2))
-            frames = padded.unfold(-1, n_fft, hop)[clip, frame] * self.window64
-            exact = torch.fft.rfft(frames).abs().square()   # (weak frames, bins)
-            mel[clip, :, frame] = torch.matmul(exact, self.mel.double().T).float()
-        return (10.0 * torch.log10(torch.clamp(mel, min=DB_FLOOR))).transpose(1, 2)
+            exact = _power(frames[clip, frame].double(), self.window64).float()  # sums of positives:
+            mel[clip, frame] = torch.matmul(exact, self.mel_t)                 # float32 is exact enough
+        return mel.clamp_(min=DB_FLOOR).log10_().mul_(10.0)
+
+
+def _power(frames: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """(..., n_fft) frames -> (..., n_fft // 2 + 1) power spectrum, in the frames' precision."""
+    spec = torch.fft.rfft(frames * window)
+    return spec.real.square().addcmul_(spec.imag, spec.imag)
 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: FeatureConfig,
-                  batch_size: int = 8) -> None:
+                  batch_size: int = 2) -> None:
     """Stream mixtures through LogMel into one (N, frames, n_mels) float32 .npy file.
 
     All mixtures of a split have one length, so the array is rectangular. Written to a
     temporary file and renamed, so a killed job leaves no finished-looking array.
-    Batches of 8 keep the STFT's intermediates small enough to be reused by the allocator:
-    about 2x faster than batches of 32 on a 2-core CPU, with identical values.
+    Batches of 2 keep the FFT's intermediates (about 3 MB per 8 s clip) in cache: on this
+    2-core machine 1.25-1.40 ms per clip against 1.7-1.8 ms for batches of 8 and 2.4-3.6 ms
+    for 32, with identical values.
     """
     if not audio_paths:
         raise ValueError(f"no audio to extract features from for {out_npy}")
