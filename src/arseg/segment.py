@@ -214,7 +214,7 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, thr
         weak = (mel < WEAK_SHARE * power.sum(axis=1, keepdims=True)).any(axis=1)
         if weak.any():  # too faint for a float32 FFT: recomputed exactly, as in features.LogMel
             exact = np.abs(scipy.fft.rfft(frames[weak] * window64, axis=-1)) ** 2
-            mel[weak] = exact @ mel_fb.astype(np.float64)
+            mel[weak] = exact.astype(np.float32) @ mel_fb
         np.maximum(mel, DB_FLOOR, out=mel)
         np.log10(mel, out=mel)
         mel *= 10.0
