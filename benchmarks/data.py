@@ -3,6 +3,7 @@ a set of 8-second mixtures."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 from pathlib import Path
@@ -20,6 +21,7 @@ def quiet():
         yield
 
 
+@functools.cache
 def _code_digest() -> str:
     """Short hash of the code that makes the corpus and the mixtures, so cached inputs are
     rebuilt when it changes."""

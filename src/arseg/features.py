@@ -69,7 +69,7 @@ class LogMel(torch.nn.Module):
         # A float32 FFT errs by about eps * |frame| in every bin, so a band's error in dB grows
         # as its share of the frame's energy shrinks: measured on 40 mixtures, at most 2e-4 dB
         # above a share of 1e-8, 1.5e-3 dB below 1e-9. Frames with a band under WEAK_SHARE are
-        # recomputed in float64, as librosa computes them all (about 1 frame in 8 of a mixture).
+        # recomputed in float64, as librosa computes them all (about 15 % of a mixture's frames).
         weak = mel.amin(dim=-1) < WEAK_SHARE * power.sum(dim=-1)
         clip, frame = weak.nonzero(as_tuple=True)
         if len(clip):

@@ -211,7 +211,7 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, thr
         power = spec.real ** 2
         power += spec.imag ** 2
         mel = power @ mel_fb
-        weak = (mel < WEAK_SHARE * power.sum(axis=1, keepdims=True)).any(axis=1)
+        weak = mel.min(axis=1) < WEAK_SHARE * power.sum(axis=1)  # as in LogMel
         if weak.any():  # too faint for a float32 FFT: recomputed exactly, as in features.LogMel
             exact = np.abs(scipy.fft.rfft(frames[weak] * window64, axis=-1)) ** 2
             mel[weak] = exact.astype(np.float32) @ mel_fb
