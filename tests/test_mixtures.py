@@ -190,6 +190,35 @@ def test_annotations_lie_inside_the_clip_span(corpus, tmp_path):
     assert (events["onset"] >= 0).all() and (events["offset"] <= 4.0).all()
 
 
+@pytest.mark.parametrize("category", ["clocks", "footsteps", "dog"])
+def test_a_rhythmic_sound_is_one_event_whatever_its_pace(category):
+    # Ticks, steps and barks come at most 0.6-0.67 s apart: every clip, slow or fast, is one
+    # event, not one per tick (at a 0.5 s gap, clocks slower than 0.53 s per tick split).
+    from arseg.corpus.demo import _clip_rng, synthesize_clip
+    from arseg.mixtures import audible_regions
+
+    rate = 16000
+    for variant in range(40):
+        audio, description = synthesize_clip(category, _clip_rng(0, category, variant), rate)
+        background = 1e-4 * np.random.default_rng(variant).standard_normal(len(audio))
+        regions = audible_regions(audio, background, 0, rate)
+        assert len(regions) == 1, f"{category} variant {variant} ({description}): {len(regions)} events"
+
+
+def test_telephone_rings_stay_separate_events():
+    from arseg.corpus.demo import _clip_rng, synthesize_clip
+    from arseg.mixtures import audible_regions
+
+    rate = 16000
+    counts = []
+    for variant in range(20):
+        audio, description = synthesize_clip("telephone", _clip_rng(0, "telephone", variant), rate)
+        background = 1e-4 * np.random.default_rng(variant).standard_normal(len(audio))
+        counts.append((len(audible_regions(audio, background, 0, rate)), description))
+    assert max(n for n, _ in counts) >= 3, counts
+    assert all(n == 1 for n, d in counts if "once" in d or " one " in d), counts
+
+
 def test_long_silences_split_an_event_short_ones_do_not():
     from arseg.mixtures import audible_regions
 

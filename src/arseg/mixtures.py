@@ -183,7 +183,11 @@ def draw_events(rng: np.random.Generator, clips: pd.DataFrame | ClipPools, cfg: 
 AUDIBLE_DB = -6.0      # an event counts where its level is at most this far below the background's
 AUDIBLE_FRAME_S = 0.01
 AUDIBLE_SMOOTH_S = 0.05
-AUDIBLE_GAP_S = 0.5    # longer silences inside a clip split it into separate events
+# Longer silences inside a clip split it into separate events. Above the longest pause within
+# one sound (a slow clock's 0.6 s tick to tock, a slow walker's 0.67 s step, 0.6 s between
+# barks), below the shortest pause between two (1 s between telephone rings). At 0.5 s the
+# slowest clocks came out as one event per tick (5-12 per mixture) and the rest as one.
+AUDIBLE_GAP_S = 0.8
 
 
 def audible_regions(part: np.ndarray, background: np.ndarray, first: int, sample_rate: int,
