@@ -104,7 +104,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
     """Seconds of each stage of what the command does per file, in this process."""
     import torch
 
-    from arseg import audio_io, inference, segment
+    from arseg import audio_io, features, inference, segment
     from arseg.models.model import load_model
 
     saved = torch.get_num_threads()
@@ -121,10 +121,10 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         audio, meta = audio_io.read_mono(wav, model.cfg.sample_rate)
         times["read WAV"] = time.perf_counter() - t
         t = time.perf_counter()
-        features = segment.log_mel(audio, segment.feature_config(model))
+        logmel = features.log_mel(audio, segment.feature_config(model))
         times["log-mel"] = time.perf_counter() - t
         t = time.perf_counter()
-        bins = inference.predict_bins(fast, features, inputs, batch_windows=16)
+        bins = inference.predict_bins(fast, logmel, inputs, batch_windows=16)
         times["model (predict_bins)"] = time.perf_counter() - t
         t = time.perf_counter()
         decode = inference.decode_config(model)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from arseg import MODEL_FORMAT_VERSION, audio_io, inference, segment
 from arseg.cli import main
-from arseg.features import FeatureConfig, LogMel
+from arseg.features import FeatureConfig, log_mel
 from arseg.models.backbones import BACKBONES
 from arseg.models.model import MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, save_model
 
@@ -117,25 +117,6 @@ def test_resampling_and_downmix_match_librosa(tmp_path):
     assert np.argmax(spectrum) * RATE / len(audio) == pytest.approx(1000, abs=1)
 
 
-@pytest.mark.parametrize("rate, n_fft, n_mels", [(16000, 400, 64), (16000, 512, 32), (22050, 1024, 128)])
-def test_mel_filterbank_and_window_equal_librosa_and_torch(rate, n_fft, n_mels):
-    import librosa
-
-    expected = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels)
-    assert np.allclose(segment.mel_filterbank(rate, n_fft, n_mels), expected, rtol=1e-5, atol=1e-9)
-    assert np.allclose(segment.hann_window(n_fft), torch.hann_window(n_fft, periodic=True).numpy(), atol=1e-7)
-
-
-def test_chunked_log_mel_equals_logmel():
-    cfg = FeatureConfig()
-    for n in (100, 400, 16000 * 3 + 7):
-        audio = noise(n / RATE, seed=n)[:, 0]
-        whole = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
-        chunked = segment.log_mel(audio, cfg, chunk_frames=37)
-        assert chunked.shape == whole.shape
-        assert np.abs(chunked - whole).max() < 1e-3
-
-
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 def test_inference_copy_of_every_backbone_computes_the_same(backbone):
     torch.manual_seed(0)
@@ -152,7 +133,7 @@ def test_inference_copy_of_every_backbone_computes_the_same(backbone):
 
 def test_inference_copy_computes_the_same(models):
     model, _ = load_model(models["label"])
-    features = segment.log_mel(noise(9.0)[:, 0], segment.feature_config(model))
+    features = log_mel(noise(9.0)[:, 0], segment.feature_config(model))
     query = torch.tensor([0, 2])
     expected = inference.predict_bins(model, features, query)
     assert expected[..., 0].std() > 1e-3  # the answer depends on the input (see calibrated)
@@ -171,8 +152,8 @@ def energy_model(monkeypatch):
     every bin from the window where it lies nearest the centre, so the blind bins never
     reach the output except at the very start of the file."""
     cfg = FeatureConfig(n_mels=TINY["n_mels"])
-    quiet = segment.log_mel(noise(1.0, level=QUIET)[:, 0], cfg).mean()
-    loud = segment.log_mel(noise(1.0, level=LOUD)[:, 0], cfg).mean()
+    quiet = log_mel(noise(1.0, level=QUIET)[:, 0], cfg).mean()
+    loud = log_mel(noise(1.0, level=LOUD)[:, 0], cfg).mean()
     middle = float(quiet + loud) / 2
 
     def encode_audio(self, features):
@@ -223,7 +204,7 @@ def test_lengths_and_stitching_find_the_bursts(models, energy_model, tmp_path, c
 def test_event_across_window_edges_is_one_segment_and_every_bin_is_central(models, energy_model):
     model, _ = load_model(models["label"])
     audio = with_bursts(12.0, [(1.7, 6.3)])[:, 0]  # window edges at 2, 4 and 6 s
-    features = segment.log_mel(audio, segment.feature_config(model))
+    features = log_mel(audio, segment.feature_config(model))
     bins = inference.predict_bins(model, features, torch.tensor([2]))[0]
     assert bins.shape == (36, 3)
     present = np.flatnonzero(bins[:, 0] > 0.5)

@@ -1,11 +1,14 @@
-"""features.LogMel and segment.log_mel against librosa's melspectrogram + power_to_db."""
+"""features.LogMel and features.log_mel (the chunked form `arseg segment` uses) against
+librosa's melspectrogram + power_to_db."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from arseg import features, segment
+from arseg import features
 from arseg.features import FeatureConfig, LogMel
 
 RATE = 16000
@@ -42,18 +45,51 @@ def test_logmel_equals_librosa(name):
     assert ours.dtype == torch.float32 and ours.shape == (2, cfg.n_frames(len(audio)), cfg.n_mels)
     for row, clip in zip(ours.numpy(), (audio, audio[::-1].copy())):
         assert np.abs(row - librosa_logmel(clip, cfg)).max() <= TOLERANCE_DB, name
-    chunked = segment.log_mel(audio, cfg, chunk_frames=37)
+    chunked = features.log_mel(audio, cfg, chunk_frames=37)
     assert np.abs(chunked - librosa_logmel(audio, cfg)).max() <= TOLERANCE_DB, name
 
 
 def test_faint_frames_need_the_float64_recompute(monkeypatch):
     """Without the recompute (no band counts as faint), the tone's far bands miss by far more
-    than the tolerance: the float64 path is what keeps LogMel and segment.log_mel exact."""
+    than the tolerance: the float64 path is what keeps LogMel exact."""
     cfg = FeatureConfig()
     audio = signals()["tone over a faint floor"]
     expected = librosa_logmel(audio, cfg)
     monkeypatch.setattr(features, "WEAK_SHARE", 0.0)
-    monkeypatch.setattr(segment, "WEAK_SHARE", 0.0)
     float32_only = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
     assert np.abs(float32_only - expected).max() > 20 * TOLERANCE_DB
-    assert np.abs(segment.log_mel(audio, cfg) - expected).max() > 20 * TOLERANCE_DB
+    assert np.abs(features.log_mel(audio, cfg) - expected).max() > 20 * TOLERANCE_DB
+
+
+@pytest.mark.parametrize("rate, n_fft, n_mels", [(16000, 400, 64), (16000, 512, 32), (22050, 1024, 128)])
+def test_mel_filterbank_and_window_equal_librosa_and_torch(rate, n_fft, n_mels):
+    import librosa
+
+    expected = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels)
+    assert np.allclose(features.mel_filterbank(rate, n_fft, n_mels), expected, rtol=1e-5, atol=1e-9)
+    assert np.allclose(features.hann_window(n_fft), torch.hann_window(n_fft, periodic=True).numpy(), atol=1e-7)
+
+
+def test_chunked_log_mel_equals_logmel():
+    cfg = FeatureConfig()
+    for n in (100, 400, 16000 * 3 + 7):
+        audio = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
+        whole = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
+        chunked = features.log_mel(audio, cfg, chunk_frames=37)
+        assert chunked.shape == whole.shape
+        assert np.abs(chunked - whole).max() < 1e-3
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(n_mels=190), FeatureConfig(sample_rate=44100, n_mels=40,
+                                                                           win_seconds=0.04, hop_seconds=0.02)],
+                         ids=["190 bands, some filters empty", "44.1 kHz, 40 bands"])
+def test_logmel_equals_librosa_in_other_settings(cfg):
+    rng = np.random.default_rng(1)
+    t = np.arange(2 * cfg.sample_rate) / cfg.sample_rate
+    audio = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    ours = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa warns about the empty filters
+        expected = librosa_logmel(audio, cfg)
+    assert ours.shape == expected.shape
+    assert np.abs(ours - expected).max() <= TOLERANCE_DB

@@ -197,7 +197,7 @@ def run_segment(args) -> int:
 def _segment(args) -> int:
     from tqdm import tqdm
 
-    from . import audio_io, inference, segment
+    from . import audio_io, features, inference, segment
 
     note = _Notes(args.quiet)
     model = _load(args.model)
@@ -255,15 +255,15 @@ def _segment(args) -> int:
         started, done = time.perf_counter(), bar.n
         try:
             audio, meta = audio_io.read_mono(path, cfg.sample_rate)
-            features = segment.log_mel(audio, features_cfg)
+            logmel = features.log_mel(audio, features_cfg)
             duration = meta.duration
-            windows = max(1, segment.n_windows(model, len(features)))
+            windows = max(1, segment.n_windows(model, len(logmel)))
             share = durations[path] / windows
 
             def advance(n, share=share):
                 bar.update(round(n * share, 3))
 
-            results = segment.segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
+            results = segment.segment_features(fast, logmel, queries, inputs, duration, decode, progress=advance)
             entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
                      "channels": meta.channels, "results": []}
             for result in results:
@@ -280,7 +280,7 @@ def _segment(args) -> int:
                     item["extracted"] = [str(p) for p in cuts]
                 if args.plot:
                     png = args.out / f"{stem}.png"
-                    segment.plot(png, features, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
+                    segment.plot(png, logmel, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
                                  f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
                     item["plot"] = str(png)
                 entry["results"].append(item)

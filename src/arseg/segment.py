@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import atomic, audio_io, inference, targets
-from .features import DB_FLOOR, WEAK_SHARE, FeatureConfig
+from .features import FeatureConfig
 from .models.model import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
@@ -148,87 +148,6 @@ def feature_config(model: ReferringSegmenter) -> FeatureConfig:
     cfg = model.cfg
     return FeatureConfig(sample_rate=cfg.sample_rate, n_mels=cfg.n_mels, win_seconds=cfg.win_seconds,
                          hop_seconds=cfg.hop_seconds)
-
-
-def hann_window(length: int, dtype=np.float32) -> np.ndarray:
-    """torch.hann_window(length, periodic=True), as features.LogMel uses."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(dtype)
-
-
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels) (Slaney mel scale
-    and area normalisation, 0 Hz to Nyquist), written out because importing librosa.filters
-    (it pulls in scipy.signal) costs 1-3 s per command; a test checks the two agree."""
-    def hz_to_mel(hz):
-        hz = np.asarray(hz, dtype=np.float64)
-        linear = hz / (200.0 / 3)
-        log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-        return np.where(hz >= 1000.0, log, linear)
-
-    def mel_to_hz(mel):
-        mel = np.asarray(mel, dtype=np.float64)
-        return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
-
-    fft_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    mel_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2.0), n_mels + 2))
-    spacing = np.diff(mel_hz)
-    ramps = np.subtract.outer(mel_hz, fft_hz)
-    weights = np.zeros((n_mels, len(fft_hz)), dtype=np.float32)
-    for i in range(n_mels):
-        weights[i] = np.maximum(0, np.minimum(-ramps[i] / spacing[i], ramps[i + 2] / spacing[i + 1]))
-    weights *= (2.0 / (mel_hz[2:n_mels + 2] - mel_hz[:n_mels]))[:, None]
-    return weights
-
-
-def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000, threads: int | None = None) -> np.ndarray:
-    """(samples,) mono audio -> (frames, n_mels) float32 log-mel, equal to features.LogMel
-    on the whole signal (centred frames, zero padding at both ends; same window and mel
-    filterbank) within 1e-3 dB, but computed in chunks of frames with scipy's FFT, the
-    chunks spread over `threads` threads (default: torch's thread count); frames too faint
-    for float32 are recomputed in float64, as LogMel does. An hour needs
-    no more memory than its features and about 1-2 s of one core (LogMel: about 3 s)."""
-    import scipy.fft
-    from concurrent.futures import ThreadPoolExecutor
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    mel_fb = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels).T.copy()  # (n_fft // 2 + 1, n_mels)
-    window, window64 = hann_window(cfg.win_length), hann_window(cfg.win_length, np.float64)
-    hop, n_fft = cfg.hop_length, cfg.n_fft
-    half = n_fft // 2
-    audio = np.asarray(audio, dtype=np.float32)
-    n = len(audio)
-    n_frames = 1 + (n + 2 * half - n_fft) // hop  # as torch.stft(center=True)
-    out = np.empty((n_frames, cfg.n_mels), dtype=np.float32)
-
-    def chunk(first: int) -> None:
-        last = min(first + chunk_frames, n_frames)
-        lo, hi = first * hop - half, (last - 1) * hop - half + n_fft  # samples of these frames
-        piece = audio[max(lo, 0):min(hi, n)]
-        if lo < 0 or hi > n:
-            piece = np.pad(piece, (max(0, -lo), max(0, hi - n)))
-        frames = sliding_window_view(piece, n_fft)[::hop]
-        spec = scipy.fft.rfft(frames * window, axis=-1)
-        power = spec.real ** 2
-        power += spec.imag ** 2
-        mel = power @ mel_fb
-        weak = mel.min(axis=1) < WEAK_SHARE * power.sum(axis=1)  # as in LogMel
-        if weak.any():  # too faint for a float32 FFT: recomputed exactly, as in features.LogMel
-            exact = np.abs(scipy.fft.rfft(frames[weak] * window64, axis=-1)) ** 2
-            mel[weak] = exact.astype(np.float32) @ mel_fb
-        np.maximum(mel, DB_FLOOR, out=mel)
-        np.log10(mel, out=mel)
-        mel *= 10.0
-        out[first:last] = mel
-
-    firsts = range(0, n_frames, chunk_frames)
-    threads = min(len(firsts), threads or torch.get_num_threads())
-    if threads > 1:  # numpy and scipy release the GIL in the heavy parts
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(chunk, firsts))
-    else:
-        for first in firsts:
-            chunk(first)
-    return out
 
 
 # ---------------------------------------------------------------- segmentation
