@@ -113,8 +113,9 @@ class LogMel:
         # the whole batch, whose rows are contiguous (a faint frame is one row to fetch). The
         # last rows of each clip's span (2 or 3) straddle into the next clip and are dropped.
         per = -(-(n + n_fft) // hop)
-        flat = torch.nn.functional.pad(audio, (half, per * hop - n - half)).reshape(-1)
-        frames = torch.nn.functional.pad(flat, (0, n_fft)).unfold(0, n_fft, hop)[:batch * per]
+        flat = audio.new_zeros(batch * per * hop + n_fft)
+        flat[:batch * per * hop].view(batch, per * hop)[:, half:half + n] = audio
+        frames = flat.unfold(0, n_fft, hop)[:batch * per]
         return self.of_frames(frames).view(batch, per, -1)[:, :self.cfg.n_frames(n)]
 
     @torch.no_grad()
