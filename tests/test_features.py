@@ -81,15 +81,17 @@ def test_chunked_log_mel_equals_logmel():
 
 
 @pytest.mark.parametrize("cfg", [FeatureConfig(n_mels=190), FeatureConfig(sample_rate=44100, n_mels=40,
-                                                                           win_seconds=0.04, hop_seconds=0.02)],
-                         ids=["190 bands, some filters empty", "44.1 kHz, 40 bands"])
+                                                                           win_seconds=0.04, hop_seconds=0.02),
+                                 FeatureConfig(sample_rate=22050)],
+                         ids=["190 bands, some filters empty", "44.1 kHz, 40 bands", "22.05 kHz, odd FFT size"])
 def test_logmel_equals_librosa_in_other_settings(cfg):
     rng = np.random.default_rng(1)
-    t = np.arange(2 * cfg.sample_rate) / cfg.sample_rate
+    t = np.arange(200 * cfg.hop_length) / cfg.sample_rate  # a whole number of hops: the odd FFT size's edge case
     audio = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
     ours = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa warns about the empty filters
         expected = librosa_logmel(audio, cfg)
-    assert ours.shape == expected.shape
+    assert ours.shape == expected.shape == (cfg.n_frames(len(audio)), cfg.n_mels)
     assert np.abs(ours - expected).max() <= TOLERANCE_DB
+    assert np.abs(features.log_mel(audio, cfg, chunk_frames=37) - expected).max() <= TOLERANCE_DB

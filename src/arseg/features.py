@@ -46,7 +46,9 @@ class FeatureConfig:
         return self.win_length
 
     def n_frames(self, n_samples: int) -> int:
-        return 1 + n_samples // self.hop_length  # centred frames, as librosa
+        """Centred frames, as librosa (n_fft // 2 zeros at each end; one frame fewer than
+        1 + n // hop when n_fft is odd and the hop divides n)."""
+        return 1 + (n_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
 
 
 def hann_window(length: int, dtype=np.float32) -> np.ndarray:
