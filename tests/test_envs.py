@@ -69,6 +69,14 @@ IMPORT_TO_DISTS: dict[str, set[str]] = {
 # check exists to catch, so it counts on nothing else.
 PROVIDED_BY_SNAKEMAKE = {"snakemake", OWN_PACKAGE}
 
+# Listed in an env though no rule imports them: what another listed package needs at run
+# time without declaring it. Everything else an env lists must be imported by one of its rules.
+NEEDED_BY_ANOTHER_PACKAGE = {
+    "python": "the interpreter",
+    "pip": "installs the pip: section",
+    "setuptools": "sed_eval imports pkg_resources (setuptools<82) without requiring it",
+}
+
 
 def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -270,6 +278,25 @@ def check_envs(rules: dict[str, RuleSpec], envs_dir: Path | None = None, src: Pa
     return problems
 
 
+def unused_env_packages(rules: dict[str, RuleSpec], envs_dir: Path = ENVS, src: Path = SRC) -> list[str]:
+    """Packages an env lists that none of its rules imports, one line each; [] when none."""
+    imported_by_env: dict[str, set[str]] = {}
+    for rule in rules.values():
+        if rule.script is None or rule.conda is None:
+            continue
+        names = imported_by_env.setdefault(rule.conda.name, set())
+        for name in script_requirements(rule.script, src):
+            names |= IMPORT_TO_DISTS.get(name, set())
+    problems = []
+    for env_file in sorted(envs_dir.glob("*.yaml")):
+        used = imported_by_env.get(env_file.name, set())
+        for dist in sorted(env_distributions(env_file)):
+            if dist not in used and dist not in NEEDED_BY_ANOTHER_PACKAGE:
+                problems.append(f"{env_file.name}: {dist!r} is listed, but none of the rules using this env "
+                                f"imports it (remove it, or say why in NEEDED_BY_ANOTHER_PACKAGE)")
+    return problems
+
+
 # --- tests ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -291,19 +318,34 @@ def test_every_env_provides_what_its_rules_import(rules):
     assert not problems, "\n".join(problems)
 
 
-def test_removing_a_package_from_an_env_is_caught(rules, tmp_path):
+def test_every_env_package_is_used_by_its_rules(rules):
+    problems = unused_env_packages(rules)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_package_no_rule_imports_is_caught(rules, tmp_path):
     envs = tmp_path / "envs"
     shutil.copytree(ENVS, envs)
     torch_env = envs / "torch.yaml"
-    text = torch_env.read_text()
+    torch_env.write_text(torch_env.read_text().replace("      - tqdm==", "      - librosa==0.11.0\n      - tqdm=="))
+    assert unused_env_packages(rules, envs_dir=envs) == [
+        "torch.yaml: 'librosa' is listed, but none of the rules using this env imports it "
+        "(remove it, or say why in NEEDED_BY_ANOTHER_PACKAGE)"]
+
+
+def test_removing_a_package_from_an_env_is_caught(rules, tmp_path):
+    envs = tmp_path / "envs"
+    shutil.copytree(ENVS, envs)
+    segment_env = envs / "segment.yaml"
+    text = segment_env.read_text()
     pruned = re.sub(r"(?m)^\s*-\s*librosa\b.*\n", "", text)
-    assert pruned != text, "envs/torch.yaml no longer lists librosa: pick another package for this test"
-    torch_env.write_text(pruned)
+    assert pruned != text, "envs/segment.yaml no longer lists librosa: pick another package for this test"
+    segment_env.write_text(pruned)
     problems = set(check_envs(rules, envs_dir=envs)) - set(check_envs(rules))
-    # arseg.features imports librosa lazily (inside a function); the features rule reaches
-    # it through scripts/features.py -> arseg.features
-    assert any(p.startswith("rule features: module 'librosa'") and "envs/torch.yaml" in p
-               and "arseg.features" in p for p in problems), problems
+    # arseg.audio_io imports librosa lazily (inside a function); the demo rule reaches it
+    # through scripts/demo.py -> arseg.demo -> arseg.segment -> arseg.audio_io
+    assert any(p.startswith("rule demo: module 'librosa'") and "envs/segment.yaml" in p
+               and "arseg.audio_io" in p for p in problems), problems
     assert all("'librosa'" in p for p in problems), problems
 
 
@@ -319,10 +361,12 @@ def test_an_unmapped_import_is_reported(rules, tmp_path):
 
 
 def test_import_collection_follows_relative_and_lazy_imports():
-    needs = script_requirements(ROOT / "scripts" / "features.py")
-    assert {"numpy", "torch", "soundfile", "librosa", "tqdm"} <= needs.keys(), needs
-    assert needs["librosa"].startswith("arseg.features:"), needs["librosa"]
+    needs = script_requirements(ROOT / "scripts" / "demo.py")
+    assert {"numpy", "torch", "soundfile", "librosa", "matplotlib"} <= needs.keys(), needs
+    assert needs["librosa"].startswith("arseg.audio_io:"), needs["librosa"]
     assert not {"os", "pathlib", "dataclasses", OWN_PACKAGE} & needs.keys()
+    # the features rule computes log-mel without librosa (arseg.features writes its filterbank out)
+    assert "librosa" not in script_requirements(ROOT / "scripts" / "features.py")
 
 
 def test_envs_list_python_and_pin_every_package():
