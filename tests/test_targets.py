@@ -77,6 +77,25 @@ def test_event_f1_equals_sed_eval_scores():
     assert event_f1(reference, estimated, EvalConfig()) == pytest.approx(expected, abs=1e-12)
 
 
+def test_remembered_event_counts_score_each_estimate_as_sed_eval_does():
+    # One EventCounts scores several estimates of the same references (as the decoding grid
+    # does), reusing the counts of pairs it has seen; each score equals sed_eval's own.
+    from arseg.evaluate import EvalConfig, EventCounts, event_f1, sed_eval_scores
+
+    rng = np.random.default_rng(4)
+    reference = {f"q{i}": ([(o := round(rng.uniform(0, 6), 2), o + round(rng.uniform(0.2, 2), 2))] if i % 3 else [])
+                 for i in range(90)}
+    counts = EventCounts(EvalConfig())
+    for jitter in (0.0, 0.1, 0.3, 0.1, 0.0):  # repeated jitters: every pair has been seen
+        noise = np.random.default_rng(int(jitter * 10))
+        estimated = {q: [(on + round(noise.normal(0, jitter), 2), off)] for q, spans in reference.items()
+                     for on, off in spans if noise.random() < 0.8}
+        estimated.update({f"q{i}": [(1.0, 2.0)] for i in range(0, 90, 9)})
+        expected = sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]
+        assert event_f1(reference, estimated, EvalConfig(), counts) == pytest.approx(expected, abs=1e-12)
+    assert event_f1(reference, {}, EvalConfig(), counts) == 0.0  # no output at all: sed_eval's zero score
+
+
 @pytest.mark.parametrize("kind", ["mse", "bce"])
 def test_loss_ignores_start_end_where_absent(kind):
     target = torch.from_numpy(encode([(1.0, 2.0)], N_BINS, BIN))[None]
@@ -109,3 +128,41 @@ def test_tag_targets_are_the_fraction_of_each_bin_a_category_sounds():
     np.testing.assert_allclose(target[0, :, 0], [0.0, 0.0, 1.0, 0.0])
     np.testing.assert_array_equal(target[1], 0.0)  # no events
     np.testing.assert_allclose(target[2, :, 0], [1.0, 1.0, 1.0, 1.0])
+
+
+def decode_bin_by_bin(prediction, bin_width, cfg, duration=None):
+    """The decoding rule written bin by bin, as a reference for the vectorised decode."""
+    presence = prediction[:, 0]
+    segments = []  # [onset, offset, score_sum, n_bins, peak]
+    for b in np.flatnonzero(presence >= cfg.threshold):
+        lo = b * bin_width
+        start = lo + bin_width * float(np.clip(prediction[b, 1], 0.0, 1.0))
+        end = lo + bin_width * float(np.clip(prediction[b, 2], 0.0, 1.0))
+        if end <= start:
+            start, end = lo, lo + bin_width
+        if segments and start - segments[-1][1] <= cfg.merge_gap + 1e-6:
+            last = segments[-1]
+            last[1], last[2], last[3], last[4] = max(last[1], end), last[2] + float(presence[b]), last[3] + 1, \
+                max(last[4], float(presence[b]))
+        else:
+            segments.append([start, end, float(presence[b]), 1, float(presence[b])])
+    if duration is not None:
+        for seg in segments:
+            seg[1] = min(seg[1], duration)
+    return [(on, off, total / n) for on, off, total, n, peak in segments
+            if off - on >= cfg.min_duration and peak >= cfg.gate]
+
+
+@pytest.mark.parametrize("n_bins, bin_width", [(25, 0.32), (100, 0.08), (7, 1.0)])
+def test_decode_equals_the_bin_by_bin_rule(n_bins, bin_width):
+    rng = np.random.default_rng(n_bins)
+    configs = [DecodeConfig(t, g, m, gate) for t in (0.3, 0.5) for g in (0.0, 0.15, 0.6) for m in (0.0, 0.1)
+               for gate in (0.0, 0.8)]
+    for trial in range(200):
+        prediction = rng.random((n_bins, 3)).astype(np.float32)
+        if trial % 2:  # runs of presence, as models give, and regressions pinned to the bin edges
+            prediction[:, 0] = np.repeat(rng.random(n_bins // 3 + 1), 3)[:n_bins]
+            prediction[rng.random(n_bins) < 0.3, 1:] = (0.0, 1.0)
+        for cfg in configs:
+            assert decode(prediction, bin_width, cfg, duration=n_bins * bin_width - 0.05) == \
+                decode_bin_by_bin(prediction, bin_width, cfg, duration=n_bins * bin_width - 0.05)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from . import targets
-from .evaluate import EvalConfig, event_f1
+from .evaluate import EvalConfig, EventCounts, event_f1
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 GATES = (0.0, 0.6, 0.7, 0.8, 0.9)  # 0: no gate; a gate at or below the threshold changes nothing
@@ -39,15 +39,25 @@ def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = Eva
                                    targets.DecodeConfig(0.5, 0.0, 0.0), cfg.window_seconds)
                  for q in range(len(bins))}
     reference = {str(q): [(on, off) for on, off, _ in segs] for q, segs in reference.items()}
+    peaks = bins[..., 0].max(axis=1)
+    counts = EventCounts(eval_cfg)
     results = []
-    for threshold, gate, gap in itertools.product(THRESHOLDS, GATES, MERGE_GAPS):
-        if 0 < gate <= threshold:
-            continue
-        decode_cfg = targets.DecodeConfig(threshold, gap, min_duration, gate)
-        estimated = {str(q): [(on, off) for on, off, _ in targets.decode(b, cfg.bin_width, decode_cfg, cfg.window_seconds)]
-                     for q, b in enumerate(bins)}
-        f1 = event_f1(reference, estimated, eval_cfg)
-        results.append({"threshold": threshold, "gate": gate, "merge_gap": gap, "event_f1": f1})
+    for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS):
+        # Segments of this threshold and gap, before the minimum duration and the gate (a
+        # query with no bin at the threshold has none)
+        found = {str(q): [s for s in targets.candidates(bins[q], cfg.bin_width, threshold, gap, cfg.window_seconds)
+                          if s[1] - s[0] >= min_duration]
+                 for q in np.flatnonzero(peaks >= threshold)}
+        for gate in GATES:
+            if 0 < gate <= threshold:
+                continue
+            estimated = {q: [(on, off) for on, off, _, peak in segs if peak >= gate] for q, segs in found.items()}
+            results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
+                            "event_f1": event_f1(reference, estimated, eval_cfg, counts)})
+    order = {(t, g, m): i for i, (t, g, m) in enumerate(itertools.product(THRESHOLDS, GATES, MERGE_GAPS))}
+    # Grid order (threshold, gate, gap), as stored in the model file; max() below keeps the
+    # first of equal scores
+    results.sort(key=lambda r: order[r["threshold"], r["gate"], r["merge_gap"]])
     best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
     return {"chosen": best, "grid": results}
 

@@ -43,25 +43,32 @@ def decode(prediction: np.ndarray, bin_width: float, cfg: DecodeConfig = DecodeC
     A bin's segment is [bin_start + width * start, bin_start + width * end]; the original
     YOHO code computed the end as start + width * end, which shifts every offset.
     """
-    presence = prediction[:, 0]
-    active = np.flatnonzero(presence >= cfg.threshold)
-    segments: list[list[float]] = []  # [onset, offset, score_sum, n_bins, peak]
-    for b in active:
-        lo = b * bin_width
-        start = lo + bin_width * float(np.clip(prediction[b, 1], 0.0, 1.0))
-        end = lo + bin_width * float(np.clip(prediction[b, 2], 0.0, 1.0))
-        if end <= start:  # regression disagrees with presence: trust presence, keep the bin
-            start, end = lo, lo + bin_width
-        if segments and start - segments[-1][1] <= cfg.merge_gap + 1e-6:  # touching bins always join
-            last = segments[-1]
-            last[1] = max(last[1], end)
-            last[2] += float(presence[b])
-            last[3] += 1
-            last[4] = max(last[4], float(presence[b]))
-        else:
-            segments.append([start, end, float(presence[b]), 1, float(presence[b])])
-    if duration is not None:
-        for seg in segments:
-            seg[1] = min(seg[1], duration)
-    return [(on, off, total / n) for on, off, total, n, peak in segments
+    return [(on, off, score) for on, off, score, peak in
+            candidates(prediction, bin_width, cfg.threshold, cfg.merge_gap, duration)
             if off - on >= cfg.min_duration and peak >= cfg.gate]
+
+
+def candidates(prediction: np.ndarray, bin_width: float, threshold: float, merge_gap: float,
+               duration: float | None = None) -> list[tuple[float, float, float, float]]:
+    """decode's segments before the minimum duration and the gate: (onset, offset, mean
+    presence, peak presence) each."""
+    presence = prediction[:, 0]
+    active = np.flatnonzero(presence >= threshold)
+    if not len(active):
+        return []
+    lo = active * bin_width
+    start = lo + bin_width * np.clip(prediction[active, 1], 0.0, 1.0).astype(np.float64)
+    end = lo + bin_width * np.clip(prediction[active, 2], 0.0, 1.0).astype(np.float64)
+    flipped = end <= start  # regression disagrees with presence: trust presence, keep the bin
+    start[flipped], end[flipped] = lo[flipped], lo[flipped] + bin_width
+    # A bin's segment lies inside the bin, so the end so far is the running maximum of the
+    # ends; a bin further than merge_gap from it starts a new segment (touching bins join).
+    reach = np.maximum.accumulate(end)
+    firsts = np.concatenate([[0], np.flatnonzero(start[1:] - reach[:-1] > merge_gap + 1e-6) + 1])
+    lasts = np.append(firsts[1:], len(active))
+    offsets = reach[lasts - 1]
+    if duration is not None:
+        offsets = np.minimum(offsets, duration)
+    scores = presence[active].astype(np.float64).tolist()
+    return [(float(on), float(off), sum(scores[a:b]) / (b - a), max(scores[a:b]))
+            for a, b, on, off in zip(firsts.tolist(), lasts.tolist(), start[firsts], offsets)]
