@@ -166,3 +166,32 @@ def test_decode_equals_the_bin_by_bin_rule(n_bins, bin_width):
         for cfg in configs:
             assert decode(prediction, bin_width, cfg, duration=n_bins * bin_width - 0.05) == \
                 decode_bin_by_bin(prediction, bin_width, cfg, duration=n_bins * bin_width - 0.05)
+
+
+def test_decoding_grid_scores_every_setting_as_decode_and_sed_eval_do(monkeypatch):
+    import itertools
+    import types
+
+    from arseg import calibrate
+    from arseg.evaluate import EvalConfig, sed_eval_scores
+
+    rng = np.random.default_rng(5)
+    events = [[(o := rng.uniform(0, 6), o + rng.uniform(0.3, 2))] if i % 2 else [] for i in range(60)]
+    query_target = np.stack([encode(e, N_BINS, BIN) for e in events])
+    bins = np.clip(query_target + rng.normal(0, 0.25, query_target.shape), 0, 1).astype(np.float32)
+    monkeypatch.setattr(calibrate, "validation_bins", lambda model, data: bins)
+    model = types.SimpleNamespace(cfg=types.SimpleNamespace(bin_width=BIN, window_seconds=8.0))
+    result = calibrate.choose_decoding(model, types.SimpleNamespace(query_target=query_target), min_duration=0.1)
+    reference = {str(q): [(on, off) for on, off, _ in decode(t, BIN, DecodeConfig(0.5, 0.0, 0.0), 8.0)]
+                 for q, t in enumerate(query_target)}
+    expected = []
+    for threshold, gate, gap in itertools.product(calibrate.THRESHOLDS, calibrate.GATES, calibrate.MERGE_GAPS):
+        if 0 < gate <= threshold:
+            continue
+        cfg = DecodeConfig(threshold, gap, 0.1, gate)
+        estimated = {str(q): [(on, off) for on, off, _ in decode(b, BIN, cfg, 8.0)] for q, b in enumerate(bins)}
+        expected.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
+                         "event_f1": sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]})
+    assert [r | {"event_f1": pytest.approx(r["event_f1"], abs=1e-12)} for r in expected] == result["grid"]
+    assert len({r["event_f1"] for r in expected}) > 5  # the settings do make a difference here
+    assert result["chosen"]["event_f1"] == max(r["event_f1"] for r in expected)
