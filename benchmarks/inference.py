@@ -2,10 +2,11 @@
 factor on CPU (and GPU when present), parameters and multiply-accumulates.
 
 Real-time factor = seconds of audio per second of compute. Two paths per backbone:
-  - the model as built (what the workflow's predict step runs), applied to a batch of 32
+  - the model as built (what training's forward pass runs), applied to a batch of 32
     windows (8 s each at the default config) with one query per window;
-  - the path users run: `arseg segment` applies segment.prepare_for_inference (batch norm
-    folded into the convolutions, channels_last) and then inference.predict_bins with 16
+  - the path every inference takes (`arseg segment`, the workflow's predict step, validation
+    in training): models.model.prepare_for_inference (batch norm folded into the
+    convolutions, channels_last), and for `arseg segment` inference.predict_bins with 16
     windows a batch (segment.segment_features); timed on the same batch of 32 windows and
     end to end on one long recording (windows overlap by half, so every second is
     processed about twice, and the bins are stitched; the RTF counts recording seconds).
@@ -145,7 +146,7 @@ def describe(op: dict) -> str:
 def run(settings: Settings) -> list[Row]:
     from arseg.inference import predict_bins
     from arseg.models.backbones import BACKBONES
-    from arseg.segment import prepare_for_inference
+    from arseg.models.model import prepare_for_inference
 
     log = settings.log
     threads = torch.get_num_threads()
@@ -215,13 +216,13 @@ def run(settings: Settings) -> list[Row]:
                 f"in {median(times[f'{name}/{threads}']):.3f} s")
         if is_target:
             target["met"] = median(plain) >= TARGET
-        rows.append(Row(case=f"{name}, model as built (workflow's predict), CPU {threads} threads, width {WIDTH:g}",
+        rows.append(Row(case=f"{name}, model as built (training's forward pass), CPU {threads} threads, width {WIDTH:g}",
                         ours=median(plain), ratio=median(plain), note=note,
                         samples={"seconds": times[f"{name}/{threads}"], "params": params, "macs": macs,
                                  "macs_hooks": hooks, "macs_flop_counter": counted}, **target, **common))
         if is_target:
             target["met"] = median(fast) >= TARGET
-        rows.append(Row(case=f"{name}, as `arseg segment` runs it (prepare_for_inference), CPU {threads} threads, "
+        rows.append(Row(case=f"{name}, prepared, as `arseg segment` and the workflow's predict run it, CPU {threads} threads, "
                              f"width {WIDTH:g}",
                         ours=median(fast), ratio=median(fast), samples={"seconds": times[f"{name}/prepared/{threads}"]},
                         note=f"{paired_ratio(times[f'{name}/{threads}'], times[f'{name}/prepared/{threads}']):.2f}x "
@@ -244,7 +245,7 @@ def run(settings: Settings) -> list[Row]:
         log("  yoho top operators, as built: " + json.dumps(ops))
         log("  yoho top operators, prepared: " + json.dumps(fast_ops))
         plain_row, fast_row = (next(r for r in rows if r.case.startswith(f"yoho, {p}"))
-                               for p in ("model as built", "as `arseg segment`"))
+                               for p in ("model as built", "prepared,"))
         plain_row.samples["top_operators"] = ops
         plain_row.note += "; top operators (self CPU time): " + ", ".join(describe(o) for o in ops[:3])
         fast_row.samples["top_operators"] = fast_ops

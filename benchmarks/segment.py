@@ -105,7 +105,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
     import torch
 
     from arseg import audio_io, features, inference, segment
-    from arseg.models.model import load_model
+    from arseg.models.model import load_model, prepare_for_inference
 
     saved = torch.get_num_threads()
     torch.set_num_threads(THREADS)
@@ -115,7 +115,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         model = load_model(model_path)[0]
         queries = segment.check_queries(model, [], [LABEL], str(model_path))
         inputs = segment.query_inputs(model, queries)
-        fast = segment.prepare_for_inference(model)
+        fast = prepare_for_inference(model)
         times["model load + prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         audio, meta = audio_io.read_mono(wav, model.cfg.sample_rate)

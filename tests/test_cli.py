@@ -17,7 +17,8 @@ from arseg import MODEL_FORMAT_VERSION, audio_io, inference, segment
 from arseg.cli import main
 from arseg.features import FeatureConfig, log_mel
 from arseg.models.backbones import BACKBONES
-from arseg.models.model import MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, save_model
+from arseg.models.model import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
+                                save_model)
 
 RATE = 16000
 TINY = dict(width=0.125, window_seconds=4.0, n_bins=12, query_dim=16, n_mels=32)  # 1/3 s bins, windows 2 s apart
@@ -126,7 +127,7 @@ def test_inference_copy_of_every_backbone_computes_the_same(backbone):
     query = torch.tensor([0, 1, 0])
     with torch.no_grad():
         expected = model(windows, query)  # logits: untrained, some backbones saturate the sigmoid
-        fast = segment.prepare_for_inference(model)(windows, query)
+        fast = prepare_for_inference(model)(windows, query)
     assert expected[..., 0].std() > 1e-3
     assert torch.allclose(expected, fast, rtol=1e-4, atol=1e-4)
 
@@ -137,7 +138,7 @@ def test_inference_copy_computes_the_same(models):
     query = torch.tensor([0, 2])
     expected = inference.predict_bins(model, features, query)
     assert expected[..., 0].std() > 1e-3  # the answer depends on the input (see calibrated)
-    fast = inference.predict_bins(segment.prepare_for_inference(model), features, query, batch_windows=5)
+    fast = inference.predict_bins(prepare_for_inference(model), features, query, batch_windows=5)
     assert np.abs(expected - fast).max() < 1e-4
 
 

@@ -130,3 +130,24 @@ def test_tagging_weight_zero_trains_without_the_head(tmp_path):
     tagged, _ = run(tmp_path / "tagged")
     assert "tag_loss" not in history
     assert not same_weights(plain, tagged)  # the tagging loss reaches the shared audio encoder
+
+
+def test_validation_runs_a_folded_copy_and_leaves_the_model_training(tmp_path):
+    # evaluate_loss validates on prepare_for_inference's copy (batch norm folded): the loss of
+    # the model in eval mode, as built, within float rounding; the model itself is untouched.
+    model, _ = run(tmp_path)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = synthetic_split(1)
+    loss = training.evaluate_loss(model, data, CFG, "cpu")
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model.eval()
+    with torch.no_grad():
+        total, count = 0.0, 0
+        rows = training.answered_rows(data)
+        for start in range(0, len(rows), CFG.mixtures_per_batch * 2):
+            batch_loss, _, n = training.run_batch(model, data, rows[start:start + CFG.mixtures_per_batch * 2], "cpu",
+                                                  CFG.loss)
+            total, count = total + float(batch_loss) * n, count + n
+    assert loss == pytest.approx(total / count, rel=1e-5)

@@ -10,6 +10,7 @@ import torch
 
 from . import targets
 from .evaluate import EvalConfig, EventCounts, event_f1
+from .models.model import prepare_for_inference
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 GATES = (0.0, 0.6, 0.7, 0.8, 0.9)  # 0: no gate; a gate at or below the threshold changes nothing
@@ -21,7 +22,7 @@ def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
     """Sigmoid outputs (Q, n_bins, 3) for every validation query (one window per mixture)."""
     from .training import answered_rows, batch_logits  # training imports this module
 
-    model.eval()
+    model = prepare_for_inference(model)
     device = next(model.parameters()).device
     out = np.zeros(data.query_target.shape, dtype=np.float32)
     rows = answered_rows(data)

@@ -198,6 +198,7 @@ def _segment(args) -> int:
     from tqdm import tqdm
 
     from . import audio_io, features, inference, segment
+    from .models.model import prepare_for_inference
 
     note = _Notes(args.quiet)
     model = _load(args.model)
@@ -232,7 +233,7 @@ def _segment(args) -> int:
 
     inputs = segment.query_inputs(model, queries, encoder_factory,
                                   cache_path=None if args.no_cache else segment.embedding_cache_path())
-    fast = segment.prepare_for_inference(model)
+    fast = prepare_for_inference(model)
     features_cfg = segment.feature_config(model)
 
     paths = list(dict.fromkeys(args.audio))

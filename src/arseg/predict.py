@@ -12,7 +12,7 @@ from tqdm import tqdm
 from . import atomic
 from .features import FeatureStore
 from .inference import predict_bins, segments_from_bins
-from .models.model import ReferringSegmenter
+from .models.model import ReferringSegmenter, prepare_for_inference
 from .text_encoder import EmbeddingCache
 
 PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
@@ -43,9 +43,10 @@ def query_inputs(model: ReferringSegmenter, queries: pd.DataFrame, cache: Embedd
 def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
                   cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path) -> pd.DataFrame:
     queries = supported(model, queries)
+    fast = prepare_for_inference(model)  # what `arseg segment` runs
     rows, ids, scores = [], [], []
     for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
-        bins = predict_bins(model, features[filename], query_inputs(model, group, cache))
+        bins = predict_bins(fast, features[filename], query_inputs(model, group, cache))
         for query_id, query_bins in zip(group["query_id"], bins):
             for onset, offset, score in segments_from_bins(query_bins, model, duration):
                 rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])

@@ -8,7 +8,6 @@ out audio and the picture live here too, so the command line stays thin.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import re
@@ -17,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import atomic, audio_io, inference, targets
 from .features import FeatureConfig
@@ -119,26 +117,6 @@ def query_inputs(model: ReferringSegmenter, queries: list[Query], encoder_factor
 
 
 # ---------------------------------------------------------------- model
-
-
-def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:
-    """A copy of the model that computes the same outputs faster on a CPU: each batch norm
-    that follows a convolution is folded into it, and 2-D maps are channels-last (oneDNN's
-    fast layout for depthwise convolutions). About 3-5x on the YOHO front end."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    fast = copy.deepcopy(model).eval()
-    pairs = ((nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d))
-    for module in fast.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        for i in range(len(module) - 1):
-            conv, norm = module[i], module[i + 1]
-            if any(type(conv) is c and type(norm) is b for c, b in pairs) and norm.track_running_stats \
-                    and conv.out_channels == norm.num_features:
-                module[i] = fuse_conv_bn_eval(conv, norm)
-                module[i + 1] = nn.Identity()
-    return fast.to(memory_format=torch.channels_last)
 
 
 # ---------------------------------------------------------------- features

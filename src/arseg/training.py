@@ -19,7 +19,7 @@ from . import atomic, targets
 from .tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 from .calibrate import apply_decoding, choose_decoding
 from .evaluate import reference_events
-from .models.model import ModelConfig, ReferringSegmenter, save_model
+from .models.model import ModelConfig, ReferringSegmenter, prepare_for_inference, save_model
 
 
 @dataclasses.dataclass
@@ -138,7 +138,7 @@ def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
 
 
 def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
-    model.eval()
+    model = prepare_for_inference(model)  # an eval-mode copy, batch norm folded: 2-3x faster on a CPU
     total, count = 0.0, 0
     rows = answered_rows(data)
     with torch.no_grad():
