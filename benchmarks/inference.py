@@ -6,7 +6,7 @@ Real-time factor = seconds of audio per second of compute. Two paths per backbon
     windows (8 s each at the default config) with one query per window;
   - the path every inference takes (`arseg segment`, the workflow's predict step, validation
     in training): models.model.prepare_for_inference (batch norm folded into the
-    convolutions, channels_last), and for `arseg segment` inference.predict_bins with 16
+    convolutions), and for `arseg segment` inference.predict_bins with 16
     windows a batch (segment.segment_features); timed on the same batch of 32 windows and
     end to end on one long recording (windows overlap by half, so every second is
     processed about twice, and the bins are stitched; the RTF counts recording seconds).
@@ -226,7 +226,7 @@ def run(settings: Settings) -> list[Row]:
                              f"width {WIDTH:g}",
                         ours=median(fast), ratio=median(fast), samples={"seconds": times[f"{name}/prepared/{threads}"]},
                         note=f"{paired_ratio(times[f'{name}/{threads}'], times[f'{name}/prepared/{threads}']):.2f}x "
-                             f"faster than as built (paired); batch norm folded into the convolutions, channels_last; "
+                             f"faster than as built (paired); batch norm folded into the convolutions; "
                              f"logits differ by at most {differences[name]:.1e}", **target, **common))
         for path, key in (("model as built", f"{name}/1"), ("prepared", f"{name}/prepared/1")):
             if key in times:

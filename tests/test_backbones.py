@@ -8,7 +8,7 @@ import yaml
 from arseg.models.backbone_steps import EPOCH_SECONDS, TIME_STRIDE, training_priority
 from arseg.models.backbones import BACKBONES, build_backbone
 from arseg.models.conditioning import FiLM
-from arseg.models.model import ModelConfig, ReferringSegmenter, load_model, save_model
+from arseg.models.model import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference, save_model
 from arseg.training import yoho_loss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +160,26 @@ def test_save_load_round_trip(backbone, encoder, tmp_path):
     features, queries = torch.randn(2, FRAMES, MELS), make_queries(encoder, 2)
     with torch.no_grad():
         assert torch.equal(model(features, queries), loaded(features, queries))
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_2d_convolution_runs_channels_last(backbone):
+    # The CPU kernels are 13-22 % faster per training step in this layout. A log-mel has one
+    # channel, so only the weights' layout can bring it about: check it holds, as built and
+    # for inference, in every layer (maps of one channel or one position are the same in
+    # either layout).
+    model = make_model(backbone)
+    for candidate in (model, prepare_for_inference(model)):
+        layouts = []
+        hooks = [m.register_forward_hook(lambda mod, args, out: layouts.append(
+                     out.shape[1] == 1 or out.shape[2] * out.shape[3] == 1 or not out.is_contiguous()
+                     and out.is_contiguous(memory_format=torch.channels_last)))
+                 for m in candidate.modules() if isinstance(m, torch.nn.Conv2d)]
+        with torch.no_grad():
+            candidate.encode_audio(torch.randn(2, FRAMES, MELS))
+        for hook in hooks:
+            hook.remove()
+        assert layouts and all(layouts), f"{backbone}: {layouts.count(False)} of {len(layouts)} convolutions"
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))

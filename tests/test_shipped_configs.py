@@ -25,7 +25,7 @@ def merged(name: str | None) -> dict:
 
 
 def test_the_project_ships_the_documented_configs():
-    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml"} <= set(EXTRA)
+    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml", "crnn_8k.yaml"} <= set(EXTRA)
 
 
 @pytest.mark.parametrize("name", [None, *EXTRA])
@@ -38,3 +38,11 @@ def test_more_data_changes_only_the_training_mixtures():
     assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
     more["mixtures"]["count"] = default["mixtures"]["count"]
     assert more == default
+
+
+def test_crnn_8k_changes_only_the_training_mixtures_and_the_backbones():
+    default, best = merged(None), merged("crnn_8k.yaml")
+    assert best["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 8000}
+    assert best["model"]["backbones"] == ["crnn"]
+    best["mixtures"]["count"], best["model"]["backbones"] = default["mixtures"]["count"], default["model"]["backbones"]
+    assert best == default

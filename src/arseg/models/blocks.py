@@ -23,11 +23,6 @@ def repeats(n: int, depth: float) -> int:
     return max(1, int(math.ceil(n * depth)))
 
 
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    """The layout the CPU convolutions (mkldnn) are fastest in, depthwise ones above all."""
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def pool_frequency(h: torch.Tensor) -> torch.Tensor:
     """(B, C, T', F') -> (B, C, T'): mean over the remaining frequency bins."""
     return h.mean(dim=3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import FiLMSeparableConv1d, PoolConvBlock, channels_last, scaled
+from ..blocks import FiLMSeparableConv1d, PoolConvBlock, scaled
 from ..conditioning import FiLM
 
 CHANNELS = [128, 128, 128]
@@ -48,7 +48,7 @@ class CrnnBackbone(nn.Module):
 
     def encode(self, x):
         """(B, 1, frames, mels) -> (B, C * F', T') audio features, query-free."""
-        h = self.frontend(channels_last(x))         # (B, C, T', F')
+        h = self.frontend(x)                        # (B, C, T', F')
         return h.permute(0, 1, 3, 2).flatten(1, 2)  # (B, C * F', T')
 
     def condition(self, h, q):

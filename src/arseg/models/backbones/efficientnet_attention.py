@@ -31,7 +31,7 @@ import math
 
 from torch import nn
 
-from ..blocks import ConditionedStack, ConvBNAct, FusedMBConv, MBConv, channels_last, repeats, scaled
+from ..blocks import ConditionedStack, ConvBNAct, FusedMBConv, MBConv, repeats, scaled
 
 # (expansion, output channels, blocks, stride, kernel) of EfficientNet-B0's stages.
 STAGES = [(1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3),
@@ -68,7 +68,7 @@ class EfficientNetAttentionBackbone(nn.Module):
 
     def encode(self, x):
         """(B, 1, frames, mels) -> (B, C, T') attention-weighted features, query-free."""
-        h = self.features(channels_last(x))       # (B, C, T', F')
+        h = self.features(x)                      # (B, C, T', F')
         a = self.attention(h)                     # (B, 1, T', F') in (0, 1)
         weighted = (h * a).mean(dim=3)            # (B, C, T')
         return weighted / (a.mean(dim=(2, 3)).unsqueeze(-1) + 1e-6)  # rescale by the mean attention

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import ConditionedStack, PoolConvBlock, channels_last, pool_frequency, scaled
+from ..blocks import ConditionedStack, PoolConvBlock, pool_frequency, scaled
 
 CHANNELS = [64, 128, 256, 512, 512]
 TEMPORAL = [256, 128]
@@ -39,7 +39,7 @@ class VggBackbone(nn.Module):
 
     def encode(self, x):
         """(B, 1, frames, mels) -> (B, C, T') audio features, query-free."""
-        return pool_frequency(self.frontend(channels_last(x)))
+        return pool_frequency(self.frontend(x))
 
     def condition(self, h, q):
         """(Q, C, T'), (Q, query_dim) -> (Q, out_channels, T')."""

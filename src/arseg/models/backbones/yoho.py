@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import ConditionedStack, ConvBNAct, SeparableConv2d, channels_last, pool_frequency, scaled
+from ..blocks import ConditionedStack, ConvBNAct, SeparableConv2d, pool_frequency, scaled
 
 # (output channels, stride) of MobileNetV1 after its stem, as YOHO uses it.
 MOBILENET = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
@@ -41,7 +41,7 @@ class YohoBackbone(nn.Module):
 
     def encode(self, x):
         """(B, 1, frames, mels) -> (B, C, T') audio features, query-free."""
-        return pool_frequency(self.frontend(channels_last(x)))  # (B, C, T', F') -> (B, C, T')
+        return pool_frequency(self.frontend(x))  # (B, C, T', F') -> (B, C, T')
 
     def condition(self, h, q):
         """(Q, C, T'), (Q, query_dim) -> (Q, out_channels, T')."""
