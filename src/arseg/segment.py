@@ -116,9 +116,6 @@ def query_inputs(model: ReferringSegmenter, queries: list[Query], encoder_factor
     return torch.from_numpy(np.asarray(vectors, dtype=np.float32)).float()
 
 
-# ---------------------------------------------------------------- model
-
-
 # ---------------------------------------------------------------- features
 
 
