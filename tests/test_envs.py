@@ -1,11 +1,14 @@
-"""Every rule's conda env provides what the rule's script imports (a static check).
+"""Every rule's conda env provides what the rule's script imports, and lists nothing its
+rules do not import (static checks).
 
 Conda channels cannot be reached where the tests run, so the envs cannot be built here.
 Instead, for every rule of the workflow (parsed with Snakemake's own API), collect with
 `ast` every import of its `script:` and, transitively, of every `arseg` module it reaches
 (lazy imports inside functions included), map each third-party import name to the
 distributions that provide it, and check that the rule's `conda:` env lists one of them
-(conda dependency or pip section). The package's own code is not installed in the envs:
+(conda dependency or pip section); the other way round, that every package an env lists
+is imported by one of its rules or needed by another package (NEEDED_BY_ANOTHER_PACKAGE),
+so a stale pin does not linger. The package's own code is not installed in the envs:
 rule scripts reach src/ through the search path Snakemake puts into every script's
 preamble (see workflow/rules/common.smk), so `arseg` itself is never a requirement.
 """
