@@ -172,8 +172,8 @@ def test_every_2d_convolution_runs_channels_last(backbone):
     for candidate in (model, prepare_for_inference(model)):
         layouts = []
         hooks = [m.register_forward_hook(lambda mod, args, out: layouts.append(
-                     out.shape[1] == 1 or out.shape[2] * out.shape[3] == 1 or not out.is_contiguous()
-                     and out.is_contiguous(memory_format=torch.channels_last)))
+                     out.shape[1] == 1 or out.shape[2] * out.shape[3] == 1
+                     or (not out.is_contiguous() and out.is_contiguous(memory_format=torch.channels_last))))
                  for m in candidate.modules() if isinstance(m, torch.nn.Conv2d)]
         with torch.no_grad():
             candidate.encode_audio(torch.randn(2, FRAMES, MELS))

@@ -42,23 +42,21 @@ def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = Eva
     reference = {str(q): [(on, off) for on, off, _ in segs] for q, segs in reference.items()}
     peaks = bins[..., 0].max(axis=1)
     counts = EventCounts(eval_cfg)
+    # Segments per threshold and gap, before the gate, which only filters them (a query with
+    # no bin at the threshold has none)
+    found = {(threshold, gap): {str(q): [s for s in targets.candidates(bins[q], cfg.bin_width, threshold, gap,
+                                                                       cfg.window_seconds)
+                                         if s[1] - s[0] >= min_duration]
+                                for q in np.flatnonzero(peaks >= threshold)}
+             for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS)}
     results = []
-    for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS):
-        # Segments of this threshold and gap, before the minimum duration and the gate (a
-        # query with no bin at the threshold has none)
-        found = {str(q): [s for s in targets.candidates(bins[q], cfg.bin_width, threshold, gap, cfg.window_seconds)
-                          if s[1] - s[0] >= min_duration]
-                 for q in np.flatnonzero(peaks >= threshold)}
-        for gate in GATES:
-            if 0 < gate <= threshold:
-                continue
-            estimated = {q: [(on, off) for on, off, _, peak in segs if peak >= gate] for q, segs in found.items()}
-            results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
-                            "event_f1": event_f1(reference, estimated, eval_cfg, counts)})
-    order = {(t, g, m): i for i, (t, g, m) in enumerate(itertools.product(THRESHOLDS, GATES, MERGE_GAPS))}
-    # Grid order (threshold, gate, gap), as stored in the model file; max() below keeps the
-    # first of equal scores
-    results.sort(key=lambda r: order[r["threshold"], r["gate"], r["merge_gap"]])
+    for threshold, gate, gap in itertools.product(THRESHOLDS, GATES, MERGE_GAPS):
+        if 0 < gate <= threshold:
+            continue
+        estimated = {q: [(on, off) for on, off, _, peak in segs if peak >= gate]
+                     for q, segs in found[threshold, gap].items()}
+        results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
+                        "event_f1": event_f1(reference, estimated, eval_cfg, counts)})
     best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
     return {"chosen": best, "grid": results}
 
