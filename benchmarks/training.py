@@ -1,8 +1,9 @@
 """Training throughput per backbone on CPU: mixtures (examples) per second.
 
-One step is exactly the body of arseg.training.train's loop: run_batch (audio pass once
-per mixture, all of its queries through the conditioned part, SpecAugment, YOHO loss, the
-auxiliary tagging loss), zero_grad, backward, gradient clipping, AdamW step. The batch is
+One step is exactly the body of arseg.training.train's loop: mixing_partners (the default
+share of mixtures summed with another), run_batch (audio pass once per mixture, all of its
+queries through the conditioned part, SpecAugment, YOHO loss, the auxiliary tagging loss),
+zero_grad, backward, gradient clipping, AdamW step. The batch is
 the workflow's default: 8 mixtures of 8 s (801 x 64 log-mel), 8 text queries each (the
 default config's average: label + description per present category, two absent categories
 likewise), 2 events each of 10 categories for the tagging head. Threads as
@@ -36,14 +37,18 @@ def split_data(model, n_mixtures: int):
     target[..., 1:] = np.sort(rng.random((n_queries, cfg.n_bins, 2)), axis=-1) * target[..., :1]
     per_mixture = [np.arange(i * QUERIES_PER_MIXTURE, (i + 1) * QUERIES_PER_MIXTURE) for i in range(n_mixtures)]
     onsets = rng.uniform(0, cfg.window_seconds - 1, (n_mixtures, 2))
-    events = [np.column_stack([rng.choice(CATEGORIES, 2, replace=False), on, on + 1.0]) for on in onsets]
+    # Per mixture 4 categories: the 2 that sound, then 2 absent ones; each asked twice.
+    asked = np.stack([rng.choice(CATEGORIES, 4, replace=False) for _ in range(n_mixtures)])
+    events = [np.column_stack([categories[:2], on, on + 1.0]) for categories, on in zip(asked, onsets)]
     return SplitData(features, query_mixture, query_input, target, per_mixture,
-                     TagEvents([f"category {k}" for k in range(CATEGORIES)], events))
+                     TagEvents([f"category {k}" for k in range(CATEGORIES)], events),
+                     query_category=np.repeat(asked, 2, axis=1).ravel(),
+                     mixture_categories=np.eye(CATEGORIES, dtype=bool)[asked[:, :2]].any(axis=1))
 
 
 def run(settings: Settings) -> list[Row]:
     from arseg.models.backbones import BACKBONES
-    from arseg.training import TrainConfig, make_tagger, run_batch
+    from arseg.training import TrainConfig, make_tagger, mixing_partners, run_batch
 
     from .inference import WIDTH, build
 
@@ -59,14 +64,17 @@ def run(settings: Settings) -> list[Row]:
         parameters = list(model.parameters()) + list(tagger.parameters())
         optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         state[name] = (model, tagger, parameters, optimizer, data, torch.Generator().manual_seed(0))
+    mixing = np.random.default_rng(0)
 
     def step(name):
         def case():
             model, tagger, parameters, optimizer, data, augment = state[name]
             torch.set_num_threads(cfg.threads)
             try:
-                loss, tag_loss, _ = run_batch(model, data, np.arange(batch), "cpu", cfg.loss,
-                                              augment if cfg.spec_augment else None, tagger)
+                rows = np.arange(batch)
+                partners, gains = mixing_partners(data, rows, rows, cfg.mix_probability, cfg.mix_gain_db, mixing)
+                loss, tag_loss, _ = run_batch(model, data, rows, "cpu", cfg.loss,
+                                              augment if cfg.spec_augment else None, tagger, partners, gains)
                 optimizer.zero_grad(set_to_none=True)
                 (loss + cfg.tagging_weight * tag_loss).backward()
                 torch.nn.utils.clip_grad_norm_(parameters, 5.0)

@@ -36,7 +36,8 @@ def synthetic_split(seed: int, n: int = 8) -> SplitData:
             targets.append(encode([(onset, offset)] if query == label else [], MODEL.n_bins, MODEL.bin_width))
     per_mixture = [np.array([2 * r, 2 * r + 1]) for r in range(n)]
     return SplitData(features, np.array(mixture), np.array(inputs, dtype=np.int64), np.stack(targets), per_mixture,
-                     TagEvents(["a", "b"], events))
+                     TagEvents(["a", "b"], events), query_category=np.array(inputs, dtype=np.int64),
+                     mixture_categories=np.eye(2, dtype=bool)[np.arange(n) % 2])
 
 
 CFG = TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, learning_rate=3e-3, seed=0, threads=1)
@@ -146,3 +147,63 @@ def test_validation_runs_a_folded_copy_and_leaves_the_model_training(tmp_path, m
     monkeypatch.setattr(training, "prepare_for_inference", lambda m: copy.deepcopy(m).eval())  # not folded
     unfolded = training.evaluate_loss(model, data, CFG, "cpu")
     assert loss == pytest.approx(unfolded, rel=1e-5)
+
+
+def test_mixing_pairs_mixtures_without_a_shared_category_and_keeps_the_true_queries():
+    data = synthetic_split(0)
+    rows = np.arange(8)
+    partners, gains = training.mixing_partners(data, rows, rows, 1.0, 3.0, np.random.default_rng(0))
+    assert (partners >= 0).all() and (np.abs(gains) <= 3.0).all()
+    assert ((partners - rows) % 2 == 1).all()  # 'a' mixtures (even rows) with 'b' ones (odd)
+    for row, partner in zip(rows, partners):
+        kept = training.mixed_queries(data, row, partner)
+        # Each mixture's own positive query; the negatives ('b' asked of an 'a' mixture) now
+        # name the partner's sound, so they are dropped.
+        assert sorted(kept) == sorted([2 * row + row % 2, 2 * partner + partner % 2])
+        assert all(data.query_target[q, :, 0].any() for q in kept)
+    assert (training.mixing_partners(data, rows, rows, 0.0, 3.0, np.random.default_rng(0))[0] == -1).all()
+
+
+def test_mixing_keeps_negatives_absent_from_both_and_adds_only_the_partners_positives():
+    data = synthetic_split(0)
+    data.query_category = np.array([0, 1] * 8)
+    data.mixture_categories = np.eye(3, dtype=bool)[[0, 1] * 4]
+    data.mixture_categories[2] = [False, False, True]  # row 2 sounds a third category 'c', not 'a'
+    kept = training.mixed_queries(data, 0, 2)
+    # Row 0's 'b' stays negative ('b' sounds in neither); the partner adds only its positives
+    # (none here: 'c' is never asked).
+    assert sorted(kept) == [0, 1]
+    data.query_category[5] = 2  # now row 2 is asked for 'c'
+    assert sorted(training.mixed_queries(data, 0, 2)) == [0, 1]  # no more queries than row 0 alone has
+    assert sorted(training.mixed_queries(data, 2, 0)) == [0, 5]  # row 2's 'a' would name row 0's sound
+
+
+def test_summed_log_mel_is_the_log_mel_of_the_summed_audio():
+    from arseg.features import FeatureConfig, LogMel
+    logmel = LogMel(FeatureConfig())
+    rng = np.random.default_rng(0)
+    t = np.arange(128000) / 16000
+    x = (0.1 * rng.standard_normal(128000) + 0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = (0.05 * rng.standard_normal(128000)).astype(np.float32)
+    gain_db = -4.0
+    summed = logmel(torch.from_numpy(x + y * 10 ** (gain_db / 20))[None])
+    approx = training.add_log_mel(logmel(torch.from_numpy(x)[None]), logmel(torch.from_numpy(y)[None]),
+                                  torch.tensor([gain_db]))
+    power = lambda db: 10 ** (db[:, 2:-2].double() / 10)  # the zero-padded edge frames are nearly silent
+    # Powers of independent signals add: no bias over the whole map, per mel band within 5 %...
+    assert float(power(approx).sum() / power(summed).sum()) == pytest.approx(1.0, abs=0.01)
+    assert np.allclose(power(approx).sum(dim=1) / power(summed).sum(dim=1), 1.0, atol=0.05)
+    # ...and per value only the cross term's fluctuation.
+    assert float((approx - summed)[:, 2:-2].abs().mean()) < 1.5
+    assert float(training.add_log_mel(torch.tensor([[[10.0]]]), torch.tensor([[[10.0]]]),
+                                      torch.tensor([0.0]))) == pytest.approx(10 + 10 * np.log10(2), abs=1e-5)
+
+
+def test_training_with_mixing_is_deterministic_and_differs_from_without(tmp_path):
+    cfg = dataclasses.replace(CFG, mix_probability=1.0)
+    a, history = run(tmp_path / "a", cfg=cfg)
+    b, _ = run(tmp_path / "b", cfg=cfg)
+    plain, _ = run(tmp_path / "plain")
+    assert same_weights(a, b)
+    assert not same_weights(a, plain)
+    assert np.isfinite(history["train_loss"]).all()

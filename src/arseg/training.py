@@ -34,6 +34,8 @@ class TrainConfig:
     threads: int = 1
     spec_augment: bool = True  # frequency and time masks on training inputs
     tagging_weight: float = 1.0  # weight of the auxiliary tagging loss (0: no tagging head)
+    mix_probability: float = 0.5  # share of training mixtures summed with another one (mixing_partners)
+    mix_gain_db: float = 3.0      # the other mixture's gain is drawn from +-this (dB)
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
 
 
@@ -50,6 +52,8 @@ class SplitData:
     query_target: np.ndarray       # (Q, n_bins, 3)
     queries_of_mixture: list       # row -> array of query indices
     tags: TagEvents | None = None  # every event of every mixture, for the tagging head
+    query_category: np.ndarray | None = None     # (Q,) category index of each query's target label
+    mixture_categories: np.ndarray | None = None  # (N, categories) bool: which sound in each mixture
 
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
@@ -61,8 +65,14 @@ def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame,
     per_mixture = [[] for _ in range(len(features))]
     for q, row in enumerate(mixture):
         per_mixture[row].append(q)
+    categories = {c: i for i, c in enumerate(sorted(set(events["event_label"]) | set(queries["target_label"])))}
+    present = np.zeros((len(features), len(categories)), dtype=bool)
+    for filename, label in zip(events["filename"], events["event_label"]):
+        if filename in feature_rows:
+            present[feature_rows[filename], categories[label]] = True
     return SplitData(features, mixture, query_input, target, [np.array(v, dtype=np.int64) for v in per_mixture],
-                     tag_events(events, feature_rows))
+                     tag_events(events, feature_rows),
+                     np.array([categories[c] for c in queries["target_label"]], dtype=np.int64), present)
 
 
 def yoho_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -112,13 +122,63 @@ def answered_rows(data: SplitData) -> np.ndarray:
     return np.array([r for r, q in enumerate(data.queries_of_mixture) if len(q)])
 
 
-def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None):
+def mixing_partners(data: SplitData, rows: np.ndarray, candidates: np.ndarray, probability: float,
+                    gain_db: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `rows`, with the given probability, one of `candidates` to add to it (-1: none),
+    and its gain in dB: new training mixtures at no cost of audio, features or queries.
+
+    A partner shares no category with the mixture, so every positive query keeps its own
+    targets; a negative query survives the sum only if its category is absent from both
+    (`mixed_queries`). Tried partners that share one are skipped (none found: no partner).
+    """
+    partners = np.full(len(rows), -1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        if rng.random() >= probability:
+            continue
+        for other in rng.choice(candidates, size=8):
+            if other != row and not (data.mixture_categories[row] & data.mixture_categories[other]).any():
+                partners[i] = other
+                break
+    return partners, rng.uniform(-gain_db, gain_db, size=len(rows))
+
+
+def mixed_queries(data: SplitData, row: int, partner: int) -> np.ndarray:
+    """The queries asked of `row` summed with `partner` (-1: none): those of `row` that stay
+    true (their category does not sound in the partner), then the partner's positive ones,
+    as many as `row` has queries. So a sum costs what `row` alone costs (a recurrent
+    conditioned part runs once per query): mixing adds no training time."""
+    own = data.queries_of_mixture[row]
+    if partner < 0:
+        return own
+    other = data.queries_of_mixture[partner]
+    in_partner = data.mixture_categories[partner]
+    return np.concatenate([own[~in_partner[data.query_category[own]]],
+                           other[in_partner[data.query_category[other]]]])[:len(own)]
+
+
+def add_log_mel(features: torch.Tensor, other: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
+    """The log-mel (dB) of the sum of two signals, `other` scaled by `gain_db`: their mel powers
+    add (exactly in expectation for independent signals)."""
+    k = math.log(10.0) / 10.0
+    return torch.logaddexp(features * k, (other + gain_db[:, None, None]) * k) / k
+
+
+def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None,
+                 partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
     """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), their ids,
-    and the mixtures' audio features."""
-    query_ids = np.concatenate([data.queries_of_mixture[r] for r in rows])
-    local = {r: i for i, r in enumerate(rows)}
-    index = torch.tensor([local[r] for r in data.query_mixture[query_ids]], device=device)
+    and the mixtures' audio features. With `partners` (mixing_partners), mixture i is summed
+    with mixture partners[i] where that is not -1, and answers the queries still true of the sum."""
+    if partners is None:
+        partners = np.full(len(rows), -1, dtype=np.int64)
+    per_row = [mixed_queries(data, r, p) for r, p in zip(rows, partners)]
+    query_ids = np.concatenate(per_row)
+    index = torch.from_numpy(np.repeat(np.arange(len(rows)), [len(q) for q in per_row])).to(device)
     features = torch.from_numpy(np.asarray(data.features[rows])).to(device)
+    mixed = np.flatnonzero(partners >= 0)
+    if len(mixed):
+        other = torch.from_numpy(np.asarray(data.features[partners[mixed]])).to(device)
+        gains = torch.from_numpy(np.asarray(gains_db, dtype=np.float32)[mixed]).to(device)
+        features[mixed] = add_log_mel(features[mixed], other, gains)
     if augment is not None:
         features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
@@ -126,13 +186,19 @@ def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torc
 
 
 def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
-              augment: torch.Generator | None = None, tagger: TaggingHead | None = None):
-    """(query loss, tagging loss or None without a tagger, number of queries) of the given mixtures."""
-    logits, query_ids, audio = batch_logits(model, data, rows, device, augment)
+              augment: torch.Generator | None = None, tagger: TaggingHead | None = None,
+              partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
+    """(query loss, tagging loss or None without a tagger, number of queries) of the given mixtures
+    (each summed with its partner, if any: batch_logits)."""
+    logits, query_ids, audio = batch_logits(model, data, rows, device, augment, partners, gains_db)
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
     tag_loss = None
     if tagger is not None:
         tags = tag_targets(data.tags, rows, model.cfg.n_bins, model.cfg.bin_width)
+        if partners is not None and (partners >= 0).any():
+            mixed = np.flatnonzero(partners >= 0)
+            tags[mixed] = np.maximum(tags[mixed], tag_targets(data.tags, partners[mixed], model.cfg.n_bins,
+                                                              model.cfg.bin_width))
         tag_loss = tagging_loss(tagger(audio, model.cfg.n_bins), torch.from_numpy(tags).to(device))
     return yoho_loss(logits, target, loss_kind), tag_loss, len(query_ids)
 
@@ -208,10 +274,14 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
         total, tag_total, count = 0.0, 0.0, 0
         augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
+        mixing = np.random.default_rng([cfg.seed, epoch, 1])
         for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
                           mininterval=5):
+            partners, gains = mixing_partners(train_data, batch, rows, cfg.mix_probability, cfg.mix_gain_db,
+                                              mixing)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                loss, tag_loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment, tagger)
+                loss, tag_loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment, tagger,
+                                              partners, gains)
             objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
             if not torch.isfinite(objective):
                 raise NonFiniteLossError(
