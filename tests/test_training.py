@@ -149,6 +149,22 @@ def test_validation_runs_a_folded_copy_and_leaves_the_model_training(tmp_path, m
     assert loss == pytest.approx(unfolded, rel=1e-5)
 
 
+def test_build_split_knows_which_categories_sound_in_each_mixture_and_what_each_query_asks():
+    import pandas as pd
+    features = np.zeros((3, MODEL.window_frames, MODEL.n_mels), np.float32)
+    events = pd.DataFrame({"filename": ["m0.wav", "m0.wav", "m1.wav", "elsewhere.wav"],
+                           "onset": [0.0, 1.0, 0.5, 0.0], "offset": [1.0, 2.0, 1.5, 1.0],
+                           "event_label": ["dog", "bell", "dog", "siren"]})
+    queries = pd.DataFrame({"query_id": ["q0", "q1", "q2", "q3"], "filename": ["m0.wav", "m0.wav", "m1.wav", "m2.wav"],
+                            "target_label": ["dog", "car", "bell", "dog"], "positive": [1, 0, 0, 0]})
+    data = training.build_split(features, {"m0.wav": 0, "m1.wav": 1, "m2.wav": 2}, queries, events,
+                                np.zeros(4, dtype=np.int64), MODEL)
+    # categories in name order: bell, car, dog, siren (a mixture without a feature row adds none)
+    assert data.mixture_categories.tolist() == [[True, False, True, False], [False, False, True, False],
+                                                [False, False, False, False]]
+    assert data.query_category.tolist() == [2, 1, 0, 2]
+
+
 def test_mixing_pairs_mixtures_without_a_shared_category_and_keeps_the_true_queries():
     data = synthetic_split(0)
     rows = np.arange(8)
