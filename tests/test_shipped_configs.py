@@ -40,9 +40,11 @@ def test_more_data_changes_only_the_training_mixtures():
     assert more == default
 
 
-def test_crnn_8k_changes_only_the_training_mixtures_and_the_backbones():
+def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_sums():
     default, best = merged(None), merged("crnn_8k.yaml")
     assert best["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 8000}
     assert best["model"]["backbones"] == ["crnn"]
+    assert best["training"]["mix_probability"] == 0.0  # as it was measured (see the file)
     best["mixtures"]["count"], best["model"]["backbones"] = default["mixtures"]["count"], default["model"]["backbones"]
+    best["training"]["mix_probability"] = default["training"]["mix_probability"]
     assert best == default
