@@ -1,5 +1,5 @@
 """Training: determinism, resume after a kill, stale state, non-finite loss, label queries,
-the auxiliary tagging head."""
+the auxiliary tagging head, summed training mixtures."""
 import copy
 import dataclasses
 

@@ -195,8 +195,8 @@ def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
     tag_loss = None
     if tagger is not None:
         tags = tag_targets(data.tags, rows, model.cfg.n_bins, model.cfg.bin_width)
-        if partners is not None and (partners >= 0).any():
-            mixed = np.flatnonzero(partners >= 0)
+        mixed = np.flatnonzero(partners >= 0) if partners is not None else []
+        if len(mixed):  # a sum sounds the categories of both mixtures
             tags[mixed] = np.maximum(tags[mixed], tag_targets(data.tags, partners[mixed], model.cfg.n_bins,
                                                               model.cfg.bin_width))
         tag_loss = tagging_loss(tagger(audio, model.cfg.n_bins), torch.from_numpy(tags).to(device))
