@@ -40,11 +40,13 @@ def test_more_data_changes_only_the_training_mixtures():
     assert more == default
 
 
-def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_sums():
+def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_augmentation():
     default, best = merged(None), merged("crnn_8k.yaml")
     assert best["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 8000}
     assert best["model"]["backbones"] == ["crnn"]
-    assert best["training"]["mix_probability"] == 0.0  # as it was measured (see the file)
+    # as it was measured (see the file): no sums, SpecAugment on
+    assert best["training"]["mix_probability"] == 0.0 and best["training"]["spec_augment"] is True
     best["mixtures"]["count"], best["model"]["backbones"] = default["mixtures"]["count"], default["model"]["backbones"]
-    best["training"]["mix_probability"] = default["training"]["mix_probability"]
+    for key in ("mix_probability", "spec_augment"):
+        best["training"][key] = default["training"][key]
     assert best == default

@@ -32,7 +32,7 @@ class TrainConfig:
     loss: str = "bce"        # "mse" (YOHO) or "bce" (BCE presence + masked squared error)
     seed: int = 0
     threads: int = 1
-    spec_augment: bool = True  # frequency and time masks on training inputs
+    spec_augment: bool = False  # frequency and time masks on training inputs (off: the sums do better)
     tagging_weight: float = 1.0  # weight of the auxiliary tagging loss (0: no tagging head)
     mix_probability: float = 0.5  # share of training mixtures summed with another one (mixing_partners)
     mix_gain_db: float = 3.0      # the other mixture's gain is drawn from +-this (dB)
