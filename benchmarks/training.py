@@ -2,7 +2,8 @@
 
 One step is exactly the body of arseg.training.train's loop: mixing_partners (the default
 share of mixtures summed with another), run_batch (audio pass once per mixture, all of its
-queries through the conditioned part, SpecAugment, YOHO loss, the auxiliary tagging loss),
+queries through the conditioned part, SpecAugment if the default turns it on (off since
+2026-12-05), YOHO loss, the auxiliary tagging loss),
 zero_grad, backward, gradient clipping, AdamW step. The batch is
 the workflow's default: 8 mixtures of 8 s (801 x 64 log-mel), 8 text queries each (the
 default config's average: label + description per present category, two absent categories
