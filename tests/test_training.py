@@ -1,5 +1,5 @@
 """Training: determinism, resume after a kill, stale state, non-finite loss, label queries,
-the auxiliary tagging head, summed training mixtures."""
+the auxiliary tagging head, summed training mixtures, SpecAugment."""
 import copy
 import dataclasses
 
@@ -223,3 +223,21 @@ def test_training_with_mixing_is_deterministic_and_differs_from_without(tmp_path
     assert same_weights(a, b)
     assert not same_weights(a, plain)
     assert np.isfinite(history["train_loss"]).all()
+
+
+def test_spec_augment_masks_bands_and_frames_with_the_fill_and_leaves_the_input():
+    features = torch.randn(3, 100, 16)
+    fill = torch.full((16,), 7.0)
+    masked = training.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
+    again = training.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
+    assert torch.equal(masked, again)                   # the generator decides the masks
+    changed = masked != features
+    assert changed.any() and torch.all(masked[changed] == 7.0)  # masked values are the fill
+    assert not torch.any(features == 7.0)               # the input is untouched
+
+
+def test_training_with_spec_augment_differs_from_the_default_without(tmp_path):
+    assert not TrainConfig().spec_augment              # off by default since the summed mixtures
+    augmented, _ = run(tmp_path / "a", cfg=dataclasses.replace(CFG, spec_augment=True))
+    plain, _ = run(tmp_path / "plain", cfg=dataclasses.replace(CFG, spec_augment=False))
+    assert not same_weights(augmented, plain)
