@@ -50,3 +50,16 @@ def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_augmen
     for key in ("mix_probability", "spec_augment"):
         best["training"][key] = default["training"][key]
     assert best == default
+
+
+def test_train_config_defaults_equal_the_schema_defaults():
+    """TrainConfig's defaults serve direct callers (benchmarks, the API); the workflow fills
+    every key from the schema. The two must say the same."""
+    import dataclasses
+
+    from arseg.training import TrainConfig
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())["properties"]["training"]["properties"]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert set(schema) <= set(defaults)
+    assert {key: defaults[key] for key in schema} == {key: spec["default"] for key, spec in schema.items()}
