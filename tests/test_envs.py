@@ -46,6 +46,7 @@ IMPORT_TO_DISTS: dict[str, set[str]] = {
     "soundfile": {"pysoundfile",  # conda-forge's name
                   "soundfile"},   # PyPI's name
     "librosa": {"librosa"},
+    "numba": {"numba"},  # arseg.features' kernels
     "soxr": {"soxr-python",  # conda-forge
              "soxr"},        # PyPI (librosa's resampler; audio_io imports it directly)
     "torch": {"pytorch",  # conda-forge

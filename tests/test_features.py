@@ -49,6 +49,20 @@ def test_logmel_equals_librosa(name):
     assert np.abs(chunked - librosa_logmel(audio, cfg)).max() <= TOLERANCE_DB, name
 
 
+def test_values_do_not_depend_on_the_batch():
+    """compute_split's batch size is a speed setting only: each clip's features are the same,
+    bit for bit, alone or among others (faint frames included), from numpy or from torch."""
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(3)
+    clips = (rng.standard_normal((4, RATE)) * np.array([[1.0], [1e-3], [0.3], [1e-5]])).astype(np.float32)
+    clips[1, :8000] = signals()["tone over a faint floor"][:8000]
+    logmel = LogMel(cfg)
+    together = logmel(clips).numpy()
+    assert np.array_equal(together, logmel(torch.from_numpy(clips)).numpy())
+    for i, clip in enumerate(clips):
+        assert np.array_equal(logmel(clip[None]).numpy()[0], together[i])
+
+
 def test_faint_frames_need_the_float64_recompute(monkeypatch):
     """Without the recompute (no band counts as faint), the tone's far bands miss by far more
     than the tolerance: the float64 path is what keeps LogMel exact."""

@@ -1,13 +1,16 @@
 """Log-mel spectrograms equal to librosa's melspectrogram + power_to_db within 1e-3 dB: a
 float32 FFT over centred frames, librosa's mel filterbank (written out here), and a float64
-FFT for the frames where float32 is not exact enough. One implementation serves the
-workflow (`compute_split`: once per split into a memory-mapped .npy array) and
-`arseg segment` (`log_mel`: audio of any length, in chunks of frames)."""
+FFT for the frames where float32 is not exact enough. Two small numba kernels do the passes
+torch would spread over several: cutting and windowing the frames straight from the clips,
+and the power spectrum with each frame's energy. One implementation serves the workflow
+(`compute_split`: once per split into a memory-mapped .npy array) and `arseg segment`
+(`log_mel`: audio of any length, in chunks of frames)."""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -15,13 +18,12 @@ import torch
 from tqdm import tqdm
 
 from . import atomic
-from .feature_store import FeatureStore  # noqa: F401  (torch-free, re-exported)
 
 DB_FLOOR = 1e-10  # power_to_db's amin
 # A float32 FFT errs by about eps * |frame| in every bin, so a mel band's error in dB grows as
 # its power shrinks against the frame's energy. A band is recomputed in float64 when its power,
 # per unit of its filter's peak weight (so per bin, roughly), is under WEAK_SHARE of the frame's
-# energy (see LogMel.of_frames for the measurements behind the value).
+# energy (see LogMel.span for the measurements behind the value).
 WEAK_SHARE = 1e-6
 BANDS_PER_PRODUCT = 16  # the mel product runs per group of this many bands, over their bins only
 
@@ -82,68 +84,105 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 class LogMel:
-    """Float waveforms (batch, samples) -> (batch, frames, n_mels) log-mel in dB; `of_frames`
-    does the same for frames already cut, (n, n_fft) -> (n, n_mels)."""
+    """Float waveforms (batch, samples) -> (batch, frames, n_mels) log-mel in dB; `span` gives
+    any run of frames, which is how `log_mel` walks long audio."""
 
     def __init__(self, cfg: FeatureConfig):
         self.cfg = cfg
         mel = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)    # (n_mels, bins)
         # Each band covers a few neighbouring bins: grouped, the product skips the zeros
-        # (a quarter of the dense product's work at 64 bands; groups of 16 were the fastest).
-        # The weights are repeated per bin for its real and imaginary parts: the product then
-        # reads the squared FFT output as it lies, (n, 2 * bins), with no pass to add the two.
+        # (a quarter of the dense product's work at 64 bands; groups of 8 to 32 were equally
+        # fast, one group of 64 slower).
         self.groups = []
         for first in range(0, cfg.n_mels, BANDS_PER_PRODUCT):
             block = mel[first:first + BANDS_PER_PRODUCT]
             used = np.flatnonzero(block.any(axis=0))
             lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 0)
-            self.groups.append((2 * lo, 2 * hi, torch.from_numpy(np.repeat(block[:, lo:hi].T, 2, axis=0))))
+            self.groups.append((lo, hi, torch.from_numpy(np.ascontiguousarray(block[:, lo:hi].T))))
         peak = mel.max(axis=1)
         used = np.flatnonzero(peak > 0)  # empty filters (too many bands for the FFT size) stay 0
         self.checked = slice(None) if len(used) == len(peak) else torch.from_numpy(used)
         self.inverse_peak = torch.from_numpy(1.0 / peak[used])
         # float64 for the frames recomputed exactly: rounding the window to float32 alone moves
         # a band 110 dB under a pure tone by 0.01 dB (leakage through the window's sidelobes).
-        self.window64 = torch.from_numpy(hann_window(cfg.win_length, np.float64))
-        self.window = self.window64.float()
+        self.window64 = hann_window(cfg.win_length, np.float64)
+        self.window = self.window64.astype(np.float32)
 
     def __call__(self, audio) -> torch.Tensor:
-        n_fft, hop, half = self.cfg.n_fft, self.cfg.hop_length, self.cfg.n_fft // 2
-        audio = torch.as_tensor(audio, dtype=torch.float32)
-        batch, n = audio.shape
-        # Centred frames with zero padding, as librosa (center=True, pad_mode='constant'), cut
-        # from the clips laid end to end, each padded to `per` hops: one (rows, n_fft) view for
-        # the whole batch, whose rows are contiguous (a faint frame is one row to fetch). The
-        # last rows of each clip's span (2 or 3) straddle into the next clip and are dropped.
-        per = -(-(n + n_fft) // hop)
-        flat = audio.new_zeros(batch * per * hop + n_fft)
-        flat[:batch * per * hop].view(batch, per * hop)[:, half:half + n] = audio
-        frames = flat.unfold(0, n_fft, hop)[:batch * per]
-        return self.of_frames(frames).view(batch, per, -1)[:, :self.cfg.n_frames(n)]
+        audio = torch.as_tensor(audio, dtype=torch.float32).contiguous().numpy()
+        return self.span(audio, 0, self.cfg.n_frames(audio.shape[1]))
 
     @torch.no_grad()
-    def of_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """(n, n_fft) float32 frames, unwindowed (a strided view will do) -> (n, n_mels) dB."""
-        spec = torch.fft.rfft(frames * self.window)
-        squares = torch.view_as_real(spec).square_().view(len(frames), -1)      # (n, 2 * bins)
-        mel = self.mel_of_squares(squares)
-        # Faint bands. Float32 alone misses librosa by up to 2e-3 dB on mixtures, 0.2 dB on demo
-        # clips and 0.6 dB on tones over faint floors. With this test (measured on 100 mixtures,
-        # 120 demo clips and 31 tones, chirps and clicks) at most 1.8e-4 dB are left (1e-7:
-        # 1e-3 dB). It recomputes 10 % of the frames of the log-mel benchmark's mixtures and 14 %
-        # of the default run's, at about a fifth of the whole call's time.
-        scaled = mel[:, self.checked] * self.inverse_peak
-        weak = torch.nonzero(scaled.amin(dim=1) < WEAK_SHARE * squares.sum(dim=1)).squeeze(1)
-        if len(weak):
-            exact = torch.fft.rfft(frames.index_select(0, weak).double().mul_(self.window64))
-            # The squares rounded to float32 and summed in float32: sums of positives, exact enough
-            mel[weak] = self.mel_of_squares(torch.view_as_real(exact).square_().view(len(weak), -1).float())
-        return mel.clamp_(min=DB_FLOOR).log10_().mul_(10.0)
+    def span(self, audio: np.ndarray, first: int, count: int) -> torch.Tensor:
+        """Frames first .. first + count - 1 of each clip of (batch, samples) float32 audio
+        -> (batch, count, n_mels) dB.
 
-    def mel_of_squares(self, squares: torch.Tensor) -> torch.Tensor:
-        """(n, 2 * bins) squared real and imaginary parts, as the FFT lays them out -> (n, n_mels)."""
-        return torch.cat([squares[:, lo:hi] @ w if hi > lo else squares.new_zeros(len(squares), w.shape[1])
+        Faint bands. Float32 alone misses librosa by up to 2e-3 dB on mixtures, 0.2 dB on demo
+        clips and 0.6 dB on tones over faint floors. With this test at most 2.8e-4 dB are left
+        (measured on 200 mixtures and the 120 demo clips of the default run, and 272 tones,
+        tone pairs, chirps, clicks, offsets and noises; WEAK_SHARE 3e-7 left 4.6e-4 dB, 1e-7
+        1.1e-3). It recomputes 10 % of the frames of the log-mel benchmark's mixtures and 14 %
+        of the default run's."""
+        cfg = self.cfg
+        batch = len(audio)
+        rows = np.arange(batch * count)
+        windowed = np.empty((len(rows), cfg.n_fft), np.float32)
+        _window_frames(audio, rows, count, first, cfg.hop_length, cfg.n_fft // 2, self.window, windowed)
+        power, energy = _power(torch.fft.rfft(torch.from_numpy(windowed)))
+        mel = self.mel_of_power(power)
+        scaled = mel[:, self.checked] * self.inverse_peak
+        weak = torch.nonzero(scaled.amin(dim=1) < WEAK_SHARE * energy).squeeze(1)
+        if len(weak):
+            exact = np.empty((len(weak), cfg.n_fft), np.float64)
+            _window_frames(audio, weak.numpy(), count, first, cfg.hop_length, cfg.n_fft // 2, self.window64, exact)
+            # The power rounded to float32 and summed in float32: sums of positives, exact enough
+            mel[weak] = self.mel_of_power(_power(torch.fft.rfft(torch.from_numpy(exact)))[0])
+        return mel.clamp_(min=DB_FLOOR).log10_().mul_(10.0).view(batch, count, -1)
+
+    def mel_of_power(self, power: torch.Tensor) -> torch.Tensor:
+        """(n, bins) power spectra -> (n, n_mels)."""
+        return torch.cat([power[:, lo:hi] @ w if hi > lo else power.new_zeros(len(power), w.shape[1])
                           for lo, hi, w in self.groups], dim=1)
+
+
+@numba.njit(nogil=True, cache=True)
+def _window_frames(audio, rows, count, first, hop, half, window, out):
+    """out[i] = window * the centred frame `first + rows[i] % count` of clip `rows[i] // count`
+    (it starts `half` samples before its hop, as librosa's center=True; zeros past either end
+    of the clip, as pad_mode='constant'). out has the window's dtype: float64 for the exact
+    recompute, whose products are then exact."""
+    n, n_fft = audio.shape[1], len(window)
+    for i in range(len(rows)):
+        clip = audio[rows[i] // count]
+        start = (first + rows[i] % count) * hop - half
+        if start >= 0 and start + n_fft <= n:
+            for j in range(n_fft):
+                out[i, j] = clip[start + j] * window[j]
+        else:
+            for j in range(n_fft):
+                out[i, j] = clip[start + j] * window[j] if 0 <= start + j < n else 0.0
+
+
+def _power(spectrum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, bins) complex -> float32 |X|^2 (n, bins) and each row's sum (n,), in one pass over
+    the spectrum (torch needs three: square, add the parts, sum)."""
+    power = torch.empty(spectrum.shape, dtype=torch.float32)
+    energy = torch.empty(len(spectrum), dtype=torch.float32)
+    _power_kernel(torch.view_as_real(spectrum).view(len(spectrum), -1).numpy(), power.numpy(), energy.numpy())
+    return power, energy
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})  # reassoc: the sum vectorises
+def _power_kernel(spectrum, power, energy):
+    """Rows of real and imaginary parts side by side, (n, 2 * bins) -> power and energy."""
+    for i in range(len(spectrum)):
+        parts, row = spectrum[i], power[i]
+        for k in range(len(row)):
+            row[k] = parts[2 * k] * parts[2 * k] + parts[2 * k + 1] * parts[2 * k + 1]
+        total = np.float32(0.0)
+        for k in range(len(row)):
+            total += row[k]
+        energy[i] = total
 
 
 def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000) -> np.ndarray:
@@ -151,30 +190,25 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000) -> 
     LogMel gives for the whole signal, computed a chunk of frames at a time: an hour needs no
     more memory than its features."""
     logmel = LogMel(cfg)
-    n_fft, hop, half = cfg.n_fft, cfg.hop_length, cfg.n_fft // 2
-    audio = np.asarray(audio, dtype=np.float32)
-    n = len(audio)
-    n_frames = cfg.n_frames(n)
+    audio = np.ascontiguousarray(audio, dtype=np.float32)[None]
+    n_frames = cfg.n_frames(audio.shape[1])
     out = np.empty((n_frames, cfg.n_mels), dtype=np.float32)
     for first in range(0, n_frames, chunk_frames):
-        last = min(first + chunk_frames, n_frames)
-        lo, hi = first * hop - half, (last - 1) * hop - half + n_fft  # samples of these frames
-        piece = audio[max(lo, 0):min(hi, n)]
-        if lo < 0 or hi > n:
-            piece = np.pad(piece, (max(0, -lo), max(0, hi - n)))
-        out[first:last] = logmel.of_frames(torch.from_numpy(piece).unfold(0, n_fft, hop)).numpy()
+        count = min(chunk_frames, n_frames - first)
+        out[first:first + count] = logmel.span(audio, first, count)[0].numpy()
     return out
 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: FeatureConfig,
-                  batch_size: int = 2) -> None:
+                  batch_size: int = 4) -> None:
     """Stream mixtures through LogMel into one (N, frames, n_mels) float32 .npy file.
 
     All mixtures of a split have one length, so the array is rectangular. Written to a
     temporary file and renamed, so a killed job leaves no finished-looking array.
-    Batches of 2 keep the FFT's intermediates (about 3 MB per 8 s clip) in cache: on this
-    2-core machine 1.25-1.40 ms per clip against 1.7-1.8 ms for batches of 8 and 2.4-3.6 ms
-    for 32, with identical values.
+    Batches of 4 were the fastest on this 2-core machine (8 s mixtures, one thread): 0.80-0.83
+    ms per clip against 0.84-0.90 for 2 or 3, 0.80-0.87 for 5 and 0.85-0.89 for 6; larger
+    batches outgrow the cache (about 3 MB of intermediates per clip). Values do not depend
+    on the batch.
     """
     if not audio_paths:
         raise ValueError(f"no audio to extract features from for {out_npy}")
@@ -187,7 +221,7 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: 
         for start in tqdm(range(0, len(audio_paths), batch_size), desc=f"log-mel {out_npy.stem}", unit="batch"):
             batch = [read_mono(p, cfg.sample_rate, expect_frames=info.frames)
                      for p in audio_paths[start:start + batch_size]]
-            array[start:start + len(batch)] = logmel(torch.from_numpy(np.stack(batch))).numpy()
+            array[start:start + len(batch)] = logmel(np.stack(batch)).numpy()
         array.flush()
         del array
     atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),

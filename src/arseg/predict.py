@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from . import atomic
-from .features import FeatureStore
+from .feature_store import FeatureStore
 from .inference import predict_bins, segments_from_bins
 from .models.model import ReferringSegmenter, prepare_for_inference
 from .text_encoder import EmbeddingCache

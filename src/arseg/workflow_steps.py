@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .features import FeatureStore
+from .feature_store import FeatureStore
 from .mixtures import read_events
 from .models.model import ModelConfig, ReferringSegmenter, load_model
 from .predict import predict_split, query_inputs, supported
