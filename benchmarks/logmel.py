@@ -1,6 +1,6 @@
-"""Log-mel extraction: arseg.features.LogMel (float32 FFT, grouped mel product, float64
-for faint frames; batched) vs librosa (melspectrogram + power_to_db per clip), on the same
-8-second 16 kHz mixtures.
+"""Log-mel extraction: arseg.features.LogMel (numba windowing and power kernels, float32
+FFT, grouped mel product, float64 for faint frames; batched) vs librosa (melspectrogram +
+power_to_db per clip), on the same 8-second 16 kHz mixtures.
 
 Cases, all interleaved:
   in memory  LogMel over the waveforms in compute_split's batches vs the librosa loop over
