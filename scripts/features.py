@@ -6,4 +6,5 @@ from arseg.rule_io import logged
 
 with logged(snakemake):
     paths = sorted(Path(snakemake.input.audio).glob("*.wav"))
-    compute_split(paths, Path(snakemake.output.array), Path(snakemake.output.index), feature_config(snakemake.config))
+    compute_split(paths, Path(snakemake.output.array), Path(snakemake.output.index),
+                  feature_config(snakemake.params.config))

@@ -5,6 +5,7 @@ from arseg.mixtures import generate_split, mixture_config
 from arseg.rule_io import logged
 
 with logged(snakemake):
+    config = snakemake.params.config
     generate_split(read_clips(snakemake.input.clips), Path(snakemake.input.audio),
                    Path(snakemake.output.events).parent, snakemake.wildcards.split,
-                   snakemake.params.n_mixtures, mixture_config(snakemake.config), snakemake.params.seed)
+                   snakemake.params.n_mixtures, mixture_config(config), config["mixtures"]["seed"])

@@ -11,9 +11,9 @@ with logged(snakemake):
     ids = shard_ids(read_clip_table(snakemake.input.table).clip_id, n_shards)[shard]
     print(f"shard {shard} of {n_shards}: {len(ids)} clips -> {snakemake.params.raw_dir}")
     # the manifest is a log (kept if the job fails, e.g. too many failed clips), copied on success
-    settings = snakemake.config["corpus"]["sounddescs"]  # the licence gate and network settings: not params
     manifest = download_shard(ids, snakemake.params.raw_dir, snakemake.log.manifest,
-                              accept_licence=settings["accept_licence"], **settings["download"])
+                              accept_licence=snakemake.params.accept_licence.value,
+                              **snakemake.params.download.value)
     print(manifest.status.value_counts().to_string())
     with atomic_path(snakemake.output.manifest) as tmp:
         shutil.copyfile(snakemake.log.manifest, tmp)

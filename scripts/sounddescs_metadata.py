@@ -5,10 +5,9 @@ from arseg.rule_io import logged
 from arseg.sounddescs import fetch_metadata, require_licence
 
 with logged(snakemake):
-    settings = snakemake.config["corpus"]["sounddescs"]
     # descriptions and audio are the BBC's: nothing is fetched before the licence is accepted
-    require_licence(settings["accept_licence"])
-    network = {key: settings["metadata"][key] for key in ("timeout", "retries", "backoff")}
+    require_licence(snakemake.params.accept_licence.value)
+    network = snakemake.params.network.value
     paths = fetch_metadata(Path(snakemake.output.categories).parent, data_base_url=snakemake.params.data_base_url,
                            splits_base_url=snakemake.params.splits_base_url, sha256=snakemake.params.sha256,
                            **network)

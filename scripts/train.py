@@ -5,10 +5,12 @@ from arseg.rule_io import logged
 from arseg.workflow_steps import train_one
 
 with logged(snakemake):
-    model_path = Path(snakemake.output.model)
+    model_path, config = Path(snakemake.output.model), snakemake.params.config
     train_one(features=snakemake.input.features, index=snakemake.input.index, queries=snakemake.input.queries,
               events=snakemake.input.events, embeddings=snakemake.input.embeddings,
-              model_cfg=model_config(snakemake.config, snakemake.wildcards.backbone, labels=[]),
-              train_cfg=train_config(snakemake.config, int(snakemake.wildcards.seed)),
+              model_cfg=model_config(config, snakemake.wildcards.backbone, labels=[]),
+              train_cfg=train_config(config, int(snakemake.wildcards.seed)),
               model_path=model_path, history_path=Path(snakemake.output.history),
-              state_path=model_path.with_name("train_state.pt"), threads=snakemake.threads)
+              state_path=model_path.with_name("train_state.pt"), threads=snakemake.threads,
+              provenance_configs=[snakemake.params.data, config],
+              provenance_path=Path(snakemake.output.provenance))

@@ -80,20 +80,6 @@ def test_report_builds(report_html):
     assert "own output step (model.bin_seconds)" in html
 
 
-def test_changing_mixture_seed_reruns_mixtures_and_downstream(finished_run, tmp_path):
-    config = tmp_path / "seed.yaml"
-    config.write_text(TINY.read_text().replace("mixtures:\n  seed: 0", "mixtures:\n  seed: 1"))
-    (finished_run / "config" / "test.yaml").write_text(config.read_text())
-    try:
-        result = runner.snakemake(finished_run, "-n", "--cores", "1")
-    finally:
-        (finished_run / "config" / "test.yaml").write_text(TINY.read_text())
-    plan = result.stdout
-    for rule in ("mixtures", "queries", "features", "train", "predict", "evaluate", "results_table"):
-        assert f"rule {rule}:" in plan or f"localrule {rule}:" in plan, rule
-    assert "rule demo_corpus:" not in plan
-
-
 def test_unknown_config_key_fails_before_any_job(tmp_path):
     runner.prepare_workdir(tmp_path, TINY)
     bad = tmp_path / "config" / "test.yaml"
@@ -123,3 +109,49 @@ def test_two_runs_give_byte_identical_mixtures(finished_run, tmp_path):
                 for p in sorted(folder.rglob("*")) if p.is_file()}
 
     assert digest(tmp_path) == digest(finished_run)
+
+
+def test_results_carry_what_made_them(finished_run, capsys):
+    """model.pt, its provenance.json, the metrics and the report's page name the same config,
+    package versions and code version; `arseg models` prints them."""
+    import subprocess
+
+    import pandas as pd
+    import yaml
+
+    from arseg.cli import main
+    from arseg.models.model import load_model
+
+    model, _ = load_model(finished_run / "results/models/yoho/seed0/model.pt")
+    sidecar = json.loads((finished_run / "results/models/yoho/seed0/provenance.json").read_text())
+    assert model.provenance == sidecar
+    tiny = yaml.safe_load(TINY.read_text())
+    config = sidecar["config"]
+    assert config["training"]["epochs"] == tiny["training"]["epochs"] and config["training"]["seed"] == 0
+    assert config["model"]["width"] == tiny["model"]["width"] and config["model"]["backbone"] == "yoho"
+    assert config["mixtures"]["count"] == {"train": 24, "val": 8}  # the test split made no part of it
+    assert "threads" not in config["training"] and "evaluation" not in config
+    commit = subprocess.run(["git", "-C", str(runner.ROOT), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    assert sidecar["code"]["commit"] == (commit or None)
+    assert set(sidecar["versions"]) == {"torch", "numpy", "snakemake", "sed_eval", "sed_scores_eval"}
+    assert sidecar["versions"]["torch"].split("+")[0] == __import__("torch").__version__.split("+")[0]
+
+    scored = json.loads((finished_run / "results/metrics/yoho/seed0.json").read_text())["provenance"]
+    assert scored["model"] == sidecar
+    assert scored["config"]["evaluation"]["t_collar"] == 0.2 and scored["config"]["mixtures"]["count"]["test"] == 8
+
+    run_config = json.loads((finished_run / "results/provenance/config.json").read_text())
+    assert run_config["model"]["backbones"] == ["yoho"] and "threads" not in run_config["training"]
+    table = pd.read_csv(finished_run / "results/provenance/models.tsv", sep="\t")
+    assert table.loc[0, "trained_by"].startswith(f"commit {commit[:12]}")
+    page = (finished_run / "results/provenance/provenance.html").read_text()
+    assert "What made each result" in page and "training.learning_rate" in page
+
+    capsys.readouterr()
+    assert main(["models", str(finished_run / "results")]) == 0
+    printed = capsys.readouterr().out
+    assert "trained with (yoho seed 0):" in printed
+    assert f"code = commit {commit[:12]}" in printed
+    assert f"version torch = {sidecar['versions']['torch']}" in printed
+    assert "training.epochs = 2" in printed and "model.width = 0.125" in printed

@@ -17,9 +17,12 @@ def prepare_workdir(workdir: Path, configfile: Path) -> Path:
     return target
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config" / "test.yaml"),
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
+              configfile: Path | None = None, python: str = sys.executable) -> subprocess.CompletedProcess:
+    """Snakemake on the workdir with config/test.yaml (or `configfile`), run by `python`."""
+    configfile = configfile or workdir / "config" / "test.yaml"
+    command = [python, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(configfile),
                "--workflow-profile", "none", *args]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:

@@ -102,9 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.set_defaults(run=run_segment)
 
     models = commands.add_parser(
-        "models", help="list trained models with their test metrics",
+        "models", help="list trained models with their test metrics and what made them",
         description="List the models a workflow run trained (RESULTS_DIR/models/{backbone}/seed{k}/model.pt) with "
-                    "their query kind, size and test metrics (RESULTS_DIR/metrics/{backbone}/seed{k}.json).")
+                    "their query kind, size and test metrics (RESULTS_DIR/metrics/{backbone}/seed{k}.json), then "
+                    "what made them: the code version, package versions and config values each was trained with "
+                    "(values shared by every model once, then those that differ).")
     models.add_argument("results", nargs="?", type=Path, default=Path("results"), metavar="RESULTS_DIR",
                         help="the workflow's results folder (default: ./results)")
     models.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
@@ -333,9 +335,11 @@ def list_models(results: Path) -> list[dict]:
         backbone, seed = path.parent.parent.name, path.parent.name.removeprefix("seed")
         row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path),
                "query": None, "parameters": None, "width": None,
-               "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok"}
+               "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok",
+               "provenance": None}
         try:
             model, _ = load_model(path)
+            row["provenance"] = model.provenance
             cfg = model.cfg
             row.update(query=cfg.query_encoder if cfg.query_encoder != "label" else f"label ({len(cfg.labels)})",
                        parameters=model.count_parameters(), width=cfg.width)
@@ -387,7 +391,37 @@ def run_models(args) -> int:
     for row in [header] + table:
         print("  ".join(cell.ljust(w) if i in (0, 2, 7) else cell.rjust(w)
                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    print_provenance(rows)
     return EXIT_OK
+
+
+def print_provenance(rows: list[dict]) -> None:
+    """What made each model: code, package versions and config values, each value shared by
+    every model printed once, the others per model."""
+    from .provenance import describe_code, flatten
+
+    made = {f"{r['backbone']} seed {r['seed']}": r.get("provenance") or {} for r in rows}
+    unknown = [name for name, record in made.items() if not record]
+    made = {name: record for name, record in made.items() if record}
+    if unknown:
+        print(f"\nno provenance record (trained before arseg recorded one): {', '.join(unknown)}")
+    if not made:
+        return
+    facts = {name: {"code": describe_code(record.get("code")),
+                    **{f"version {k}": v for k, v in (record.get("versions") or {}).items()},
+                    **{k: json.dumps(v) for k, v in flatten(record.get("config") or {}).items()}}
+             for name, record in made.items()}
+    keys = list(dict.fromkeys(k for fact in facts.values() for k in fact))
+    shared = [k for k in keys if len({fact.get(k) for fact in facts.values()}) == 1]
+    print("\ntrained with" + (" (every model)" if len(facts) > 1 else f" ({next(iter(facts))})") + ":")
+    for key in shared:
+        print(f"  {key} = {next(iter(facts.values()))[key]}")
+    for name, fact in facts.items():
+        differing = [k for k in keys if k not in shared]
+        if differing:
+            print(f"{name}:")
+            for key in differing:
+                print(f"  {key} = {fact.get(key, '-')}")
 
 
 def _fmt(value) -> str:

@@ -3,16 +3,15 @@ dataclasses the library takes, and check what a schema cannot express.
 
 Each helper imports its dataclass when called: Snakemake imports this module to check the
 config at every start (the driver, and each cluster job again), which so imports no torch.
-mixture_config lives beside MixtureConfig in arseg.mixtures, for the light mixtures rule."""
+mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config beside
+EvalConfig in arseg.evaluate, so that the rules without torch do not import it through here."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .evaluate import EvalConfig
     from .features import FeatureConfig
     from .models.model import ModelConfig
-    from .targets import DecodeConfig
     from .training import TrainConfig
 
 
@@ -89,16 +88,3 @@ def train_config(config: dict, seed: int) -> TrainConfig:
 
     return TrainConfig(seed=seed, **config["training"])
 
-
-def decode_config(config: dict) -> DecodeConfig:
-    from .targets import DecodeConfig
-
-    return DecodeConfig(**config["decoding"])
-
-
-def eval_config(config: dict) -> EvalConfig:
-    from .evaluate import EvalConfig
-
-    ev = config["evaluation"]
-    return EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
-                      segment_seconds=ev["segment_seconds"])

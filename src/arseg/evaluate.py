@@ -47,6 +47,14 @@ class Buckets:
                 raise ValueError(f"evaluation.{name}: edges must increase, got {edges}")
 
 
+def eval_config(config: dict) -> tuple[EvalConfig, Buckets]:
+    """The sed_eval settings and breakdown buckets of the workflow config's evaluation section."""
+    ev = config["evaluation"]
+    return (EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
+                       segment_seconds=ev["segment_seconds"]),
+            Buckets(snr_edges_db=tuple(ev["snr_edges_db"]), duration_edges_seconds=tuple(ev["duration_edges_seconds"])))
+
+
 def merge_spans(spans) -> list[tuple[float, float]]:
     """Union of (onset, offset) spans: overlapping or touching spans become one.
 

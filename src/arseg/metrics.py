@@ -77,12 +77,15 @@ def evaluate_model(test_queries: pd.DataFrame, test_events: pd.DataFrame, predic
 
 
 def evaluate_files(segments, test_scores, test_queries, test_events, val_scores, val_queries, val_events,
-                   duration: float, cfg: EvalConfig, buckets: Buckets, out_json, out_queries, out_roc) -> dict:
+                   duration: float, cfg: EvalConfig, buckets: Buckets, out_json, out_queries, out_roc,
+                   provenance: dict | None = None) -> dict:
+    """Score one model's test predictions into out_json (with `provenance`: what made the
+    scores and the model, arseg.provenance), per-query counts and PSD-ROC curves."""
     predictions = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
     metrics, counts, roc = evaluate_model(
         read_queries(test_queries), read_events(test_events), predictions, load_scores(test_scores),
         read_queries(val_queries), read_events(val_events), load_scores(val_scores), duration, cfg, buckets)
-    atomic.write_json(out_json, atomic.json_ready(metrics))
+    atomic.write_json(out_json, atomic.json_ready({**metrics, "provenance": provenance or {}}))
     atomic.write_tsv(out_queries, counts)
     atomic.write_tsv(out_roc, roc)
     overall = metrics["overall"]

@@ -1,4 +1,5 @@
-"""What every rule script needs: its log file for stdout and stderr."""
+"""What every rule script needs: its log file for stdout and stderr, and params that
+rerun nothing."""
 from __future__ import annotations
 
 import contextlib
@@ -22,3 +23,17 @@ def logged(snakemake):
             raise
         finally:
             sys.stdout, sys.stderr = old
+
+
+class Untracked:
+    """A param value that Snakemake's params trigger does not see: editing it reruns nothing.
+
+    Snakemake compares the repr of params of plain types (dict, list, str, numbers) with the
+    record of the last run and skips values of other types; this wrapper is such a type. It
+    carries settings that cannot change a result (network timeouts, licence acceptance)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Untracked({self.value!r})"

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from . import atomic, provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +248,52 @@ def comparison_display(table: pd.DataFrame) -> Display:
                    "95 % CI excludes 0.")
 
 
+# --------------------------------------------------------------------------- provenance
+
+def provenance_table(paths) -> pd.DataFrame:
+    """Per model: the code and package versions that trained it and that scored it (from the
+    provenance record of each metrics file)."""
+    rows = []
+    for backbone, seed, metrics in read_metrics(paths):
+        scored = metrics.get("provenance") or {}
+        trained = scored.get("model") or {}
+        row = {"backbone": backbone, "seed": seed, "trained_by": provenance.describe_code(trained.get("code")),
+               "scored_by": provenance.describe_code(scored.get("code"))}
+        for name in provenance.PACKAGES:
+            row[f"{name}_train"] = (trained.get("versions") or {}).get(name, "unknown")
+            row[f"{name}_score"] = (scored.get("versions") or {}).get(name, "unknown")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def provenance_display(table: pd.DataFrame) -> Display:
+    versions = [f"{name}_{step}" for name in provenance.PACKAGES for step in ("train", "score")]
+    rows = [[(str(r["backbone"]), False), (str(r["seed"]), False), (r["trained_by"], False), (r["scored_by"], False),
+             *[(str(r[v]), False) for v in versions]] for _, r in table.iterrows()]
+    headers = ["Backbone", "Seed", "Trained by", "Scored by",
+               *[f"{name} ({'training' if step == 'train' else 'scoring'})" for name in provenance.PACKAGES
+                 for step in ("train", "score")]]
+    return Display("provenance", "What made each result", headers, rows,
+                   "The code (git commit) and package versions that trained each model and scored it, from the "
+                   "provenance record in every model file and metrics file; `arseg models` prints the same.")
+
+
+def config_display(config: dict) -> Display:
+    rows = [[(key, False), (json.dumps(value), False)] for key, value in provenance.flatten(config).items()]
+    return Display("config", "The run's configuration", ["Key", "Value"], rows,
+                   "Every config value that decides a result (config/README.md explains each key); settings that "
+                   "change no result (thread counts, network settings, licence acceptance) are left out.")
+
+
+def write_provenance(metrics_paths, config: dict, tsv, config_json, html_path) -> None:
+    """The report's provenance page: per model what made it, then the run's config (also as
+    JSON, which `snakemake --configfile` reads as it reads YAML)."""
+    table = provenance_table(metrics_paths)
+    atomic.write_tsv(tsv, table)
+    atomic.write_json(config_json, config)
+    atomic.write_text(html_path, to_html(provenance_display(table), config_display(config)))
+
+
 # --------------------------------------------------------------------------- renderers
 
 def to_markdown(display: Display) -> str:
@@ -307,7 +353,14 @@ p.notes { font-size: 13px; max-width: 62em; color: #333; }
 """
 
 
-def to_html(display: Display) -> str:
+def to_html(display: Display, *more: Display) -> str:
+    """One page: the display's table, then each of `more` below it."""
+    tables = "\n".join(_html_table(d) for d in (display, *more))
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(display.title)}</title>'
+            f"<style>{HTML_STYLE}</style></head><body>\n{tables}</body></html>\n")
+
+
+def _html_table(display: Display) -> str:
     def row_html(cells, tag):
         parts = []
         for j, (text, bold) in enumerate(cells):
@@ -318,15 +371,13 @@ def to_html(display: Display) -> str:
         return "<tr>" + "".join(parts) + "</tr>"
     head = row_html([(h, False) for h in display.headers], "th")
     body = "\n".join(row_html(r, "td") for r in display.rows)
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(display.title)}</title>'
-            f"<style>{HTML_STYLE}</style></head><body>\n"
-            f'<table id="{display.name}-table"><caption>{html.escape(display.title)}</caption>\n'
+    return (f'<table id="{display.name}-table"><caption>{html.escape(display.title)}</caption>\n'
             f"<thead>{head}</thead>\n<tbody>\n{body}\n</tbody></table>\n"
-            f'<p class="notes">{html.escape(display.notes)}</p>\n</body></html>\n')
+            f'<p class="notes">{html.escape(display.notes)}</p>\n')
 
 
 def _key_columns(display: Display) -> int:
-    return {"results": 1, "per_category": 1, "conditions": 2, "comparison": 3}.get(display.name, 1)
+    return {"results": 1, "per_category": 1, "conditions": 2, "comparison": 3, "provenance": 2}.get(display.name, 1)
 
 
 def to_rst(display: Display) -> str:

@@ -227,7 +227,7 @@ def load_state(state_path: Path, fingerprint: str, device) -> dict | None:
 
 def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
           model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
-          device: str | None = None) -> pd.DataFrame:
+          device: str | None = None, provenance: dict | None = None) -> pd.DataFrame:
     """Train with early stopping on validation loss; write the best model and the history.
 
     After every epoch the full state goes to `state_path`, so a killed job resumes from
@@ -317,7 +317,7 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     model.cpu()
     table = pd.DataFrame(history)
     save_model(model, model_path, extra={"best_val_loss": best, "epochs_run": len(history),
-                                         "validation_decoding": decoding})
+                                         "validation_decoding": decoding}, provenance=provenance)
     atomic.write_tsv(history_path, table)
     state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
     return table

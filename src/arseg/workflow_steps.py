@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from . import atomic, provenance
 from .feature_store import FeatureStore
 from .mixtures import read_events
 from .models.model import ModelConfig, ReferringSegmenter, load_model
@@ -24,9 +25,13 @@ def load_cache(embeddings) -> EmbeddingCache | None:
 
 
 def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
-              model_path: Path, history_path: Path, state_path: Path, threads: int = 1):
-    """features/index/queries/events: [train, val] paths each."""
+              model_path: Path, history_path: Path, state_path: Path, threads: int = 1,
+              provenance_configs=(), provenance_path: Path | None = None):
+    """features/index/queries/events: [train, val] paths each. provenance_configs: the config
+    subsets the model is made from (the rule's params), recorded in the model file and, as
+    JSON, at provenance_path."""
     torch.set_num_threads(threads)
+    made_by = provenance.record(*provenance_configs, {"training": {"seed": train_cfg.seed}})
     cache = load_cache(embeddings)
     tables = [read_queries(p) for p in queries]
     if model_cfg.query_encoder == "label":
@@ -41,9 +46,12 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
                                   query_inputs(model, table, cache).numpy(), model_cfg))
     print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
+    if provenance_path is not None:
+        atomic.write_json(provenance_path, made_by)
     return train(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
                  model_path, history_path, state_path,
-                 fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]))
+                 fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]),
+                 provenance=made_by)
 
 
 def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, inputs) -> str:

@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config checks, paths, and the list of final outputs.
+import copy
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ envvars:
 
 
 from arseg.configs import check_config
+from arseg.rule_io import Untracked
 
 check_config(config)
 
@@ -48,10 +50,73 @@ def get_sounddescs_category_map(wildcards=None):
     return clip_table["category_maps"][clip_table["protocol"]]
 
 
+# Config values that change no result, so that editing them reruns nothing: they reach their
+# rules as Untracked params (or as `threads`), never in the config a rule's params carry.
+UNTRACKED = [
+    "training/threads",
+    "corpus/sounddescs/accept_licence",
+    "corpus/sounddescs/metadata/timeout",
+    "corpus/sounddescs/metadata/retries",
+    "corpus/sounddescs/metadata/backoff",
+    "corpus/sounddescs/download",
+]
+
+
 def get_sorted_config(dpath):
     """A config mapping with its keys sorted, for params: reordering keys in a config file (or
     spelling out a default) must not count as a changed param and re-run the job and all after it."""
     return dict(sorted(lookup(within=config, dpath=dpath).items()))
+
+
+def get_config_subset(*dpaths, drop=()):
+    """The config restricted to the keys at dpaths ("section/key"), less those at `drop`, keys
+    sorted at every level. A rule's params carry exactly the config values its script uses, in
+    the config's own shape, so an edit reruns the jobs that use the edited value and no other."""
+
+    def sort(value):
+        return {k: sort(v) for k, v in sorted(value.items())} if isinstance(value, dict) else value
+
+    subset = {}
+    for dpath in dpaths:
+        *parents, key = dpath.split("/")
+        source, target = config, subset
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[key] = copy.deepcopy(source[key])
+    for dpath in drop:
+        *parents, key = dpath.split("/")
+        target = subset
+        for part in parents:
+            target = target.get(part, {})
+        target.pop(key, None)
+    return sort(subset)
+
+
+def get_corpus_config():
+    """The corpus keys of the configured source (the other sources' keys change nothing)."""
+    source = config["corpus"]["source"]
+    own = {"demo": ["corpus/demo"], "folder": ["corpus/path"], "sounddescs": ["corpus/sounddescs"]}[source]
+    return ["corpus/source", "corpus/categories", *own]
+
+
+def get_data_config(splits):
+    """The config values the data of these splits is made from (corpus, mixtures, queries), for
+    the provenance record of a model trained or scored on it."""
+    others = [f"mixtures/count/{split}" for split in SPLITS if split not in splits]
+    return get_config_subset(*get_corpus_config(), "mixtures", "queries", "audio", drop=[*UNTRACKED, *others])
+
+
+def get_model_config(wildcards):
+    """What arseg.configs.model_config and train_config read, for one backbone."""
+    subset = get_config_subset("model", "training", "decoding", "audio", "mixtures/duration",
+                               drop=["model/backbones", "model/seeds", *UNTRACKED])
+    subset["model"]["backbone"] = wildcards.backbone
+    return subset
+
+
+def get_report_config():
+    """The whole config less what changes no result: the report's record of the run."""
+    return get_config_subset(*config, drop=UNTRACKED)
 
 
 def get_corpus_clips():
@@ -82,6 +147,7 @@ def get_final_outputs():
         *expand("results/tables/{table}.{ext}", table=["results", "per_category", "conditions", "comparison"],
                 ext=["tsv", "md", "tex", "html"]),
         "results/tables/results.rst",
+        "results/provenance/provenance.html",
         *expand("results/figures/{name}.png",
                 name=["dataset", "training", "backbones", "psd_roc", "categories", "conditions"]),
         *expand("results/figures/examples/{backbone}.png", backbone=BACKBONES),

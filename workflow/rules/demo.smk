@@ -12,9 +12,8 @@ rule demo_mixtures:
         queries="results/demo/mixtures/queries.tsv",
         audio=directory("results/demo/mixtures/audio"),
     params:
-        demo=get_sorted_config("demo"),
-        mixtures=get_sorted_config("mixtures"),
-        sample_rate=lookup(within=config, dpath="audio/sample_rate"),
+        config=get_config_subset("demo", "mixtures", "audio/sample_rate",
+                                 drop=["demo/enabled", "mixtures/count", "mixtures/seed"]),
     log:
         "results/logs/demo/mixtures.log",
     conda:

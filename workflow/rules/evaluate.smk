@@ -9,6 +9,8 @@ rule predict:
     output:
         segments="results/predictions/{backbone}/seed{seed}/{split}.tsv",
         scores="results/predictions/{backbone}/seed{seed}/{split}.scores.npz",
+    params:
+        duration=lookup(within=config, dpath="mixtures/duration"),
     log:
         "results/logs/predict/{backbone}/seed{seed}/{split}.log",
     conda:
@@ -28,6 +30,7 @@ rule evaluate:
         val_queries=expand(rules.queries.output.queries, split="val"),
         events=expand(rules.mixtures.output.events, split="test"),
         val_events=expand(rules.mixtures.output.events, split="val"),
+        model_provenance=rules.train.output.provenance,
     output:
         metrics=report("results/metrics/{backbone}/seed{seed}.json", caption="../../report/metrics.rst",
                        category="6. Raw metrics", subcategory="{backbone}",
@@ -35,12 +38,8 @@ rule evaluate:
         queries="results/metrics/{backbone}/seed{seed}.queries.tsv",
         roc="results/metrics/{backbone}/seed{seed}.psd_roc.tsv",
     params:
-        duration=lookup(within=config, dpath="mixtures/duration"),
-        t_collar=lookup(within=config, dpath="evaluation/t_collar"),
-        percentage_of_length=lookup(within=config, dpath="evaluation/percentage_of_length"),
-        segment_seconds=lookup(within=config, dpath="evaluation/segment_seconds"),
-        snr_edges_db=lookup(within=config, dpath="evaluation/snr_edges_db"),
-        duration_edges_seconds=lookup(within=config, dpath="evaluation/duration_edges_seconds"),
+        config=get_config_subset("evaluation", drop=["evaluation/example_count", "evaluation/bootstrap_samples"]),
+        data=get_data_config(SPLITS),
     log:
         "results/logs/evaluate/{backbone}/seed{seed}.log",
     conda:
@@ -89,3 +88,23 @@ rule results_table:
         f"{ENVS}/eval.yaml"
     script:
         "../../scripts/results_table.py"
+
+
+# What made the results: per model the code and package versions, and the run's config.
+rule provenance:
+    input:
+        metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
+    output:
+        models="results/provenance/models.tsv",
+        config="results/provenance/config.json",
+        html=report("results/provenance/provenance.html", caption="../../report/provenance.rst",
+                    category="8. Provenance", subcategory="Code, packages and config",
+                    labels={"item": "What made each result"}),
+    params:
+        config=get_report_config(),
+    log:
+        "results/logs/provenance.log",
+    conda:
+        f"{ENVS}/eval.yaml"
+    script:
+        "../../scripts/provenance.py"

@@ -5,6 +5,8 @@ rule features:
     output:
         array="results/features/{split}.npy",
         index="results/features/{split}.index.tsv",
+    params:
+        config=get_config_subset("audio"),
     log:
         "results/logs/features/{split}.log",
     conda:

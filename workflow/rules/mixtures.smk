@@ -8,7 +8,7 @@ rule mixtures:
         audio=directory("results/mixtures/{split}/audio"),
     params:
         n_mixtures=lambda wc: config["mixtures"]["count"][wc.split],
-        seed=lookup(within=config, dpath="mixtures/seed"),
+        config=get_config_subset("mixtures", "audio/sample_rate", drop=["mixtures/count"]),
     log:
         "results/logs/mixtures/{split}.log",
     conda:

@@ -11,8 +11,8 @@
 # appears there once complete and verified (see src/arseg/sounddescs/download.py).
 #
 # params hold what decides the content of the outputs. The licence gate and the network
-# settings (timeouts, retries, politeness, the audio host or a mirror of it) are read from
-# the config inside the scripts: changing them must not re-run the downloads and, through
+# settings (timeouts, retries, politeness, the audio host or a mirror of it) reach the
+# scripts as Untracked params: changing them must not re-run the downloads and, through
 # them, every mixture and model after.
 
 SOUNDDESCS = "resources/sounddescs"
@@ -56,6 +56,9 @@ rule sounddescs_metadata:
         data_base_url=lookup(within=config, dpath="corpus/sounddescs/metadata/data_base_url"),
         splits_base_url=lookup(within=config, dpath="corpus/sounddescs/metadata/splits_base_url"),
         sha256=get_sorted_config("corpus/sounddescs/metadata/sha256"),
+        accept_licence=Untracked(lookup(within=config, dpath="corpus/sounddescs/accept_licence")),
+        network=Untracked({key: config["corpus"]["sounddescs"]["metadata"][key]
+                           for key in ("timeout", "retries", "backoff")}),
     log:
         "results/logs/sounddescs/metadata.log",
     conda:
@@ -97,6 +100,8 @@ rule sounddescs_download:
     params:
         n_shards=lookup(within=config, dpath="corpus/sounddescs/n_shards"),
         raw_dir=f"{SOUNDDESCS}/raw",
+        accept_licence=Untracked(lookup(within=config, dpath="corpus/sounddescs/accept_licence")),
+        download=Untracked(lookup(within=config, dpath="corpus/sounddescs/download")),
     threads: 1
     resources:
         downloads=1,

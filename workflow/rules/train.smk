@@ -13,6 +13,10 @@ rule train:
     output:
         model="results/models/{backbone}/seed{seed}/model.pt",
         history="results/models/{backbone}/seed{seed}/history.tsv",
+        provenance="results/models/{backbone}/seed{seed}/provenance.json",
+    params:
+        config=get_model_config,
+        data=get_data_config(["train", "val"]),
     threads: lookup(within=config, dpath="training/threads")
     priority: lambda wildcards: training_priority(wildcards.backbone)
     resources:

@@ -107,8 +107,10 @@ def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:
     return fast
 
 
-def save_model(model: ReferringSegmenter, path: str | Path, extra: dict | None = None) -> None:
-    """Weights plus the config that made them; loadable with torch.load(weights_only=True)."""
+def save_model(model: ReferringSegmenter, path: str | Path, extra: dict | None = None,
+               provenance: dict | None = None) -> None:
+    """Weights plus the config that made them; loadable with torch.load(weights_only=True).
+    provenance: what made the model (arseg.provenance.record), shown by `arseg models`."""
     payload = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -116,6 +118,7 @@ def save_model(model: ReferringSegmenter, path: str | Path, extra: dict | None =
         "config": dataclasses.asdict(model.cfg),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
+        "provenance": provenance or {},
     }
     with atomic.atomic_path(path, suffix=".tmp.pt") as tmp:
         torch.save(payload, tmp)
@@ -144,4 +147,5 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
     except RuntimeError as error:
         raise ModelFileError(f"{path}: weights do not fit the model its config describes ({error})") from None
     model.to(device).eval()
+    model.provenance = payload.get("provenance", {})  # what made it: arseg.provenance.record
     return model, payload.get("extra", {})

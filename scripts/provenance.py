@@ -1,0 +1,6 @@
+from arseg.rule_io import logged
+from arseg.tables import write_provenance
+
+with logged(snakemake):
+    write_provenance(snakemake.input.metrics, snakemake.params.config, tsv=snakemake.output.models,
+                     config_json=snakemake.output.config, html_path=snakemake.output.html)
