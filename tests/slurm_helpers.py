@@ -111,6 +111,35 @@ def _probe_slurm() -> bool:
         return False
 
 
+def slurm_python() -> str:
+    """A Python whose Snakemake has the SLURM executor plugin (the project's [slurm] extra).
+
+    This environment's, when the plugin is installed here; otherwise a virtual environment
+    beside the cluster's state that sees this environment's packages and adds the plugin
+    (pip, once). The plugin stays out of the test environment: at every Snakemake start it
+    asks `scontrol` for the cluster's settings, which waits 10 s where no controller runs."""
+    import importlib.util
+    import sys
+    import tomllib
+
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None:
+        return sys.executable
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        requirements = tomllib.load(f)["project"]["optional-dependencies"]["slurm"]
+    venv = os.path.join(os.environ.get("ARSEG_SLURM_STATE", "/tmp/arseg-slurm"), "plugin-venv")
+    python = os.path.join(venv, "bin", "python")
+    ready = os.path.join(venv, "requirements.txt")
+    wanted = "\n".join(requirements)
+    if not (os.path.isfile(ready) and open(ready).read() == wanted):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", "--system-site-packages", venv], check=True,
+                       capture_output=True, timeout=300)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *requirements], check=True, timeout=600)
+        with open(ready, "w") as f:
+            f.write(wanted)
+    return python
+
+
 def require_slurm() -> None:
     """Skip the calling test when SLURM is not up, or fail it under CI.
 

@@ -76,6 +76,7 @@ def _text(data) -> str:
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory):
     slurm.require_slurm()
+    python = slurm.slurm_python()
     workdir = tmp_path_factory.mktemp("slurm_run")
     runner.prepare_workdir(workdir, TINY)
     t0 = slurm.now()
@@ -85,7 +86,7 @@ def slurm_run(tmp_path_factory):
             mp.setenv(key, value)
         try:
             result = runner.snakemake(workdir, "--workflow-profile", str(PROFILE), *OVERRIDES, METRICS,
-                                      timeout=RUN_TIMEOUT, check=False)
+                                      timeout=RUN_TIMEOUT, check=False, python=python)
         except subprocess.TimeoutExpired as e:
             output = _text(e.stdout) + _text(e.stderr)
             cancel(run_id_of(output))
