@@ -59,6 +59,10 @@ def get_corpus_clips():
 
 
 def get_corpus_audio():
+    """The corpus's audio, for check_corpus: the demo and SoundDescs rules write an audio/ folder;
+    a user's folder is taken whole, since its table's `file` column may point anywhere in it."""
+    if config["corpus"]["source"] == "folder":
+        return corpus_dir()
     return f"{corpus_dir()}/audio"
 
 
