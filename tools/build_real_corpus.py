@@ -43,7 +43,7 @@ MAX_TONAL = 0.9         # tone share (see tonality) above which a clip that hold
 NEAR_DUPLICATE = 0.9    # waveform correlation (best alignment) above which two clips are one recording
 SPLIT_SEED = 0
 
-# name -> (version, sha256 of the .deb, where its files sit in the source tree)
+# name -> (version, sha256 of the .deb): the exact files the corpus is built from (Debian bookworm)
 PACKAGES = {
     "ufoai-sound": ("2.5-2", "0224308c10e1265581d1829f19eaef031175390fd0eafeb4a1d558ac6561ed4e"),
     "scorched3d-data": ("44+dfsg-8", "b0be0a6d561966a62b1f135e0e6f5681c85f12e34ecad5777cb1af9fbcb7f1da"),
