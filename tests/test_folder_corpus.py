@@ -150,3 +150,15 @@ def test_bad_files_are_rejected_naming_the_table_line_and_the_file(tmp_path):
                 "quiet": ("clips.tsv:7: ", "quiet.wav")}
     for clip_id, (line, name) in expected.items():
         assert line in found.loc[clip_id, "detail"] and name in found.loc[clip_id, "detail"], found.loc[clip_id]
+
+
+def test_a_clip_found_by_id_in_two_formats_is_read_once_and_noted(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "x.flac", noise_burst(0.5, RATE, 1), RATE, format="FLAC")
+    sf.write(tmp_path / "audio" / "x.WAV", noise_burst(1.0, RATE, 2), RATE, format="WAV")
+    path = write_table(tmp_path, [["x", "dog", "d", 1.0]], columns=("clip_id", "category", "description", "duration"))
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE)
+    assert rejected.empty
+    # WAV comes first in the search order, whatever the case of its extension
+    assert accepted.loc[0, "note"] == "several files for this id; read x.WAV"
+    assert accepted.loc[0, "duration"] == pytest.approx(1.0)
