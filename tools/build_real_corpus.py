@@ -562,7 +562,15 @@ WORDS = {"fem": "woman's", "female": "woman's", "male": "man's", "death": "dying
          "ClawSlice": "claws slashing", "fly": "whooshing through the air", "hit": "striking",
          "open": "opened", "close": "closed", "Open": "opened", "Close": "closed", "outside": "heard from outside",
          "inside": "heard from inside", "start": "starting", "shutdown": "shutting down", "idle": "idling",
-         "move": "moving", "stop": "stopping"}
+         "move": "moving", "stop": "stopping", "smg": "submachine gun", "hmg": "heavy machine gun",
+         "bolter": "heavy rifle", "heavybolter": "heavy machine gun", "chaingun": "chain gun",
+         "f360": "Ferrari F360", "ferrarif355": "Ferrari F355", "ferrarif50": "Ferrari F50", "nsx": "Honda NSX",
+         "gt40": "Ford GT40", "xj220": "Jaguar XJ220", "mclarenf1": "McLaren F1", "lotus": "Lotus",
+         "porsche": "Porsche", "944": "Porsche 944", "935": "Porsche 935", "lamborghinidiablo": "Lamborghini Diablo",
+         "alpha romeo": "Alfa Romeo", "viper2": "Dodge Viper", "viper long": "Dodge Viper", "cleanviper": "Dodge Viper",
+         "206": "Peugeot 206", "impreza2002": "Subaru Impreza", "evo7": "Mitsubishi Evo 7",
+         "corolla1400hi2": "Toyota Corolla", "renault v10": "Renault V10", "ford1b": "Ford", "ford2c": "Ford",
+         "clkdtmb2": "Mercedes CLK DTM", "engine 1": "racing"}
 
 
 def rule_for(package: str, path: str):
