@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from arseg import atomic
 from arseg.corpus.check import check_corpus
 from arseg.corpus.table import read_clips
@@ -5,8 +7,10 @@ from arseg.mixtures import select_categories
 from arseg.rule_io import logged
 
 with logged(snakemake):
-    clips = select_categories(read_clips(snakemake.input.clips), snakemake.params.categories)
-    accepted, rejected = check_corpus(clips, snakemake.input.audio, snakemake.params.sample_rate)
+    table = Path(snakemake.input.clips)
+    clips = select_categories(read_clips(table, split_seed=snakemake.params.split_seed), snakemake.params.categories)
+    accepted, rejected = check_corpus(clips, table.parent, snakemake.params.sample_rate,
+                                      out_audio=snakemake.output.audio, table_path=table)
     atomic.write_tsv(snakemake.output.rejected, rejected)
     atomic.write_tsv(snakemake.output.clips, accepted)
     print(f"{len(accepted)} clips accepted, {len(rejected)} rejected")

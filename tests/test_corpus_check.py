@@ -45,7 +45,7 @@ def corpus(tmp_path):
 
 
 def test_bad_clips_are_rejected_with_their_problem(corpus):
-    accepted, rejected = check_corpus(read_clips(corpus / "clips.tsv"), corpus / "audio", RATE)
+    accepted, rejected = check_corpus(read_clips(corpus / "clips.tsv"), corpus, RATE)
     problems = dict(zip(rejected["clip_id"], rejected["problem"]))
     assert problems == {"missing": "missing", "garbage": "unreadable", "truncated": "unreadable",
                         "empty": "empty", "silent": "silent", "nan": "non-finite", "inf": "non-finite"}

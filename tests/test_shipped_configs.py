@@ -25,7 +25,8 @@ def merged(name: str | None) -> dict:
 
 
 def test_the_project_ships_the_documented_configs():
-    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml", "crnn_8k.yaml"} <= set(EXTRA)
+    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml", "crnn_8k.yaml",
+            "real_corpus.yaml"} <= set(EXTRA)
 
 
 @pytest.mark.parametrize("name", [None, *EXTRA])
@@ -38,6 +39,16 @@ def test_more_data_changes_only_the_training_mixtures():
     assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
     more["mixtures"]["count"] = default["mixtures"]["count"]
     assert more == default
+
+
+def test_real_corpus_changes_only_the_corpus_and_the_seeds():
+    default, real = merged(None), merged("real_corpus.yaml")
+    assert (real["corpus"]["source"], real["corpus"]["path"]) == ("folder", "data/real_sfx")
+    assert (ROOT / real["corpus"]["path"] / "clips.tsv").is_file()
+    assert real["model"]["backbones"] == ["yoho", "efficientnet_attention", "vgg", "crnn"]
+    assert real["model"]["seeds"] == [0, 1, 2]
+    real["corpus"], real["model"]["seeds"] = default["corpus"], default["model"]["seeds"]
+    assert real == default
 
 
 def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_augmentation():

@@ -21,7 +21,15 @@ PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see read_span)
 
 
 class AudioError(ValueError):
-    """A user's audio file that cannot be segmented; the message names the file."""
+    """A user's audio file that cannot be segmented; the message names the file.
+
+    `kind` says what is wrong, for reports that count problems: missing, unreadable, empty,
+    non-finite or silent.
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,13 +47,13 @@ class AudioInfo:
 
 def _check_path(path: Path) -> None:
     if not path.exists():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: no such file", "missing")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
     if not os.access(path, os.R_OK):
         raise AudioError(f"{path}: permission denied")
     if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
+        raise AudioError(f"{path}: empty file (0 bytes)", "empty")
 
 
 def info(path: str | os.PathLike) -> AudioInfo:
@@ -81,11 +89,11 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
     else:
         audio, peak = _read_soundfile(meta, sample_rate)
     if meta.frames == 0 or len(audio) == 0:
-        raise AudioError(f"{meta.path}: no audio in the file (0 samples)")
+        raise AudioError(f"{meta.path}: no audio in the file (0 samples)", "empty")
     if not np.all(np.isfinite(audio)):
-        raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples")
+        raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples", "non-finite")
     if peak == 0.0:
-        raise AudioError(f"{meta.path}: silent file (every sample is zero); nothing to segment")
+        raise AudioError(f"{meta.path}: silent file (every sample is zero); nothing to segment", "silent")
     return audio, meta
 
 

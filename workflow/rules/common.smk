@@ -96,7 +96,7 @@ def get_corpus_config():
     """The corpus keys of the configured source (the other sources' keys change nothing)."""
     source = config["corpus"]["source"]
     own = {"demo": ["corpus/demo"], "folder": ["corpus/path"], "sounddescs": ["corpus/sounddescs"]}[source]
-    return ["corpus/source", "corpus/categories", *own]
+    return ["corpus/source", "corpus/categories", "corpus/split_seed", *own]
 
 
 def get_data_config(splits):
@@ -124,6 +124,10 @@ def get_corpus_clips():
 
 
 def get_corpus_audio():
+    """The corpus's audio, for check_corpus: the demo and SoundDescs rules write an audio/ folder;
+    a user's folder is taken whole, since its table's `file` column may point anywhere in it."""
+    if config["corpus"]["source"] == "folder":
+        return corpus_dir()
     return f"{corpus_dir()}/audio"
 
 

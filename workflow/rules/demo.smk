@@ -6,7 +6,7 @@
 rule demo_mixtures:
     input:
         clips=rules.check_corpus.output.clips,
-        audio=get_corpus_audio(),
+        audio=rules.check_corpus.output.audio,
     output:
         events="results/demo/mixtures/events.tsv",
         queries="results/demo/mixtures/queries.tsv",

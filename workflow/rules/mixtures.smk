@@ -2,7 +2,7 @@
 rule mixtures:
     input:
         clips=rules.check_corpus.output.clips,
-        audio=get_corpus_audio(),
+        audio=rules.check_corpus.output.audio,
     output:
         events="results/mixtures/{split}/events.tsv",
         audio=directory("results/mixtures/{split}/audio"),

@@ -1,0 +1,164 @@
+"""A user's own folder corpus: clips in any format, found by a `file` column or by id, a table
+without a split column, and a clear error (file and line) for each bad table or file."""
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from arseg.corpus.check import check_corpus
+from arseg.corpus.splits import assign_splits
+from arseg.corpus.table import SPLITS, CorpusError, read_clips
+from arseg.mixtures import ClipLoader
+
+RATE = 16000
+
+
+def noise_burst(seconds, rate, seed, channels=1):
+    rng = np.random.default_rng(seed)
+    audio = 0.3 * rng.standard_normal((int(seconds * rate), channels)) * np.hanning(int(seconds * rate))[:, None]
+    return audio if channels > 1 else audio[:, 0]
+
+
+# (extension, soundfile format, rate, channels): every format a user brings, at other rates
+FORMATS = [("wav", "WAV", 44100, 2), ("flac", "FLAC", 22050, 1), ("ogg", "OGG", 48000, 2), ("mp3", "MP3", 32000, 1)]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Four categories of five clips, in WAV, FLAC, OGG and MP3; half named by a `file` column
+    in a folder of the user's own layout, half found as audio/<clip_id>.<ext>; no split column."""
+    rows = []
+    for c, category in enumerate(["dog", "door", "rain", "engine"]):
+        for k in range(5):
+            ext, fmt, rate, channels = FORMATS[(c + k) % 4]
+            clip_id = f"{category}_{k}"
+            seconds = 0.5 + 0.25 * k
+            if k % 2:
+                file = f"my recordings/{category}/take {k}.{ext}"
+            else:
+                file = ""
+            path = tmp_path / (file or f"audio/{clip_id}.{ext}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, noise_burst(seconds, rate, seed=10 * c + k, channels=channels), rate, format=fmt)
+            rows.append([clip_id, category, f"a {category} sound", seconds, file])
+    pd.DataFrame(rows, columns=["clip_id", "category", "description", "duration", "file"]).to_csv(
+        tmp_path / "clips.tsv", sep="\t", index=False)
+    return tmp_path
+
+
+def test_mixed_formats_without_split_are_decoded_and_split(folder, tmp_path_factory):
+    table = read_clips(folder / "clips.tsv", split_seed=0)
+    assert list(table["split"].value_counts().sort_index().items()) == [("test", 4), ("train", 12), ("val", 4)]
+    for _, clips in table.groupby("category"):
+        assert sorted(clips["split"]) == ["test", "train", "train", "train", "val"]  # 60/20/20 of 5
+    out = tmp_path_factory.mktemp("decoded")
+    accepted, rejected = check_corpus(table, folder, RATE, out_audio=out, table_path=folder / "clips.tsv")
+    assert rejected.empty, rejected
+    assert sorted(accepted["clip_id"]) == sorted(table["clip_id"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{c}.wav" for c in table["clip_id"])
+    loader = ClipLoader(out, RATE)
+    for clip in accepted.itertuples():
+        info = sf.info(out / f"{clip.clip_id}.wav")
+        assert (info.samplerate, info.channels, info.subtype) == (RATE, 1, "PCM_16")
+        # MP3 pads a few ms of encoder delay; everything else keeps its length
+        assert clip.duration == pytest.approx(table.set_index("clip_id").loc[clip.clip_id, "duration"], abs=0.06)
+        assert np.abs(loader(clip.clip_id)).max() > 0.05
+    notes = accepted.set_index("clip_id")["note"]
+    assert "resampled from 44100 Hz" in notes["dog_0"] and "downmixed from 2 channels" in notes["dog_0"]
+    assert accepted.set_index("clip_id").loc["dog_1", "source_file"] == "my recordings/dog/take 1.flac"
+    assert accepted.set_index("clip_id").loc["dog_0", "source_file"] == "audio/dog_0.wav"
+
+
+def test_the_split_is_seeded_and_a_table_split_is_kept(folder):
+    first = read_clips(folder / "clips.tsv", split_seed=0)["split"].tolist()
+    assert read_clips(folder / "clips.tsv", split_seed=0)["split"].tolist() == first
+    assert any(read_clips(folder / "clips.tsv", split_seed=s)["split"].tolist() != first for s in range(1, 5))
+    table = pd.read_csv(folder / "clips.tsv", sep="\t", keep_default_na=False).assign(split="test")
+    table.to_csv(folder / "clips.tsv", sep="\t", index=False)
+    assert set(read_clips(folder / "clips.tsv", split_seed=0)["split"]) == {"test"}
+
+
+def test_split_keeps_groups_together_and_fills_every_split():
+    categories = ["a"] * 10 + ["b"] * 30
+    groups = [f"a{i // 4}" for i in range(10)] + [f"b{i // 2}" for i in range(30)]
+    splits = assign_splits(categories, groups, seed=3)
+    by_group = {}
+    for group, split in zip(groups, splits):
+        by_group.setdefault(group, set()).add(split)
+    assert all(len(s) == 1 for s in by_group.values())
+    for category, n in (("a", 10), ("b", 30)):
+        counts = pd.Series([s for c, s in zip(categories, splits) if c == category]).value_counts()
+        assert set(counts.index) == set(SPLITS)
+        if category == "b":  # groups of 2 can land 60/20/20 exactly
+            assert counts.to_dict() == {"train": 18, "val": 6, "test": 6}
+    # a category's split does not depend on the other categories
+    assert assign_splits(categories[10:], groups[10:], seed=3) == splits[10:]
+
+
+def write_table(tmp_path, rows, columns=("clip_id", "category", "description", "duration", "file")):
+    pd.DataFrame(rows, columns=list(columns)).to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
+    return tmp_path / "clips.tsv"
+
+
+@pytest.mark.parametrize("file, message", [
+    ("../outside.wav", r"clips.tsv:3: file '../outside.wav' is not a relative path inside the corpus folder"),
+    ("/etc/passwd", r"clips.tsv:3: file '/etc/passwd' is not a relative path"),
+    ("audio\\x.wav", r"clips.tsv:3: file 'audio\\\\x.wav' is not a relative path"),
+    ("audio//x.wav", r"clips.tsv:3: file 'audio//x.wav'"),
+])
+def test_file_entries_outside_the_folder_stop_with_file_and_line(tmp_path, file, message):
+    path = write_table(tmp_path, [["ok", "dog", "d", 1.0, "audio/ok.wav"], ["bad", "dog", "d", 1.0, file]])
+    with pytest.raises(CorpusError, match=message):
+        read_clips(path, split_seed=0)
+
+
+def test_bad_tables_stop_with_file_and_line(tmp_path):
+    path = tmp_path / "clips.tsv"
+    path.write_text("clip_id\tcategory\tdescription\tduration\nok\tdog\td\t1.0\nbad\tdog\td\t1.0\textra\n")
+    with pytest.raises(CorpusError, match=r"clips.tsv: not a tab-separated table .*line 3"):
+        read_clips(path, split_seed=0)
+    path.write_text("clip_id\tcategory\tdescription\tduration\nok\tdog\td\t1.0\n")
+    with pytest.raises(CorpusError, match=r"clips.tsv: missing column\(s\) \['split'\]"):
+        read_clips(path)  # no seed: the split column is required
+    assert read_clips(path, split_seed=0)["split"].tolist() == ["train"]
+    path.write_text("clip_id\tcategory\tdescription\n")
+    with pytest.raises(CorpusError, match=r"clips.tsv: missing column\(s\) \['duration'\]"):
+        read_clips(path, split_seed=0)
+    with pytest.raises(CorpusError, match=r"is a folder; expected the corpus table"):
+        read_clips(tmp_path, split_seed=0)
+    path.write_bytes(b"\xff\xfe\x00garbage\x00\xff")
+    with pytest.raises(CorpusError, match=r"clips.tsv"):
+        read_clips(path, split_seed=0)
+
+
+def test_bad_files_are_rejected_naming_the_table_line_and_the_file(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "good.ogg", noise_burst(1.0, RATE, 0), RATE, format="OGG")
+    (tmp_path / "audio" / "broken.mp3").write_bytes(b"ID3 this is not an mp3 at all" * 20)
+    (tmp_path / "audio" / "zero.flac").write_bytes(b"")
+    sf.write(tmp_path / "audio" / "quiet.wav", np.zeros(RATE), RATE)
+    path = write_table(tmp_path, [["good", "dog", "d", 1.0, ""], ["broken", "dog", "d", 1.0, "audio/broken.mp3"],
+                                  ["gone", "dog", "d", 1.0, "audio/gone.wav"], ["noid", "dog", "d", 1.0, ""],
+                                  ["zero", "dog", "d", 1.0, ""], ["quiet", "dog", "d", 1.0, ""]])
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
+    assert accepted["clip_id"].tolist() == ["good"]
+    found = rejected.set_index("clip_id")
+    assert found["problem"].to_dict() == {"broken": "unreadable", "gone": "missing", "noid": "missing",
+                                          "zero": "empty", "quiet": "silent"}
+    expected = {"broken": ("clips.tsv:3: ", "broken.mp3"), "gone": ("clips.tsv:4: ", "gone.wav"),
+                "noid": ("clips.tsv:5: ", "no audio/noid.<wav|flac|ogg|mp3"), "zero": ("clips.tsv:6: ", "zero.flac"),
+                "quiet": ("clips.tsv:7: ", "quiet.wav")}
+    for clip_id, (line, name) in expected.items():
+        assert line in found.loc[clip_id, "detail"] and name in found.loc[clip_id, "detail"], found.loc[clip_id]
+
+
+def test_a_clip_found_by_id_in_two_formats_is_read_once_and_noted(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "x.flac", noise_burst(0.5, RATE, 1), RATE, format="FLAC")
+    sf.write(tmp_path / "audio" / "x.WAV", noise_burst(1.0, RATE, 2), RATE, format="WAV")
+    path = write_table(tmp_path, [["x", "dog", "d", 1.0]], columns=("clip_id", "category", "description", "duration"))
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE)
+    assert rejected.empty
+    # WAV comes first in the search order, whatever the case of its extension
+    assert accepted.loc[0, "note"] == "several files for this id; read x.WAV"
+    assert accepted.loc[0, "duration"] == pytest.approx(1.0)

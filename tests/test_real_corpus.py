@@ -1,0 +1,113 @@
+"""The shipped corpus of real recordings (data/real_sfx) keeps its contract, and a slice of it,
+handed over as a user would (mixed formats, no split column), runs through the workflow's
+corpus check and mixtures."""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from arseg.corpus.table import SAFE_STEM, SPLITS, read_clips
+
+_spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
+runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(runner)
+ROOT = runner.ROOT
+
+CORPUS = ROOT / "data" / "real_sfx"
+EXTRA_COLUMNS = ["file", "source_package", "source_path", "licence", "credit"]
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return read_clips(CORPUS / "clips.tsv")
+
+
+def test_counts_categories_and_splits(clips):
+    assert list(clips.columns[5:10]) == EXTRA_COLUMNS
+    assert len(clips) >= 400
+    counts = clips["category"].value_counts()
+    assert len(counts) >= 15 and counts.min() >= 10, counts.to_dict()
+    for category, group in clips.groupby("category"):
+        shares = group["split"].value_counts(normalize=True)
+        assert set(shares.index) == set(SPLITS), category
+        assert 0.45 <= shares["train"] <= 0.75, (category, shares.to_dict())
+    assert clips["clip_id"].map(lambda c: bool(SAFE_STEM.match(c))).all()
+    assert (clips["description"].str.strip() != "").all()
+    assert clips["duration"].between(0.05, 2.81).all()
+
+
+def test_every_clip_is_a_16k_mono_flac_that_decodes(clips):
+    assert clips["file"].tolist() == [f"audio/{c}.flac" for c in clips["clip_id"]]
+    on_disk = sorted(p.name for p in (CORPUS / "audio").iterdir())
+    assert on_disk == sorted(Path(f).name for f in clips["file"])  # nothing unlisted ships
+    for clip in clips.itertuples():
+        audio, rate = sf.read(CORPUS / clip.file, dtype="float32")
+        assert rate == 16000 and audio.ndim == 1, clip.file
+        assert len(audio) / rate == pytest.approx(clip.duration, abs=0.002), clip.file
+        assert np.isfinite(audio).all() and np.abs(audio).max() > 0.01, clip.file
+
+
+def test_licences_and_credits_per_clip(clips):
+    assert (clips["licence"].str.strip() != "").all() and (clips["credit"].str.strip() != "").all()
+    assert (clips["source_package"].str.strip() != "").all() and (clips["source_path"].str.strip() != "").all()
+    licences = (CORPUS / "LICENSES").read_text(encoding="utf-8")
+    for licence in clips["licence"].unique():
+        assert re.search(rf"^  {re.escape(licence)} \(\d+\): ", licences, re.M), licence
+    for package in clips["source_package"].unique():
+        assert f"usr/share/doc/{package}/copyright" in licences
+    assert (CORPUS / "README.md").is_file()
+
+
+def test_compact_in_the_repository():
+    total = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
+    assert total <= 25 * 2**20, f"{total / 2**20:.1f} MiB"
+
+
+# A small slice, as a user hands it over: 3 clips of each of 4 categories in four formats,
+# found by id or through a file column, no split column.
+SLICE_FORMATS = [("wav", "WAV"), ("ogg", "OGG"), ("mp3", "MP3"), ("flac", "FLAC")]
+
+
+@pytest.fixture(scope="module")
+def slice_run(tmp_path_factory, clips):
+    folder = tmp_path_factory.mktemp("real_slice")
+    rows = []
+    categories = sorted(clips["category"].unique())[:4]
+    for c, category in enumerate(categories):
+        for k, clip in enumerate(clips[clips["category"] == category].head(3).itertuples()):
+            ext, fmt = SLICE_FORMATS[(c + k) % 4]
+            audio, rate = sf.read(CORPUS / clip.file, dtype="float32")
+            file = f"sounds/{clip.clip_id}.{ext}" if k == 1 else ""
+            target = folder / (file or f"audio/{clip.clip_id}.{ext}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(target, np.stack([audio, audio], axis=1) if k == 2 else audio, rate, format=fmt)
+            rows.append([clip.clip_id, category, clip.description, clip.duration, file])
+    pd.DataFrame(rows, columns=["clip_id", "category", "description", "duration", "file"]).to_csv(
+        folder / "clips.tsv", sep="\t", index=False)
+    workdir = tmp_path_factory.mktemp("real_slice_run")
+    config = (ROOT / "tests" / "data" / "real_slice.yaml").read_text().replace("REAL_SLICE", str(folder))
+    source = workdir / "real_slice.yaml"
+    source.write_text(config)
+    runner.prepare_workdir(workdir, source)
+    runner.snakemake(workdir, "--cores", "1", *(f"results/mixtures/{s}/events.tsv" for s in SPLITS), timeout=600)
+    return workdir, rows
+
+
+def test_a_slice_in_mixed_formats_without_split_runs_through_check_and_mixtures(slice_run):
+    workdir, rows = slice_run
+    checked = read_clips(workdir / "results" / "corpus" / "clips.tsv")
+    assert sorted(checked["clip_id"]) == sorted(r[0] for r in rows)
+    assert pd.read_csv(workdir / "results" / "corpus" / "rejected.tsv", sep="\t").empty
+    for _, group in checked.groupby("category"):
+        assert sorted(group["split"]) == ["test", "train", "val"]
+    for clip_id in checked["clip_id"]:
+        info = sf.info(workdir / "results" / "corpus" / "audio" / f"{clip_id}.wav")
+        assert (info.samplerate, info.channels) == (16000, 1)
+    for split in SPLITS:
+        events = pd.read_csv(workdir / "results" / "mixtures" / split / "events.tsv", sep="\t")
+        assert set(events["clip_id"]) <= set(checked.loc[checked["split"] == split, "clip_id"])
+        assert len(events) > 0
