@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from arseg import demo, demo_data
-from arseg.evaluate import EvalConfig
+from arseg.scoring import EvalConfig
 from arseg.mixtures import MixtureConfig, read_events
 from arseg.models.model import ModelConfig, ReferringSegmenter, save_model
 from arseg.predict import supported

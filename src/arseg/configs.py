@@ -3,8 +3,8 @@ dataclasses the library takes, and check what a schema cannot express.
 
 Each helper imports its dataclass when called: Snakemake imports this module to check the
 config at every start (the driver, and each cluster job again), which so imports no torch.
-mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config beside
-EvalConfig in arseg.evaluate, so that the rules without torch do not import it through here."""
+mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config in
+arseg.evaluate, so that the rules without torch do not import it through here."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

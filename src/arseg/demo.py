@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import atomic
-from .evaluate import EvalConfig, evaluate, per_query_counts, reference_events
+from .evaluate import evaluate, per_query_counts
+from .scoring import EvalConfig, estimated_events, f1_from_counts, reference_events
 from .mixtures import read_events
 from .queries import read_queries
 
@@ -181,7 +182,7 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
     predictions: query_id, onset, offset, score (every answered query of `queries`)."""
     metrics = evaluate(queries, events, predictions, duration, cfg)
     reference = reference_events(queries, events)
-    estimated = {q: list(zip(g["onset"], g["offset"])) for q, g in predictions.groupby("query_id")}
+    estimated = estimated_events(predictions)
     counts = per_query_counts(reference, estimated, duration, cfg).set_index("query_id")
     rows = []
     for query in queries.itertuples(index=False):
@@ -189,8 +190,8 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
         segments = estimated.get(query.query_id, [])
 
         def f1(kind):
-            denominator = c[f"{kind}_nref"] + c[f"{kind}_nsys"]
-            return 2 * c[f"{kind}_ntp"] / denominator if denominator else None
+            found = (c[f"{kind}_ntp"], c[f"{kind}_nref"], c[f"{kind}_nsys"])
+            return f1_from_counts(*found) if found[1] + found[2] else None
         rows.append({"filename": query.filename, "query_id": query.query_id, "kind": query.kind,
                      "target_label": query.target_label, "present": int(query.positive), "text": query.text,
                      "n_reference": len(reference[query.query_id]), "n_segments": len(segments),
