@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
     from .models.model import ModelConfig
     from .training import TrainConfig
 
@@ -61,12 +60,6 @@ def _check_bins(config: dict) -> None:
         if duration < bins:
             raise ConfigError(f"mixtures.duration ({duration} s) is shorter than one {bins:g} s time bin "
                               f"of backbone {backbone}")
-
-
-def feature_config(config: dict) -> FeatureConfig:
-    from .features import FeatureConfig
-
-    return FeatureConfig(**config["audio"])
 
 
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
