@@ -225,33 +225,19 @@ def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop
     """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
 
-    columns = 4000  # at most this many spectrogram columns (max over time), so an hour plots fast
-    step = max(1, int(np.ceil(len(features) / columns)))
-    if step > 1:
-        usable = (len(features) // step) * step
-        spec = features[:usable].reshape(-1, step, features.shape[1]).max(axis=1)
-    else:
-        spec = features
+    from . import plots
+
     fig = Figure(figsize=(min(20.0, max(8.0, duration / 6.0)), 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    extent = (0.0, len(spec) * step * hop_seconds, 0, features.shape[1])
-    vmax = float(spec.max())
-    top.imshow(spec.T, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=vmax - 80.0, vmax=vmax,
-               interpolation="nearest")
-    top.set_ylabel("mel band")
+    plots.spectrogram(top, features, hop_seconds, max_columns=4000, range_db=80.0, interpolation="nearest")
     top.set_title(title, fontsize=10)
-    edges = np.arange(len(result.presence) + 1) * bin_width
-    bottom.stairs(result.presence, edges, color="tab:blue", label="score")
-    bottom.axhline(decode.threshold, color="grey", linestyle="--", linewidth=0.8,
-                   label=f"threshold {decode.threshold:g}")
-    if decode.gate > decode.threshold:  # hysteresis: a segment must reach the gate somewhere
-        bottom.axhline(decode.gate, color="grey", linestyle=":", linewidth=0.8, label=f"gate {decode.gate:g}")
-    # One collection each, however many segments (an hour may have thousands): a strip along
-    # the top of the spectrogram (so it stays visible) and shading under the score curve.
-    spans = [(onset, offset - onset) for onset, offset, _ in result.segments]
-    top.broken_barh(spans, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
-    bottom.broken_barh(spans, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green", alpha=0.3,
-                       linewidth=0, label="segments" if spans else None)
+    plots.presence(bottom, result.presence, bin_width, decode.threshold, decode.gate, color="tab:blue",
+                   line_color="grey", linewidth=0.8, labels=True)
+    # A strip along the top of the spectrogram (so it stays visible) and shading under the score curve
+    segments = [(onset, offset) for onset, offset, _ in result.segments]
+    plots.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
+    plots.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green", alpha=0.3,
+                linewidth=0, label="segments" if segments else None)
     bottom.set_ylim(0, 1.02)
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("time (s)")
