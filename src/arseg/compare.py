@@ -4,8 +4,8 @@ Unit of resampling: the mixture (its queries share the audio, so they are not in
 For each pair of backbones (A, B), on the queries both answered, sed_eval's per-query counts
 are pooled over each backbone's seeds and summed per mixture; then
 
-- delta = F1(B) - F1(A), where F1 is sed_eval's F1 of the summed counts over all those
-  queries (`scoring.f1_from_counts`: sed_eval's F1 on the pooled predictions of all seeds);
+- delta = F1(B) - F1(A), where F1 = 2 TP / (Nref + Nsys) over all those queries
+  (`scoring.f1_from_counts`: sed_eval's F1 on the pooled predictions of all seeds);
 - a 95 % bootstrap confidence interval of delta: mixtures resampled with replacement,
   the same resample for both backbones (paired), percentile interval;
 - a Wilcoxon signed-rank test (scipy) on the per-mixture F1 differences (two-sided;
