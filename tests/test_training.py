@@ -11,7 +11,8 @@ from arseg import training
 from arseg.models.model import ModelConfig, ReferringSegmenter, load_model
 from arseg.tagging import TagEvents
 from arseg.targets import encode
-from arseg.training import NonFiniteLossError, SplitData, TrainConfig, train
+from arseg.training import NonFiniteLossError, SplitData, TrainConfig
+from arseg.workflow_steps import train_model
 
 MODEL = ModelConfig(width=0.125, n_mels=16, window_seconds=4.0, n_bins=12, query_dim=16,
                     query_encoder="label", labels=["a", "b"])
@@ -46,8 +47,8 @@ CFG = TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, learning_rate=3e-3
 def run(tmp_path, cfg=CFG, fingerprint="run"):
     torch.manual_seed(cfg.seed)
     model = ReferringSegmenter(MODEL)
-    history = train(model, synthetic_split(0), synthetic_split(1), cfg, tmp_path / "model.pt",
-                    tmp_path / "history.tsv", tmp_path / "state.pt", fingerprint=fingerprint)
+    history = train_model(model, synthetic_split(0), synthetic_split(1), cfg, tmp_path / "model.pt",
+                          tmp_path / "history.tsv", tmp_path / "state.pt", fingerprint=fingerprint)
     return load_model(tmp_path / "model.pt")[0], history
 
 

@@ -6,37 +6,22 @@ import dataclasses
 import itertools
 
 import numpy as np
-import torch
 
 from . import targets
-from .evaluate import EvalConfig, EventCounts, event_f1
-from .models.model import prepare_for_inference
+from .scoring import EvalConfig, EventCounts, event_f1
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 GATES = (0.0, 0.6, 0.7, 0.8, 0.9)  # 0: no gate; a gate at or below the threshold changes nothing
 MERGE_GAPS = (0.15, 0.3, 0.6)
 
 
-@torch.no_grad()
-def validation_bins(model, data, batch_mixtures: int = 32) -> np.ndarray:
-    """Sigmoid outputs (Q, n_bins, 3) for every validation query (one window per mixture)."""
-    from .training import answered_rows, batch_logits  # training imports this module
+def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duration: float,
+                    eval_cfg: EvalConfig = EvalConfig()) -> dict:
+    """Grid-search threshold x gate x merge gap for the best validation event-based F1.
 
-    model = prepare_for_inference(model)
-    device = next(model.parameters()).device
-    out = np.zeros(data.query_target.shape, dtype=np.float32)
-    rows = answered_rows(data)
-    for start in range(0, len(rows), batch_mixtures):
-        logits, ids, _ = batch_logits(model, data, rows[start:start + batch_mixtures], device)
-        out[ids] = torch.sigmoid(logits).float().cpu().numpy()
-    return out
-
-
-def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = EvalConfig()) -> dict:
-    """Grid-search threshold x gate x merge gap for the best validation event-based F1."""
-    cfg = model.cfg
-    bins = validation_bins(model, data)
-    reference = {q: targets.decode(data.query_target[q], cfg.bin_width,
+    bins: the model's sigmoid outputs (Q, n_bins, 3) on the validation queries; query_target:
+    their targets (Q, n_bins, 3); cfg: the model's config (bin width, window)."""
+    reference = {q: targets.decode(query_target[q], cfg.bin_width,
                                    targets.DecodeConfig(0.5, 0.0, 0.0), cfg.window_seconds)
                  for q in range(len(bins))}
     reference = {str(q): [(on, off) for on, off, _ in segs] for q, segs in reference.items()}
@@ -62,5 +47,6 @@ def choose_decoding(model, data, min_duration: float, eval_cfg: EvalConfig = Eva
 
 
 def apply_decoding(model, chosen: dict) -> None:
+    """Store the chosen settings in the model's config (saved with it, used by every prediction)."""
     model.cfg = dataclasses.replace(model.cfg, threshold=chosen["threshold"], merge_gap=chosen["merge_gap"],
                                     gate=chosen.get("gate", 0.0))

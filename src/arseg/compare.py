@@ -4,8 +4,8 @@ Unit of resampling: the mixture (its queries share the audio, so they are not in
 For each pair of backbones (A, B), on the queries both answered, sed_eval's per-query counts
 are pooled over each backbone's seeds and summed per mixture; then
 
-- delta = F1(B) - F1(A), where F1 = 2 TP / (Nref + Nsys) over all those queries (sed_eval's
-  F1 on the pooled predictions of all seeds);
+- delta = F1(B) - F1(A), where F1 = 2 TP / (Nref + Nsys) over all those queries
+  (`scoring.f1_from_counts`: sed_eval's F1 on the pooled predictions of all seeds);
 - a 95 % bootstrap confidence interval of delta: mixtures resampled with replacement,
   the same resample for both backbones (paired), percentile interval;
 - a Wilcoxon signed-rank test (scipy) on the per-mixture F1 differences (two-sided;
@@ -21,16 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .scoring import f1_from_counts
 
 METRICS = {"event_f1": "event", "segment_f1": "segment"}
 COLUMNS = ["metric", "backbone_a", "backbone_b", "f1_a", "f1_b", "delta", "ci_low", "ci_high", "wilcoxon_p",
            "n_mixtures", "n_queries", "seeds_a", "seeds_b"]
-
-
-def f1_from_counts(ntp, nref, nsys):
-    """F1 = 2 TP / (Nref + Nsys): sed_eval's F1 from its counts (0 when there is nothing to find nor found)."""
-    ntp, denominator = np.asarray(ntp, dtype=float), np.asarray(nref, dtype=float) + np.asarray(nsys, dtype=float)
-    return np.divide(2 * ntp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
 
 
 def read_per_query(paths) -> pd.DataFrame:

@@ -3,14 +3,13 @@ dataclasses the library takes, and check what a schema cannot express.
 
 Each helper imports its dataclass when called: Snakemake imports this module to check the
 config at every start (the driver, and each cluster job again), which so imports no torch.
-mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config beside
-EvalConfig in arseg.evaluate, so that the rules without torch do not import it through here."""
+mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config in
+arseg.evaluate, so that the rules without torch do not import it through here."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
     from .models.model import ModelConfig
     from .training import TrainConfig
 
@@ -61,12 +60,6 @@ def _check_bins(config: dict) -> None:
         if duration < bins:
             raise ConfigError(f"mixtures.duration ({duration} s) is shorter than one {bins:g} s time bin "
                               f"of backbone {backbone}")
-
-
-def feature_config(config: dict) -> FeatureConfig:
-    from .features import FeatureConfig
-
-    return FeatureConfig(**config["audio"])
 
 
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:

@@ -4,8 +4,8 @@
    training, `extra["validation_decoding"]["chosen"]["event_f1"]`) is highest; the test
    split never takes part in the choice. Ties go to the first in the workflow's order
    (backbones as configured, then seeds).
-2. Each demo file (`arseg.demo_data`) is segmented through the `arseg segment` command
-   itself (`arseg.cli.main`, with `--plot --extract --json`), so the demo shows exactly
+2. Each demo file (`arseg.demo_data`) is segmented by the functions behind `arseg segment`
+   (`arseg.segment.segment_file`, with pictures and cut-outs), so the demo shows exactly
    what a user gets: per query a segments TSV, a picture and the cut-out audio.
 3. The segments are scored against the file's reference with the project's sed_eval
    settings (`arseg.evaluate.evaluate`, the function behind the test metrics), per query
@@ -14,23 +14,20 @@
 """
 from __future__ import annotations
 
-import contextlib
 import html
-import io
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import atomic
-from .evaluate import EvalConfig, evaluate, per_query_counts, reference_events
+from .evaluate import evaluate, per_query_counts
 from .mixtures import read_events
 from .queries import read_queries
+from .scoring import EvalConfig, estimated_events, f1_from_counts, reference_events
 
 MODEL_PATH = re.compile(r"(?:^|/)models/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/model\.pt$")
 METRICS_PATH = re.compile(r"(?:^|/)metrics/(?P<backbone>[^/]+)/seed(?P<seed>\d+)\.json$")
@@ -99,64 +96,58 @@ def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
     return {}
 
 
-# ---------------------------------------------------------------- segmenting through `arseg segment`
+# ---------------------------------------------------------------- segmenting as `arseg segment` does
 
 
-def segment_arguments(audio: Path, model: Path, queries: pd.DataFrame, query_encoder: str, out: Path,
-                      extract: Path, threads: int) -> list[str]:
-    """The `arseg segment` command line for one file and its queries."""
-    argv = ["segment", str(audio), "--model", str(model), "--out", str(out), "--extract", str(extract),
-            "--plot", "--json", "--quiet", "--threads", str(threads)]
-    for row in queries.itertuples(index=False):
-        # --opt=value: a query text starting with '-' is not taken for an option
-        argv.append(f"--label={row.target_label}" if query_encoder == "label" else f"--query={row.text}")
-    return argv
+def load_embeddings(embeddings):
+    """The workflow's text-embedding cache (the same encoder), or an empty one."""
+    from .text_encoder import EMBEDDING_DIM, EmbeddingCache
+
+    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings or [])
+    if paths:
+        return EmbeddingCache.load(paths[0])
+    return EmbeddingCache([], np.zeros((0, EMBEDDING_DIM), np.float32))
 
 
-def run_segment(argv: list[str]) -> dict:
-    """Run `arseg segment` in this process; its --json report."""
-    from .cli import main
+def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segments: Path, out_cuts: Path,
+                  threads: int = 1, pad: float = 0.1) -> tuple[pd.DataFrame, dict, dict]:
+    """Segment each demo file for its queries with `arseg segment`'s steps: per query a
+    segments TSV and a picture in OUT_SEGMENTS/<file>/, the cut-out audio in OUT_CUTS/<file>/.
+    Returns (predictions: query_id, onset, offset, score as `arseg segment` reports them;
+    per query its output files; per file its duration)."""
+    import torch
 
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(argv)
-    if code != 0:
-        raise RuntimeError(f"`arseg {' '.join(argv)}` exited with status {code} (its errors are in the log above)")
-    return json.loads(stdout.getvalue())
+    from . import inference, segment
+    from .models.model import prepare_for_inference
 
-
-@contextlib.contextmanager
-def embedding_cache(seed_from: Path | None):
-    """A private text-embedding cache for `arseg segment` ($ARSEG_CACHE_DIR, removed after),
-    seeded with the demo queries' embeddings that the workflow made (the same encoder), so
-    the encoder is loaded only for texts those lack, and the user's own cache is never touched."""
-    from .segment import embedding_cache_path
-
-    old = os.environ.get("ARSEG_CACHE_DIR")
-    folder = tempfile.mkdtemp(prefix="arseg-demo-cache-")
-    os.environ["ARSEG_CACHE_DIR"] = folder
+    label = model.cfg.query_encoder == "label"
+    if not label:  # every text at once: the encoder, if needed at all, is loaded once
+        inference.query_inputs(model, list(dict.fromkeys(t.strip() for t in asked["text"] if t.strip())), cache)
+    decode, fast = inference.decode_config(model), prepare_for_inference(model)
+    rows, outputs, durations = [], {}, {}
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        path = embedding_cache_path()
-        if seed_from is not None and Path(seed_from).is_file():
-            shutil.copyfile(seed_from, path)
-        yield path
-    finally:
-        if old is None:
-            os.environ.pop("ARSEG_CACHE_DIR", None)
-        else:
-            os.environ["ARSEG_CACHE_DIR"] = old
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def prefill_cache(model_path: Path, texts: list[str], cache_path: Path) -> None:
-    """Embed every text query of the demo at once (one encoder load for all files)."""
-    from .models.model import load_model
-    from .segment import Query, query_inputs
-
-    model, _ = load_model(model_path)
-    unique = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
-    if model.cfg.query_encoder == "text" and unique:
-        query_inputs(model, [Query(t, "text") for t in unique], cache_path=cache_path)
+        for filename, group in asked.groupby("filename", sort=True):
+            path, stem = audio_dir / filename, Path(filename).stem
+            asked_as = group["target_label" if label else "text"].tolist()
+            queries = segment.check_queries(model, [] if label else asked_as, asked_as if label else [], str(path))
+            inputs = inference.query_inputs(model, [q.text for q in queries], cache)
+            (out_segments / stem).mkdir(parents=True, exist_ok=True)
+            entry = segment.segment_file(path, segment.file_keys([path])[path], model, fast, queries, inputs, decode,
+                                         out_segments / stem, out_cuts / stem, pad, picture=True)
+            durations[filename] = entry["duration"]
+            by_query = {item["query"]: item for item in entry["results"]}
+            for row, text in zip(group.itertuples(index=False), asked_as):
+                item = by_query[text.strip()]
+                outputs[row.query_id] = {"tsv": item["tsv"], "plot": item.get("plot"),
+                                         "extracted": item.get("extracted", [])}
+                rows += [[row.query_id, s["onset"], s["offset"], s["score"]] for s in item["segments"]]
+            print(f"{filename}: {len(group)} queries, {sum(len(item['segments']) for item in by_query.values())} "
+                  f"segments", flush=True)
+    finally:  # leave the caller's setting as it was
+        torch.set_num_threads(threads_before)
+    return pd.DataFrame(rows, columns=["query_id", "onset", "offset", "score"]), outputs, durations
 
 
 # ---------------------------------------------------------------- scoring
@@ -181,7 +172,7 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
     predictions: query_id, onset, offset, score (every answered query of `queries`)."""
     metrics = evaluate(queries, events, predictions, duration, cfg)
     reference = reference_events(queries, events)
-    estimated = {q: list(zip(g["onset"], g["offset"])) for q, g in predictions.groupby("query_id")}
+    estimated = estimated_events(predictions)
     counts = per_query_counts(reference, estimated, duration, cfg).set_index("query_id")
     rows = []
     for query in queries.itertuples(index=False):
@@ -189,8 +180,8 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
         segments = estimated.get(query.query_id, [])
 
         def f1(kind):
-            denominator = c[f"{kind}_nref"] + c[f"{kind}_nsys"]
-            return 2 * c[f"{kind}_ntp"] / denominator if denominator else None
+            found = (c[f"{kind}_ntp"], c[f"{kind}_nref"], c[f"{kind}_nsys"])
+            return f1_from_counts(*found) if found[1] + found[2] else None
         rows.append({"filename": query.filename, "query_id": query.query_id, "kind": query.kind,
                      "target_label": query.target_label, "present": int(query.positive), "text": query.text,
                      "n_reference": len(reference[query.query_id]), "n_segments": len(segments),
@@ -206,53 +197,44 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
 
 def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, out_segments, out_cuts,
              out_tsv, out_json, out_html, cfg: EvalConfig, threads: int = 1, pad: float = 0.1) -> dict:
-    """Choose the best model on validation, segment every demo file with it through
-    `arseg segment`, score the segments, write the summary (TSV, JSON, HTML)."""
+    """Choose the best model on validation, segment every demo file with it as `arseg
+    segment` does, score the segments, write the summary (TSV, JSON, HTML)."""
+    from .models.model import load_model
+    from .predict import supported
+
     candidates = read_candidates(models)
     for c in candidates:
         print(f"candidate {c['path']}: validation event F1 {c['validation_event_f1']}", flush=True)
     best = choose_best(candidates)
     print(f"best on validation: {best['backbone']} seed {best['seed']} ({best['path']})", flush=True)
-    from .models.model import load_model
-    from .predict import supported
-
     model, _ = load_model(best["path"])
-    events = read_events(events_path)
-    queries = read_queries(queries_path)
+    events, queries = read_events(events_path), read_queries(queries_path)
     asked = supported(model, queries).reset_index(drop=True)
-    out_segments, out_cuts, audio_dir = Path(out_segments), Path(out_cuts), Path(audio_dir)
-    rows, outputs, durations = [], {}, {}
-    embeddings = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings or [])
-    with embedding_cache(Path(embeddings[0]) if embeddings else None) as cache_path:
-        if model.cfg.query_encoder == "text":
-            prefill_cache(Path(best["path"]), asked["text"].tolist(), cache_path)
-        for filename, group in asked.groupby("filename", sort=True):
-            stem = Path(filename).stem
-            argv = segment_arguments(audio_dir / filename, Path(best["path"]), group, model.cfg.query_encoder,
-                                     out_segments / stem, out_cuts / stem, threads)
-            report = run_segment(argv)
-            entry = report["files"][0]
-            durations[filename] = entry["duration"]
-            by_query = {item["query"]: item for item in entry["results"]}
-            for row in group.itertuples(index=False):
-                key = (row.target_label if model.cfg.query_encoder == "label" else row.text).strip()
-                item = by_query[key]
-                outputs[row.query_id] = {"tsv": item["tsv"], "plot": item.get("plot"),
-                                         "extracted": item.get("extracted", [])}
-                rows += [[row.query_id, s["onset"], s["offset"], s["score"]] for s in item["segments"]]
-            print(f"{filename}: {len(group)} queries, {sum(len(by_query[k]['segments']) for k in by_query)} "
-                  f"segments", flush=True)
-    predictions = pd.DataFrame(rows, columns=["query_id", "onset", "offset", "score"])
-    duration = max(durations.values()) if durations else 0.0
-    table, scores = score(asked, events, predictions, duration, cfg)
+    predictions, outputs, durations = segment_files(model, asked, Path(audio_dir), load_embeddings(embeddings),
+                                                    Path(out_segments), Path(out_cuts), threads, pad)
+    table, scores = score(asked, events, predictions, max(durations.values()) if durations else 0.0, cfg)
     table["segments_tsv"] = [outputs[q]["tsv"] for q in table["query_id"]]
     table["picture"] = [outputs[q]["plot"] for q in table["query_id"]]
     table["cut_outs"] = [len(outputs[q]["extracted"]) for q in table["query_id"]]
+    summary = summarise(best, model.cfg, candidates, metrics, durations, table, scores, cfg, pad)
+    atomic.write_tsv(out_tsv, table)
+    atomic.write_json(out_json, atomic.json_ready(summary))
+    atomic.write_text(out_html, summary_html(summary, table))
+    present, absent = summary["demo"]["present"], summary["demo"]["absent"]
+    print(f"demo: event F1 on present queries {_fmt(present['event_f1'])} (test: "
+          f"{_fmt(summary['model']['test'].get('positives_event_f1'))}); absent queries: "
+          f"{absent['n_segments']} segments in {int((table['present'] == 0).sum())} queries", flush=True)
+    return summary
+
+
+def summarise(best: dict, model_cfg, candidates: list[dict], metrics, durations: dict, table: pd.DataFrame,
+              scores: dict, cfg: EvalConfig, pad: float) -> dict:
+    """The demo's summary: the model chosen and its test scores, the demo's scores, every query."""
     absent = table[table["present"] == 0]
-    summary = {
+    return {
         "model": {**best, "test": chosen_test_scores(metrics, best["backbone"], best["seed"]),
-                  "threshold": model.cfg.threshold, "gate": model.cfg.gate, "merge_gap": model.cfg.merge_gap,
-                  "min_duration": model.cfg.min_duration},
+                  "threshold": model_cfg.threshold, "gate": model_cfg.gate, "merge_gap": model_cfg.merge_gap,
+                  "min_duration": model_cfg.min_duration},
         "candidates": candidates,
         "files": {f: {"duration": d} for f, d in durations.items()},
         "demo": {"present": scores["positives"], "all_queries": scores["overall"], "by_kind": scores["by_kind"],
@@ -262,14 +244,6 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
                      "segment_seconds": cfg.segment_seconds, "pad": pad},
         "queries": _records(table),
     }
-    atomic.write_tsv(out_tsv, table)
-    atomic.write_json(out_json, atomic.json_ready(summary))
-    atomic.write_text(out_html, summary_html(summary, table))
-    present = summary["demo"]["present"]
-    print(f"demo: event F1 on present queries {_fmt(present['event_f1'])} (test: "
-          f"{_fmt(summary['model']['test'].get('positives_event_f1'))}); absent queries: "
-          f"{summary['demo']['absent']['n_segments']} segments in {len(absent)} queries", flush=True)
-    return summary
 
 
 def _records(table: pd.DataFrame) -> list[dict]:

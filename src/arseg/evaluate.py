@@ -23,15 +23,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # sed_eval's dependency imports the deprecated pkg_resources
     import sed_eval
 
+from .scoring import EvalConfig, estimated_events, reference_events
+
 TARGET = "target"
 COUNT_COLUMNS = ["event_ntp", "event_nref", "event_nsys", "segment_ntp", "segment_nref", "segment_nsys"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-    t_collar: float = 0.2
-    percentage_of_length: float = 0.2
-    segment_seconds: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,33 +48,6 @@ def eval_config(config: dict) -> tuple[EvalConfig, Buckets]:
     return (EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
                        segment_seconds=ev["segment_seconds"]),
             Buckets(snr_edges_db=tuple(ev["snr_edges_db"]), duration_edges_seconds=tuple(ev["duration_edges_seconds"])))
-
-
-def merge_spans(spans) -> list[tuple[float, float]]:
-    """Union of (onset, offset) spans: overlapping or touching spans become one.
-
-    A query refers to a sound, not to one clip of it, so two overlapping events of the
-    queried category are one reference region (and sed_scores_eval rejects overlapping
-    or touching events of one class in a file).
-    """
-    merged: list[list[float]] = []
-    for on, off in sorted((float(a), float(b)) for a, b in spans):
-        if merged and on <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], off)
-        else:
-            merged.append([on, off])
-    return [(on, off) for on, off in merged]
-
-
-def reference_events(queries: pd.DataFrame, events: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
-    """query_id -> reference (onset, offset) list: the target category's events in its mixture, merged."""
-    spans = {key: merge_spans(zip(g["onset"], g["offset"])) for key, g in events.groupby(["filename", "event_label"])}
-    return {q: (spans.get((f, lab), []) if pos else [])
-            for q, f, lab, pos in zip(queries["query_id"], queries["filename"], queries["target_label"], queries["positive"])}
-
-
-def estimated_events(predictions: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
-    return {q: list(zip(g["onset"], g["offset"])) for q, g in predictions.groupby("query_id")}
 
 
 def _event_list(query_id: str, spans) -> list[dict]:
@@ -112,46 +80,6 @@ def sed_eval_scores(reference: dict, estimated: dict, duration: float, cfg: Eval
     """
     event_metrics, segment_metrics = _run_sed_eval(reference, estimated, duration, cfg)
     return _summary(event_metrics, segment_metrics, reference)
-
-
-class EventCounts:
-    """sed_eval's event-based counts (Ntp, Nref, Nsys) of single query-files, remembered by
-    content: a decoding grid scores the same few segments over and over (57 settings x
-    1,600 validation queries of the default run are about 1,300 distinct pairs), and the
-    counts of one query-file do not depend on the others."""
-
-    def __init__(self, cfg: EvalConfig):
-        self._metrics = sed_eval.sound_event.EventBasedMetrics(
-            event_label_list=[TARGET], t_collar=cfg.t_collar, percentage_of_length=cfg.percentage_of_length,
-            empty_system_output_handling="zero_score")
-        self._known: dict = {}
-
-    def __call__(self, ref, est) -> tuple[int, int, int]:
-        key = (tuple(ref), tuple(est))
-        if key not in self._known:
-            before = [self._metrics.overall[k] for k in ("Ntp", "Nref", "Nsys")]
-            name = f"pair{len(self._known)}"
-            self._metrics.evaluate(_event_list(name, ref), _event_list(name, est))
-            self._known[key] = tuple(int(self._metrics.overall[k] - b) for k, b in zip(("Ntp", "Nref", "Nsys"), before))
-        return self._known[key]
-
-    def f1(self, reference: dict, estimated: dict) -> float:
-        """sed_eval's overall event-based F1 over these query-files (as
-        EventBasedMetrics.overall_f_measure computes it from the summed counts)."""
-        ntp = nref = nsys = 0
-        for query_id, ref in reference.items():
-            est = estimated.get(query_id, [])
-            if ref or est:  # neither: the query-file changes no count
-                tp, r, s = self(ref, est)
-                ntp, nref, nsys = ntp + tp, nref + r, nsys + s
-        precision = 0 if nsys == 0 else sed_eval.metric.precision(Ntp=ntp, Nsys=nsys)
-        return sed_eval.metric.f_measure(precision=precision, recall=sed_eval.metric.recall(Ntp=ntp, Nref=nref)) or 0.0
-
-
-def event_f1(reference: dict, estimated: dict, cfg: EvalConfig, counts: EventCounts | None = None) -> float:
-    """sed_eval's event-based F1 alone (what decoding is tuned for); pass one EventCounts to
-    score many estimates of the same references (a decoding grid)."""
-    return (counts or EventCounts(cfg)).f1(reference, estimated)
 
 
 def _summary(event_metrics, segment_metrics, reference: dict) -> dict:

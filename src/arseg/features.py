@@ -8,6 +8,7 @@ and the power spectrum with each frame's energy. One implementation serves the w
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 import numba
@@ -51,6 +52,14 @@ class FeatureConfig:
         """Centred frames, as librosa (n_fft // 2 zeros at each end; one frame fewer than
         1 + n // hop when n_fft is odd and the hop divides n)."""
         return 1 + (n_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
+
+
+def feature_config(settings) -> FeatureConfig:
+    """The log-mel settings from the workflow config's audio section (a mapping) or from a
+    model's config (which carries the settings it was trained with)."""
+    if isinstance(settings, Mapping):
+        return FeatureConfig(**settings)
+    return FeatureConfig(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(FeatureConfig)})
 
 
 def hann_window(length: int, dtype=np.float32) -> np.ndarray:

@@ -128,70 +128,90 @@ def pick_examples(queries: pd.DataFrame, segments: pd.DataFrame, events: pd.Data
 
 
 def examples_figure(features, index, events, queries, segments, scores, count: int, hop_seconds: float,
-                    model_name: str, out_png, threshold: float = 0.5) -> None:
-    """Per example: log-mel spectrogram, reference and predicted segments, presence score."""
+                    model_name: str, out_png, threshold: float = 0.5) -> list[dict]:
+    """Per example: log-mel spectrogram, reference and predicted segments, presence score.
+    Returns what each example shows (query_id, role, reference and predicted (onset,
+    offset) spans, the presence curve, the levels drawn)."""
     from .feature_store import FeatureStore
 
     store = FeatureStore(features, index)
     events, queries = read_events(events), read_queries(queries)
     segments = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
-    with np.load(scores) as data:
-        row = {q: i for i, q in enumerate(data["query_id"].tolist())}
-        presence, bin_width = data["presence"], float(data["bin_width"])
-        own = "threshold" in data.files  # the model's decoding threshold, when prediction records it
-        threshold = float(data["threshold"]) if own else threshold
-        gate = float(data["gate"]) if "gate" in data.files else 0.0
-    chosen = pick_examples(queries[queries["query_id"].isin(row)], segments, events, count)
+    scores = read_scores(scores, threshold)
+    chosen = pick_examples(queries[queries["query_id"].isin(scores["row"])], segments, events, count)
     by_id = queries.set_index("query_id")
     fig = plt.figure(figsize=(10, 3.9 * max(len(chosen), 1)))
     outer = fig.add_gridspec(max(len(chosen), 1), 1, hspace=0.32)
-    for k, (query_id, role) in enumerate(chosen):
-        q = by_id.loc[query_id]
-        spec = store[q["filename"]]
-        duration = len(spec) * hop_seconds
-        inner = outer[k].subgridspec(3, 1, height_ratios=[3, 0.9, 1.5], hspace=0.08)
-        ax_spec, ax_lane, ax_score = (fig.add_subplot(inner[i]) for i in range(3))
-        ax_spec.imshow(spec.T, origin="lower", aspect="auto", cmap="magma", extent=[0, duration, 0, spec.shape[1]])
-        ax_spec.set_ylabel("mel band")
-        ax_spec.grid(False)
-        ax_spec.tick_params(labelbottom=False)
-        text = q["text"] if len(q["text"]) <= 70 else q["text"][:67] + "..."
-        others = sorted(set(events.loc[events["filename"] == q["filename"], "event_label"]) - {q["target_label"]})
-        ax_spec.set_title(f"{role}: {q['filename']}, {q['kind']} query \"{text}\"\n"
-                          f"queried: {q['target_label']} ({'present' if q['positive'] else 'absent'}); "
-                          f"also sounding: {', '.join(others) or 'nothing'}", fontsize=9, loc="left")
-        ref = events[(events["filename"] == q["filename"]) & (events["event_label"] == q["target_label"])]
-        est = segments[segments["query_id"] == query_id]
-        ref_spans = [(on, off - on) for on, off in zip(ref["onset"], ref["offset"])] if q["positive"] else []
-        ax_lane.broken_barh(ref_spans, (1.1, 0.8), color=REFERENCE_COLOR)
-        ax_lane.broken_barh([(on, off - on) for on, off in zip(est["onset"], est["offset"])], (0.1, 0.8),
-                            color=PREDICTED_COLOR)
-        ax_lane.set(ylim=(0, 2), xlim=(0, duration))
-        ax_lane.set_yticks([0.5, 1.5], ["predicted", "reference"], fontsize=8)
-        ax_lane.tick_params(labelbottom=False)
-        ax_lane.grid(False)
-        curve = presence[row[query_id]]
-        edges = np.minimum(np.arange(len(curve) + 1) * bin_width, duration)
-        for on, width in ref_spans:
-            ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
-        ax_score.stairs(curve, edges, color="black", lw=1.5, baseline=None)
-        ax_score.axhline(threshold, color="0.4", ls="--", lw=1)
-        ticks = [0, threshold, 1]
-        if gate > threshold:
-            ax_score.axhline(gate, color="0.4", ls=":", lw=1)
-            ticks.insert(2, gate)
-        ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
-        ax_score.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
-        ax_score.set_xlabel("time (s)" if k == len(chosen) - 1 else "")
+    shown = [draw_example(fig, outer[k], query_id, role, by_id.loc[query_id], store, events, segments, scores,
+                          hop_seconds, last=k == len(chosen) - 1)
+             for k, (query_id, role) in enumerate(chosen)]
+    handles = example_legend(model_name, scores)
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.1, right=0.98)
+    save(fig, out_png)
+    return shown
+
+
+def read_scores(path, threshold: float) -> dict:
+    """The per-bin presence scores of a split's predictions, with the decoding threshold and
+    gate the model used (`threshold` where prediction did not record one)."""
+    with np.load(path) as data:
+        own = "threshold" in data.files
+        return {"row": {q: i for i, q in enumerate(data["query_id"].tolist())}, "presence": data["presence"],
+                "bin_width": float(data["bin_width"]), "own_threshold": own,
+                "threshold": float(data["threshold"]) if own else threshold,
+                "gate": float(data["gate"]) if "gate" in data.files else 0.0}
+
+
+def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
+                 scores: dict, hop_seconds: float, last: bool) -> dict:
+    """One example in its grid cell: spectrogram, reference and predicted lanes, presence."""
+    from . import plots
+
+    spec = store[q["filename"]]
+    inner = cell.subgridspec(3, 1, height_ratios=[3, 0.9, 1.5], hspace=0.08)
+    ax_spec, ax_lane, ax_score = (fig.add_subplot(inner[i]) for i in range(3))
+    duration = plots.spectrogram(ax_spec, spec, hop_seconds)
+    ax_spec.grid(False)
+    ax_spec.tick_params(labelbottom=False)
+    text = q["text"] if len(q["text"]) <= 70 else q["text"][:67] + "..."
+    others = sorted(set(events.loc[events["filename"] == q["filename"], "event_label"]) - {q["target_label"]})
+    ax_spec.set_title(f"{role}: {q['filename']}, {q['kind']} query \"{text}\"\n"
+                      f"queried: {q['target_label']} ({'present' if q['positive'] else 'absent'}); "
+                      f"also sounding: {', '.join(others) or 'nothing'}", fontsize=9, loc="left")
+    ref = events[(events["filename"] == q["filename"]) & (events["event_label"] == q["target_label"])]
+    est = segments[segments["query_id"] == query_id]
+    reference = list(zip(ref["onset"], ref["offset"])) if q["positive"] else []
+    predicted = list(zip(est["onset"], est["offset"]))
+    ref_bars = plots.spans(ax_lane, reference, (1.1, 0.8), color=REFERENCE_COLOR)
+    plots.spans(ax_lane, predicted, (0.1, 0.8), color=PREDICTED_COLOR)
+    ax_lane.set(ylim=(0, 2), xlim=(0, duration))
+    ax_lane.set_yticks([0.5, 1.5], ["predicted", "reference"], fontsize=8)
+    ax_lane.tick_params(labelbottom=False)
+    ax_lane.grid(False)
+    curve = scores["presence"][scores["row"][query_id]]
+    for on, width in ref_bars:
+        ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
+    levels = plots.presence(ax_score, curve, scores["bin_width"], scores["threshold"], scores["gate"], duration,
+                            color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
+    ticks = [0, *levels, 1]
+    ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
+    ax_score.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
+    ax_score.set_xlabel("time (s)" if last else "")
+    return {"query_id": query_id, "role": role, "reference": reference, "predicted": predicted,
+            "presence": curve, "levels": levels}
+
+
+def example_legend(model_name: str, scores: dict) -> list:
+    threshold, gate = scores["threshold"], scores["gate"]
     handles = [matplotlib.patches.Patch(color=REFERENCE_COLOR, label="reference (queried sound)"),
                matplotlib.patches.Patch(color=PREDICTED_COLOR, label=f"predicted segments ({model_name})"),
                matplotlib.lines.Line2D([], [], color="black", label="presence score per bin"),
                matplotlib.lines.Line2D([], [], color="0.4", ls="--",
-                                       label=f"decoding threshold {threshold:g}" if own
+                                       label=f"decoding threshold {threshold:g}" if scores["own_threshold"]
                                        else f"threshold {threshold:g} (config decoding.threshold)")]
     if gate > threshold:
         handles.append(matplotlib.lines.Line2D([], [], color="0.4", ls=":",
                                                label=f"gate {gate:g}: a segment must reach it somewhere"))
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.1, right=0.98)
-    save(fig, out_png)
+    return handles

@@ -9,6 +9,27 @@ from . import targets
 from .models.model import ReferringSegmenter
 
 
+class QueryKindError(ValueError):
+    """A label the closed-set model was not trained on."""
+
+
+def query_inputs(model: ReferringSegmenter, texts, cache=None, encoder_factory=None) -> torch.Tensor:
+    """Model inputs for queries, one per text: label indices for a label model (the texts
+    are its labels), else text embeddings from `cache` (an EmbeddingCache). Texts the cache
+    lacks are embedded and added to it; the encoder (encoder_factory(), else the default)
+    is loaded only then, as loading it takes seconds."""
+    texts = list(texts)
+    if model.cfg.query_encoder != "text":
+        unknown = sorted(set(texts) - set(model.cfg.labels))
+        if unknown:
+            raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
+        position = {label: i for i, label in enumerate(model.cfg.labels)}
+        return torch.tensor([position[label] for label in texts], dtype=torch.int64)
+    missing = [t for t in texts if t not in cache.index]
+    encoder = encoder_factory() if missing and encoder_factory is not None else None
+    return torch.from_numpy(np.asarray(cache.lookup(texts, encoder), dtype=np.float32)).float()
+
+
 def window_plan(n_frames: int, model: ReferringSegmenter) -> tuple[list[int], int, int]:
     """Start frames of the windows, window hop in bins, and the total number of bins."""
     cfg = model.cfg

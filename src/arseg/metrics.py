@@ -13,10 +13,11 @@ import dataclasses
 import pandas as pd
 
 from . import atomic
-from .evaluate import Buckets, EvalConfig, estimated_events, evaluate, per_query_counts, reference_events
+from .evaluate import Buckets, evaluate, per_query_counts
 from .mixtures import read_events
 from .psds import SETTINGS, choose_thresholds, criteria_deltas, ground_truth, load_scores, score_frames, threshold_free
 from .queries import read_queries
+from .scoring import EvalConfig, estimated_events, reference_events
 
 QUERY_COLUMNS = ["query_id", "filename", "kind", "target_label", "positive"]
 

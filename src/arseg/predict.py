@@ -6,20 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from . import atomic
 from .feature_store import FeatureStore
-from .inference import predict_bins, segments_from_bins
+from .inference import predict_bins, query_inputs, segments_from_bins
 from .models.model import ReferringSegmenter, prepare_for_inference
 from .text_encoder import EmbeddingCache
 
 PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
-
-
-class QueryKindError(ValueError):
-    pass
 
 
 def supported(model: ReferringSegmenter, queries: pd.DataFrame) -> pd.DataFrame:
@@ -29,15 +24,9 @@ def supported(model: ReferringSegmenter, queries: pd.DataFrame) -> pd.DataFrame:
     return queries[(queries["kind"] == "label") & queries["target_label"].isin(model.cfg.labels)]
 
 
-def query_inputs(model: ReferringSegmenter, queries: pd.DataFrame, cache: EmbeddingCache | None) -> torch.Tensor:
-    """Model inputs for queries: text embeddings, or label indices for label models."""
-    if model.cfg.query_encoder == "text":
-        return torch.from_numpy(cache.lookup(queries["text"].tolist())).float()
-    unknown = sorted(set(queries["target_label"]) - set(model.cfg.labels))
-    if unknown:
-        raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
-    position = {label: i for i, label in enumerate(model.cfg.labels)}
-    return torch.tensor([position[label] for label in queries["target_label"]], dtype=torch.int64)
+def query_texts(model: ReferringSegmenter, queries: pd.DataFrame) -> list[str]:
+    """What a model is asked per query: the text, or the target label for a label model."""
+    return queries["text" if model.cfg.query_encoder == "text" else "target_label"].tolist()
 
 
 def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
@@ -46,7 +35,7 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
     fast = prepare_for_inference(model)  # what `arseg segment` runs
     rows, ids, scores = [], [], []
     for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
-        bins = predict_bins(fast, features[filename], query_inputs(model, group, cache))
+        bins = predict_bins(fast, features[filename], query_inputs(model, query_texts(model, group), cache))
         for query_id, query_bins in zip(group["query_id"], bins):
             for onset, offset, score in segments_from_bins(query_bins, model, duration):
                 rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])

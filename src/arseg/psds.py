@@ -45,7 +45,8 @@ with warnings.catch_warnings():
     from sed_scores_eval import collar_based, intersection_based
     from sed_scores_eval.base_modules.scores import create_score_dataframe
 
-from .evaluate import TARGET, EvalConfig, finite
+from .evaluate import TARGET, finite
+from .scoring import EvalConfig
 
 
 @dataclasses.dataclass(frozen=True)

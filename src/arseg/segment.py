@@ -8,6 +8,7 @@ out audio and the picture live here too, so the command line stays thin.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -17,8 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import atomic, audio_io, inference, targets
-from .features import FeatureConfig
+from . import atomic, audio_io, features, inference, targets
 from .models.model import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
@@ -85,44 +85,25 @@ def embedding_cache_path() -> Path:
     return Path(root) / f"query-embeddings-all-minilm-l6-v2-{version}.npz"
 
 
-def query_inputs(model: ReferringSegmenter, queries: list[Query], encoder_factory: Callable | None = None,
-                 cache_path: Path | None = None) -> torch.Tensor:
-    """Model inputs: label indices, or text embeddings. Loading the sentence encoder costs
-    5-10 s, so it is loaded only when a text query is not in the cache at `cache_path`
-    (none: no cache); new embeddings are added to the cache."""
-    if model.cfg.query_encoder == "label":
-        position = {label: i for i, label in enumerate(model.cfg.labels)}
-        return torch.tensor([position[q.text] for q in queries], dtype=torch.int64)
+@contextlib.contextmanager
+def embedding_cache(path: Path | None):
+    """The text-embedding cache kept at `path` (empty when there is none, it is damaged, or
+    path is None), saved back there when texts were added to it."""
     from . import text_encoder
 
-    texts = [q.text for q in queries]
     cache = text_encoder.EmbeddingCache([], np.zeros((0, text_encoder.EMBEDDING_DIM), np.float32))
-    if cache_path is not None and cache_path.is_file():
+    if path is not None and path.is_file():
         try:
-            cache = text_encoder.EmbeddingCache.load(cache_path)
+            cache = text_encoder.EmbeddingCache.load(path)
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
             pass
-    missing = [t for t in texts if t not in cache.index]
-    if missing:
-        encoder = encoder_factory() if encoder_factory is not None else text_encoder.load_encoder()
-        vectors = cache.lookup(texts, encoder)
-        if cache_path is not None:
-            try:
-                cache.save(cache_path)
-            except OSError:
-                pass  # a read-only home is no reason to fail
-    else:
-        vectors = cache.lookup(texts)
-    return torch.from_numpy(np.asarray(vectors, dtype=np.float32)).float()
-
-
-# ---------------------------------------------------------------- features
-
-
-def feature_config(model: ReferringSegmenter) -> FeatureConfig:
-    cfg = model.cfg
-    return FeatureConfig(sample_rate=cfg.sample_rate, n_mels=cfg.n_mels, win_seconds=cfg.win_seconds,
-                         hop_seconds=cfg.hop_seconds)
+    known = len(cache.texts)
+    yield cache
+    if path is not None and len(cache.texts) > known:
+        try:
+            cache.save(path)
+        except OSError:
+            pass  # a read-only home is no reason to fail
 
 
 # ---------------------------------------------------------------- segmentation
@@ -144,6 +125,44 @@ def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: l
                     if s[1] - s[0] >= RESOLUTION]  # shorter would print as onset == offset
         results.append(Result(query, segments, query_bins[:, 0].copy()))
     return results
+
+
+def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: ReferringSegmenter, queries: list[Query],
+                 inputs: torch.Tensor, decode: targets.DecodeConfig, out: Path, extract: Path | None = None,
+                 pad: float = 0.1, picture: bool = False, progress: Callable | None = None) -> dict:
+    """Segment one audio file for every query and write, per query, OUT/<key>.<query>.tsv,
+    with `extract` the segments cut out into EXTRACT/<key>.<query>/, with `picture`
+    OUT/<key>.<query>.png. Returns the file's report (what `arseg segment --json` prints).
+
+    fast: the model prepared for inference; progress(n, windows): n more of the file's
+    windows are done."""
+    cfg = model.cfg
+    audio, meta = audio_io.read_mono(path, cfg.sample_rate)
+    logmel = features.log_mel(audio, features.feature_config(cfg))
+    duration = meta.duration
+    windows = max(1, n_windows(model, len(logmel)))
+    advance = None if progress is None else (lambda n: progress(n, windows))
+    results = segment_features(fast, logmel, queries, inputs, duration, decode, progress=advance)
+    entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
+             "channels": meta.channels, "results": []}
+    for result in results:
+        stem = f"{key}.{safe_name(result.query.text)}"
+        tsv = out / f"{stem}.tsv"
+        write_segments_tsv(tsv, result.segments)
+        item = {"query": result.query.text, "kind": result.query.kind,
+                "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
+                             for on, off, score in result.segments],
+                "tsv": str(tsv)}
+        if extract is not None:
+            cuts = extract_segments(extract / stem, path, audio, cfg.sample_rate, duration, result.segments, pad)
+            item["extracted"] = [str(p) for p in cuts]
+        if picture:
+            png = out / f"{stem}.png"
+            plot(png, logmel, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
+                 f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
+            item["plot"] = str(png)
+        entry["results"].append(item)
+    return entry
 
 
 # ---------------------------------------------------------------- names and writers
@@ -206,33 +225,19 @@ def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop
     """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
 
-    columns = 4000  # at most this many spectrogram columns (max over time), so an hour plots fast
-    step = max(1, int(np.ceil(len(features) / columns)))
-    if step > 1:
-        usable = (len(features) // step) * step
-        spec = features[:usable].reshape(-1, step, features.shape[1]).max(axis=1)
-    else:
-        spec = features
+    from . import plots
+
     fig = Figure(figsize=(min(20.0, max(8.0, duration / 6.0)), 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    extent = (0.0, len(spec) * step * hop_seconds, 0, features.shape[1])
-    vmax = float(spec.max())
-    top.imshow(spec.T, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=vmax - 80.0, vmax=vmax,
-               interpolation="nearest")
-    top.set_ylabel("mel band")
+    plots.spectrogram(top, features, hop_seconds, max_columns=4000, range_db=80.0, interpolation="nearest")
     top.set_title(title, fontsize=10)
-    edges = np.arange(len(result.presence) + 1) * bin_width
-    bottom.stairs(result.presence, edges, color="tab:blue", label="score")
-    bottom.axhline(decode.threshold, color="grey", linestyle="--", linewidth=0.8,
-                   label=f"threshold {decode.threshold:g}")
-    if decode.gate > decode.threshold:  # hysteresis: a segment must reach the gate somewhere
-        bottom.axhline(decode.gate, color="grey", linestyle=":", linewidth=0.8, label=f"gate {decode.gate:g}")
-    # One collection each, however many segments (an hour may have thousands): a strip along
-    # the top of the spectrogram (so it stays visible) and shading under the score curve.
-    spans = [(onset, offset - onset) for onset, offset, _ in result.segments]
-    top.broken_barh(spans, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
-    bottom.broken_barh(spans, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green", alpha=0.3,
-                       linewidth=0, label="segments" if spans else None)
+    plots.presence(bottom, result.presence, bin_width, decode.threshold, decode.gate, color="tab:blue",
+                   line_color="grey", linewidth=0.8, labels=True)
+    # A strip along the top of the spectrogram (so it stays visible) and shading under the score curve
+    segments = [(onset, offset) for onset, offset, _ in result.segments]
+    plots.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
+    plots.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green", alpha=0.3,
+                linewidth=0, label="segments" if segments else None)
     bottom.set_ylim(0, 1.02)
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("time (s)")

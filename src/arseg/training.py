@@ -17,9 +17,8 @@ from tqdm import tqdm
 
 from . import atomic, targets
 from .tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
-from .calibrate import apply_decoding, choose_decoding
-from .evaluate import reference_events
-from .models.model import ModelConfig, ReferringSegmenter, prepare_for_inference, save_model
+from .models.model import ModelConfig, ReferringSegmenter, prepare_for_inference
+from .scoring import reference_events
 
 
 @dataclasses.dataclass
@@ -225,23 +224,66 @@ def load_state(state_path: Path, fingerprint: str, device) -> dict | None:
     return state
 
 
+@dataclasses.dataclass
+class Run:
+    """What a training run carries from epoch to epoch (and saves after each one)."""
+    model: ReferringSegmenter
+    tagger: TaggingHead | None
+    parameters: list
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    history: list = dataclasses.field(default_factory=list)
+    best: float = math.inf
+    best_state: dict | None = None
+
+
 def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
-          model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
-          device: str | None = None, provenance: dict | None = None) -> pd.DataFrame:
-    """Train with early stopping on validation loss; write the best model and the history.
+          state_path: Path, fingerprint: str = "", device: str | None = None, name: str = "") -> Run:
+    """Train with early stopping on validation loss; leave the best weights in `model` and
+    return the run (its history and best validation loss).
 
     After every epoch the full state goes to `state_path`, so a killed job resumes from
     its last finished epoch and ends with the same result as an uninterrupted run (CPU).
     `fingerprint` identifies the configs and inputs, so a stale state is never resumed.
+    The caller removes `state_path` once the model is saved. `name` names the run in messages.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
-        cfg = dataclasses.replace(cfg, mixtures_per_batch=cfg.mixtures_per_batch * cfg.cuda_batch_scale)
+    cfg = device_config(cfg, device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    normalise_inputs(model, train_data)
+    run = start_run(model, train_data, cfg, device)
+    resume(run, state_path, fingerprint, device, name)
+    rows = answered_rows(train_data)
+    for epoch in range(len(run.history), cfg.epochs):
+        if epoch_since_best(run.history) >= cfg.patience:
+            break
+        began = time.perf_counter()
+        train_loss, tag_loss = train_epoch(run, train_data, rows, epoch, cfg, device, state_path, name)
+        run.schedule.step()
+        val_loss = evaluate_loss(model, val_data, cfg, device)
+        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began)
+        save_state(run, state_path, fingerprint)
+    model.load_state_dict(run.best_state)
+    return run
+
+
+def device_config(cfg: TrainConfig, device: str) -> TrainConfig:
+    """On a GPU, larger batches (cuda_batch_scale times the mixtures)."""
+    if device == "cuda":
+        return dataclasses.replace(cfg, mixtures_per_batch=cfg.mixtures_per_batch * cfg.cuda_batch_scale)
+    return cfg
+
+
+def normalise_inputs(model: ReferringSegmenter, train_data: SplitData) -> None:
+    """The model standardises its input with the training features' per-band mean and spread."""
     mean, std = feature_statistics(train_data.features)
     model.feature_mean.copy_(torch.from_numpy(mean).float())
     model.feature_std.copy_(torch.from_numpy(std).float())
+
+
+def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig, device) -> Run:
+    """The model (and the tagging head, if any) on the device, AdamW and a cosine schedule."""
     tagger = make_tagger(model, train_data, cfg)
     if tagger is not None:
         print(f"auxiliary tagging head: {len(train_data.tags.labels)} categories, weight {cfg.tagging_weight}")
@@ -252,75 +294,93 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         parameters += list(tagger.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    history, best, best_state, start_epoch = [], math.inf, None, 0
+    return Run(model, tagger, parameters, optimizer, schedule)
+
+
+def resume(run: Run, state_path: Path, fingerprint: str, device, name: str) -> None:
+    """Continue from the saved state of this very run, if there is one."""
     state = load_state(state_path, fingerprint, device)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        if tagger is not None:
-            tagger.load_state_dict(state["tagger"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        history, best, best_state = state["history"], state["best"], state["best_state"]
-        start_epoch = len(history)
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resuming {model_path} from epoch {start_epoch}")
-    rows = answered_rows(train_data)
-    for epoch in range(start_epoch, cfg.epochs):
-        if epoch_since_best(history) >= cfg.patience:
-            break
-        began = time.perf_counter()
-        model.train()
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(rows)
-        batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
-        total, tag_total, count = 0.0, 0.0, 0
-        augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
-        mixing = np.random.default_rng([cfg.seed, epoch, 1])
-        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                          mininterval=5):
-            partners, gains = mixing_partners(train_data, batch, rows, cfg.mix_probability, cfg.mix_gain_db,
-                                              mixing)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                loss, tag_loss, n = run_batch(model, train_data, batch, device, cfg.loss, augment, tagger,
-                                              partners, gains)
-            objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
-            if not torch.isfinite(objective):
-                raise NonFiniteLossError(
-                    f"training {model_path}: loss became {float(objective.detach())} in epoch {epoch + 1}; "
-                    f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 5.0)
-            optimizer.step()
-            total, count = total + float(loss.detach()) * n, count + n
-            if tag_loss is not None:
-                tag_total += float(tag_loss.detach()) * len(batch)
-        schedule.step()
-        val_loss = evaluate_loss(model, val_data, cfg, device)
-        if val_loss < best:
-            best = val_loss
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": val_loss,
-                        "best": int(val_loss <= best), "seconds": time.perf_counter() - began})
-        if tagger is not None:
-            history[-1]["tag_loss"] = tag_total / len(rows)
-        print(f"epoch {epoch + 1}: train {history[-1]['train_loss']:.4f} val {val_loss:.4f}", flush=True)
-        with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "history": history, "best": best,
-                        "best_state": best_state, "torch_rng": torch.get_rng_state(),
-                        "tagger": tagger.state_dict() if tagger is not None else None,
-                        "fingerprint": fingerprint}, tmp)
-    model.load_state_dict(best_state)
-    decoding = choose_decoding(model, val_data, min_duration=model.cfg.min_duration)
-    apply_decoding(model, decoding["chosen"])
-    print(f"decoding chosen on validation: {decoding['chosen']}")
-    model.cpu()
-    table = pd.DataFrame(history)
-    save_model(model, model_path, extra={"best_val_loss": best, "epochs_run": len(history),
-                                         "validation_decoding": decoding}, provenance=provenance)
-    atomic.write_tsv(history_path, table)
-    state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
-    return table
+    if state is None:
+        return
+    run.model.load_state_dict(state["model"])
+    if run.tagger is not None:
+        run.tagger.load_state_dict(state["tagger"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.schedule.load_state_dict(state["schedule"])
+    run.history, run.best, run.best_state = state["history"], state["best"], state["best_state"]
+    torch.set_rng_state(state["torch_rng"])
+    print(f"resuming {name} from epoch {len(run.history)}")
+
+
+def train_epoch(run: Run, data: SplitData, rows: np.ndarray, epoch: int, cfg: TrainConfig, device,
+                state_path: Path, name: str) -> tuple[float, float | None]:
+    """One pass over the training mixtures in a seeded order; (loss per query, tagging loss
+    per mixture or None without a tagging head)."""
+    run.model.train()
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(rows)
+    batches = [order[i:i + cfg.mixtures_per_batch] for i in range(0, len(order), cfg.mixtures_per_batch)]
+    total, tag_total, count = 0.0, 0.0, 0
+    augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
+    mixing = np.random.default_rng([cfg.seed, epoch, 1])
+    for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False, mininterval=5):
+        partners, gains = mixing_partners(data, batch, rows, cfg.mix_probability, cfg.mix_gain_db, mixing)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss, tag_loss, n = run_batch(run.model, data, batch, device, cfg.loss, augment, run.tagger,
+                                          partners, gains)
+        objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
+        if not torch.isfinite(objective):
+            raise NonFiniteLossError(
+                f"training {name}: loss became {float(objective.detach())} in epoch {epoch + 1}; "
+                f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
+        step(run, objective)
+        total, count = total + float(loss.detach()) * n, count + n
+        if tag_loss is not None:
+            tag_total += float(tag_loss.detach()) * len(batch)
+    return total / max(count, 1), (tag_total / len(rows) if run.tagger is not None else None)
+
+
+def step(run: Run, objective: torch.Tensor) -> None:
+    """One optimiser step on the objective, gradients clipped to norm 5."""
+    run.optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    torch.nn.utils.clip_grad_norm_(run.parameters, 5.0)
+    run.optimizer.step()
+
+
+def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None, val_loss: float,
+                 began: float) -> None:
+    """Keep the weights if validation improved; add the epoch to the history."""
+    if val_loss < run.best:
+        run.best = val_loss
+        run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    run.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                        "best": int(val_loss <= run.best), "seconds": time.perf_counter() - began})
+    if tag_loss is not None:
+        run.history[-1]["tag_loss"] = tag_loss
+    print(f"epoch {epoch + 1}: train {train_loss:.4f} val {val_loss:.4f}", flush=True)
+
+
+def save_state(run: Run, state_path: Path, fingerprint: str) -> None:
+    """Everything a resumed run needs, written atomically."""
+    with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
+        torch.save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                    "schedule": run.schedule.state_dict(), "history": run.history, "best": run.best,
+                    "best_state": run.best_state, "torch_rng": torch.get_rng_state(),
+                    "tagger": run.tagger.state_dict() if run.tagger is not None else None,
+                    "fingerprint": fingerprint}, tmp)
+
+
+@torch.no_grad()
+def validation_bins(model, data: SplitData, batch_mixtures: int = 32) -> np.ndarray:
+    """Sigmoid outputs (Q, n_bins, 3) for every query of a split (one window per mixture)."""
+    model = prepare_for_inference(model)
+    device = next(model.parameters()).device
+    out = np.zeros(data.query_target.shape, dtype=np.float32)
+    rows = answered_rows(data)
+    for start in range(0, len(rows), batch_mixtures):
+        logits, ids, _ = batch_logits(model, data, rows[start:start + batch_mixtures], device)
+        out[ids] = torch.sigmoid(logits).float().cpu().numpy()
+    return out
 
 
 def make_tagger(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig) -> TaggingHead | None:

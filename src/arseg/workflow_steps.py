@@ -1,22 +1,27 @@
 """File-level steps behind the train and predict rules: read the inputs named
 by the rule, call the library, write the outputs. Kept here so rule scripts stay thin
-and the steps are testable without Snakemake."""
+and the steps are testable without Snakemake.
+
+The train step reads top to bottom: build the model and the splits, train (the loop in
+`training`), choose the decoding on validation (`calibrate`), save."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-from . import atomic, provenance
+from . import atomic, calibrate, provenance
 from .feature_store import FeatureStore
+from .inference import query_inputs
 from .mixtures import read_events
-from .models.model import ModelConfig, ReferringSegmenter, load_model
-from .predict import predict_split, query_inputs, supported
+from .models.model import ModelConfig, ReferringSegmenter, load_model, save_model
+from .predict import predict_split, query_texts, supported
 from .queries import read_queries
 from .text_encoder import EmbeddingCache
-from .training import TrainConfig, build_split, train
+from .training import SplitData, TrainConfig, build_split, train, validation_bins
 
 
 def load_cache(embeddings) -> EmbeddingCache | None:
@@ -43,15 +48,34 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         store = FeatureStore(npy, idx)
         table = supported(model, table)
         splits.append(build_split(store.array, store.row, table, read_events(ev),
-                                  query_inputs(model, table, cache).numpy(), model_cfg))
+                                  query_inputs(model, query_texts(model, table), cache).numpy(), model_cfg))
     print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
-    return train(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
-                 model_path, history_path, state_path,
-                 fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]),
-                 provenance=made_by)
+    return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
+                       model_path, history_path, state_path,
+                       fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]),
+                       provenance=made_by)
+
+
+def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
+                model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
+                device: str | None = None, provenance: dict | None = None) -> pd.DataFrame:
+    """Train (resumable through `state_path`), choose the decoding on validation, write the
+    model and its history; the state is removed once the model is saved."""
+    run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path))
+    decoding = calibrate.choose_decoding(validation_bins(model, val_data), val_data.query_target, model.cfg,
+                                         min_duration=model.cfg.min_duration)
+    calibrate.apply_decoding(model, decoding["chosen"])
+    print(f"decoding chosen on validation: {decoding['chosen']}")
+    model.cpu()
+    history = pd.DataFrame(run.history)
+    save_model(model, model_path, extra={"best_val_loss": run.best, "epochs_run": len(run.history),
+                                         "validation_decoding": decoding}, provenance=provenance)
+    atomic.write_tsv(history_path, history)
+    state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
+    return history
 
 
 def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, inputs) -> str:

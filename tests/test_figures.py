@@ -1,0 +1,135 @@
+"""What the figures and tables show equals the files they are drawn from: the results table's
+numbers are the metrics files' means over seeds, the dataset figure's bars count the clip
+table, the examples figure draws the predicted segments, the references and the scores."""
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from arseg import figures, tables
+from arseg.mixtures import EVENT_COLUMNS
+from arseg.queries import QUERY_COLUMNS
+
+SPLITS = ["train", "val", "test"]
+
+
+def test_results_table_numbers_are_the_metrics_files_means_over_seeds(tmp_path):
+    rng = np.random.default_rng(0)
+    paths, values = [], {}
+    for backbone, seeds in (("yoho", 3), ("crnn", 2), ("vgg", 1)):
+        for seed in range(seeds):
+            overall = {c.key: float(rng.uniform(0, 1)) for c in tables.MAIN_COLUMNS}
+            metrics = {"overall": overall, "negatives": {k: overall.pop(k) for k in
+                                                         ("false_alarm_rate", "false_alarm_seconds_per_hour")}}
+            path = tmp_path / backbone / f"seed{seed}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(metrics))
+            paths.append(path)
+            values.setdefault(backbone, []).append(metrics)
+    tables.write_table(tables.results_table(paths), tsv=tmp_path / "results.tsv", markdown=tmp_path / "results.md")
+    written = pd.read_csv(tmp_path / "results.tsv", sep="\t").set_index("backbone")
+    markdown = (tmp_path / "results.md").read_text()
+    for backbone, runs in values.items():
+        assert written.loc[backbone, "seeds"] == len(runs)
+        for column in tables.MAIN_COLUMNS:
+            per_seed = np.array([column.read(m) for m in runs])
+            # the TSV keeps 6 significant digits
+            assert written.loc[backbone, column.key] == float(f"{per_seed.mean():.6g}"), column.key
+            if len(runs) > 1:
+                assert written.loc[backbone, f"{column.key}_std"] == float(f"{per_seed.std(ddof=1):.6g}")
+                shown = f"{per_seed.mean():.{column.digits}f} ± {per_seed.std(ddof=1):.{column.digits}f}"
+            else:
+                shown = f"{per_seed.mean():.{column.digits}f}"
+            assert shown in markdown, (backbone, column.key, shown)
+
+
+def captured(monkeypatch) -> list:
+    """The figures the module saves, kept open for inspection."""
+    kept = []
+    monkeypatch.setattr(figures, "save", lambda fig, path: kept.append(fig))
+    return kept
+
+
+def test_dataset_figure_bars_count_the_clip_table_and_the_events(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    clips = pd.DataFrame([[f"c{i}", f"cat{i % 4}", "a sound", float(rng.uniform(1, 9)), SPLITS[i % 3 if i % 7 else 0]]
+                          for i in range(40)], columns=["clip_id", "category", "description", "duration", "split"])
+    clips.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
+    events_paths = []
+    for split in SPLITS:
+        rows = [[f"{split}_m{m}.wav", 0.0, 1.0, f"cat{e}", "c0", "a sound", float(rng.uniform(0, 20))]
+                for m in range(5) for e in range(1 + m % 3)]
+        path = tmp_path / split / "events.tsv"
+        path.parent.mkdir()
+        pd.DataFrame(rows, columns=EVENT_COLUMNS).to_csv(path, sep="\t", index=False)
+        events_paths.append(path)
+    kept = captured(monkeypatch)
+    figures.dataset_figure(tmp_path / "clips.tsv", events_paths, tmp_path / "dataset.png")
+    clips_axes, _, events_axes, _ = kept[0].axes[:4]
+    categories = [t.get_text() for t in clips_axes.get_yticklabels()]
+    expected = clips.groupby(["category", "split"]).size()
+    for container in clips_axes.containers:  # one stacked bar series per split
+        split = container.get_label()
+        drawn = dict(zip(categories, (bar.get_width() for bar in container.patches)))
+        assert drawn == {c: expected.get((c, split), 0) for c in categories}, split
+    heights = sum(bar.get_height() for container in events_axes.containers for bar in container.patches)
+    assert heights == 15  # every mixture of every split counted once
+
+
+def write_split(tmp_path, rng):
+    """Features, events, queries, predictions and scores of a small test split."""
+    hop, frames, bin_width = 0.01, 401, 0.32
+    filenames = [f"m{i}.wav" for i in range(4)]
+    np.save(tmp_path / "features.npy", rng.normal(-50, 5, (len(filenames), frames, 16)).astype(np.float32))
+    pd.DataFrame({"filename": filenames, "row": range(len(filenames))}).to_csv(tmp_path / "index.tsv", sep="\t",
+                                                                                index=False)
+    events, queries, segments = [], [], []
+    for i, filename in enumerate(filenames):
+        events += [[filename, 0.5, 1.5, "dog", "c1", "a dog", 10.0], [filename, 2.0, 3.2, "dog", "c2", "a dog", 5.0],
+                   [filename, 1.0, 2.0, "bell", "c3", "a bell", 3.0]]
+        queries += [[f"q{i}a", filename, "dog", "label", "dog", 1], [f"q{i}b", filename, "a dog barks", "description",
+                                                                     "dog", 1],
+                    [f"q{i}c", filename, "car", "label", "car", 0]]
+        segments += [[f"q{i}a", 0.4 + 0.1 * i, 1.6, 0.9], [f"q{i}b", 2.1, 3.0, 0.7], [f"q{i}c", 0.2, 0.3 + 0.2 * i, 0.6]]
+    pd.DataFrame(events, columns=EVENT_COLUMNS).to_csv(tmp_path / "events.tsv", sep="\t", index=False)
+    pd.DataFrame(queries, columns=QUERY_COLUMNS).to_csv(tmp_path / "queries.tsv", sep="\t", index=False)
+    pd.DataFrame(segments, columns=["query_id", "onset", "offset", "score"]).to_csv(tmp_path / "segments.tsv",
+                                                                                    sep="\t", index=False)
+    ids = [q[0] for q in queries]
+    np.savez(tmp_path / "scores.npz", query_id=np.array(ids), presence=rng.random((len(ids), 13)).astype(np.float32),
+             bin_width=np.float64(bin_width), threshold=np.float64(0.4), gate=np.float64(0.7))
+    return hop
+
+
+def test_examples_figure_draws_the_predictions_references_and_scores(tmp_path, monkeypatch):
+    hop = write_split(tmp_path, np.random.default_rng(2))
+    kept = captured(monkeypatch)
+    shown = figures.examples_figure(tmp_path / "features.npy", tmp_path / "index.tsv", tmp_path / "events.tsv",
+                                    tmp_path / "queries.tsv", tmp_path / "segments.tsv", tmp_path / "scores.npz",
+                                    count=4, hop_seconds=hop, model_name="yoho seed 0", out_png=tmp_path / "x.png")
+    segments = pd.read_csv(tmp_path / "segments.tsv", sep="\t")
+    events = pd.read_csv(tmp_path / "events.tsv", sep="\t")
+    queries = pd.read_csv(tmp_path / "queries.tsv", sep="\t").set_index("query_id")
+    with np.load(tmp_path / "scores.npz") as data:
+        presence = dict(zip(data["query_id"].tolist(), data["presence"]))
+    assert len(shown) == 4 and len({queries.loc[s["query_id"], "filename"] for s in shown}) == 4
+    assert any(not queries.loc[s["query_id"], "positive"] for s in shown)  # a negative query among them
+    for example in shown:
+        q = queries.loc[example["query_id"]]
+        mine = segments[segments["query_id"] == example["query_id"]]
+        assert example["predicted"] == list(zip(mine["onset"], mine["offset"]))
+        target = events[(events["filename"] == q["filename"]) & (events["event_label"] == q["target_label"])]
+        assert example["reference"] == (list(zip(target["onset"], target["offset"])) if q["positive"] else [])
+        np.testing.assert_array_equal(example["presence"], presence[example["query_id"]])
+        assert example["levels"] == [pytest.approx(0.4), pytest.approx(0.7)]  # the model's threshold and gate
+    # The drawn artists: per example a lane axes with the reference and predicted bars
+    lanes = [ax for ax in kept[0].axes if [t.get_text() for t in ax.get_yticklabels()] == ["predicted", "reference"]]
+    assert len(lanes) == 4
+    for ax, example in zip(lanes, shown):
+        reference_bars, predicted_bars = ax.collections
+        drawn = [tuple(p.vertices[0:3:2, 0]) for p in predicted_bars.get_paths()]
+        assert drawn == pytest.approx([(on, off) for on, off in example["predicted"]])
+        assert len(reference_bars.get_paths()) == len(example["reference"])
+    matplotlib.pyplot.close("all")
