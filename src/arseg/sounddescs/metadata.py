@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import atomic_path, write_tsv
+from ..corpus.table import SPLITS
 from .fetch import DEFAULT_USER_AGENT, fetch
 from .ids import check_clip_id
 from .safe_pickle import load_pickle
@@ -26,7 +27,6 @@ _RAW = f"https://raw.githubusercontent.com/akoepke/audio-retrieval-benchmark/{UP
 DEFAULT_DATA_BASE_URL = f"{_RAW}/sounddescs_data/"
 DEFAULT_SPLITS_BASE_URL = f"{_RAW}/data/SoundDescs/"
 DATA_FILES = ("categories.pkl", "descriptions.pkl", "download_links.txt")
-SPLITS = ("train", "val", "test")
 SPLIT_FILES = tuple(f"{s}_list.txt" for s in SPLITS)
 TABLE_COLUMNS = ["clip_id", "category", "description", "split", "source_id", "source_categories"]
 

@@ -26,9 +26,9 @@ from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from ..atomic import write_tsv, write_wav
+from ..corpus.table import CLIP_COLUMNS
 from .ids import check_clip_id
 
-CLIP_COLUMNS = ["clip_id", "category", "description", "duration", "split"]
 EXCERPT_COLUMNS = CLIP_COLUMNS + ["source_id", "start", "end"]
 EXCERPT_DEFAULTS = dict(
     mode="longest_active", max_seconds=10.0, min_seconds=1.0, threshold_db=-30.0, floor_db=-60.0,
