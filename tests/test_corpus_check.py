@@ -63,7 +63,7 @@ def test_loader_resamples_and_downmixes_kept_clips(corpus):
     assert audio.ndim == 1 and abs(len(audio) - RATE) <= 2
 
 
-@pytest.mark.parametrize("clip_id", ["../x", "/etc/passwd", "a b", "ümlaut", ".", ""])
+@pytest.mark.parametrize("clip_id", ["../x", "/etc/passwd", "a b", "ümlaut", ".", "..", ".hidden", ""])
 def test_unsafe_clip_ids_stop_with_file_and_line(tmp_path, clip_id):
     table = pd.DataFrame([["ok", "tone", "d", 1.0, "train"], [clip_id, "tone", "d", 1.0, "train"]],
                          columns=["clip_id", "category", "description", "duration", "split"])

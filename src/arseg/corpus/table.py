@@ -15,9 +15,16 @@ class CorpusError(ValueError):
     """A corpus table or audio file breaks the contract; the message names file and line."""
 
 
+def is_safe_stem(name: object) -> bool:
+    """A clip id names files: [A-Za-z0-9_.-]+ and not starting with '.', so it can never
+    name a path outside its folder, '.', '..' or a hidden (temporary) file."""
+    return isinstance(name, str) and bool(SAFE_STEM.match(name)) and not name.startswith(".")
+
+
 def check_clip_id(clip_id: str, where: str) -> None:
-    if not SAFE_STEM.match(clip_id) or clip_id in (".", ".."):
-        raise CorpusError(f"{where}: clip_id {clip_id!r} is not a safe file stem ([A-Za-z0-9_.-]+)")
+    if not is_safe_stem(clip_id):
+        raise CorpusError(f"{where}: clip_id {clip_id!r} is not a safe file stem "
+                          f"([A-Za-z0-9_.-]+, not starting with '.')")
 
 
 def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:

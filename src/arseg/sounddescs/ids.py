@@ -1,9 +1,8 @@
-"""Clip ids: safe file stems only, so an id can never name a path outside its folder."""
+"""Clip ids: safe file stems only (the corpus contract's rule, arseg.corpus.table), so an id
+can never name a path outside its folder."""
 from __future__ import annotations
 
-import re
-
-SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")
+from ..corpus.table import is_safe_stem
 
 
 class UnsafeIdError(ValueError):
@@ -11,12 +10,8 @@ class UnsafeIdError(ValueError):
 
 
 def check_clip_id(clip_id: object, where: str = "") -> str:
-    """Return `clip_id` if it is a safe file stem, else raise UnsafeIdError.
-
-    Safe means `[A-Za-z0-9_.-]+` and not starting with '.', which also rules out
-    '.', '..' and hidden names (our temporary files start with '.').
-    """
-    if not isinstance(clip_id, str) or not SAFE_ID.fullmatch(clip_id) or clip_id.startswith("."):
+    """Return `clip_id` if it is a safe file stem, else raise UnsafeIdError."""
+    if not is_safe_stem(clip_id):
         prefix = f"{where}: " if where else ""
         raise UnsafeIdError(
             f"{prefix}unsafe clip id {clip_id!r}: a clip id must match [A-Za-z0-9_.-]+ "
