@@ -17,7 +17,8 @@ PACKAGES = ("torch", "numpy", "snakemake", "sed_eval", "sed_scores_eval")
 
 
 def merge_configs(*configs: dict) -> dict:
-    """Deep-merge config subsets (later ones win on a conflict), keys sorted at every level."""
+    """Deep-merge config subsets (later ones win on a conflict), keys sorted at every level;
+    with one config, a sorted deep copy of it."""
     merged: dict = {}
     for config in configs:
         for key, value in config.items():
@@ -64,7 +65,7 @@ def record(*configs: dict) -> dict:
 
 
 def describe_code(code: dict | None) -> str:
-    """One line: `commit 1a2b3c4d (files changed)` or `arseg 0.1.0`."""
+    """One line: `commit 1a2b3c4d5e6f with uncommitted changes` or `arseg 0.1.0 (not a git checkout)`."""
     if not code:
         return "unknown"
     if code.get("commit"):

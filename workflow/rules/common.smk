@@ -20,6 +20,7 @@ envvars:
 
 
 from arseg.configs import check_config
+from arseg.provenance import merge_configs
 from arseg.rule_io import Untracked
 
 check_config(config)
@@ -65,17 +66,13 @@ UNTRACKED = [
 def get_sorted_config(dpath):
     """A config mapping with its keys sorted, for params: reordering keys in a config file (or
     spelling out a default) must not count as a changed param and re-run the job and all after it."""
-    return dict(sorted(lookup(within=config, dpath=dpath).items()))
+    return merge_configs(lookup(within=config, dpath=dpath))
 
 
 def get_config_subset(*dpaths, drop=()):
     """The config restricted to the keys at dpaths ("section/key"), less those at `drop`, keys
     sorted at every level. A rule's params carry exactly the config values its script uses, in
     the config's own shape, so an edit reruns the jobs that use the edited value and no other."""
-
-    def sort(value):
-        return {k: sort(v) for k, v in sorted(value.items())} if isinstance(value, dict) else value
-
     subset = {}
     for dpath in dpaths:
         *parents, key = dpath.split("/")
@@ -89,7 +86,7 @@ def get_config_subset(*dpaths, drop=()):
         for part in parents:
             target = target.get(part, {})
         target.pop(key, None)
-    return sort(subset)
+    return merge_configs(subset)  # sorted at every level
 
 
 def get_corpus_config():
