@@ -1,4 +1,4 @@
-"""Log-mel extraction: arseg.features.LogMel (numba windowing and power kernels, float32
+"""Log-mel extraction: arseg.features.logmel.LogMel (numba windowing and power kernels, float32
 FFT, grouped mel product, float64 for faint frames; batched) vs librosa (melspectrogram +
 power_to_db per clip), on the same 8-second 16 kHz mixtures.
 
@@ -41,7 +41,7 @@ def librosa_logmel(y: np.ndarray, cfg) -> np.ndarray:
 def run(settings: Settings) -> list[Row]:
     import librosa
 
-    from arseg.features import FeatureConfig, LogMel, compute_split, read_mono
+    from arseg.features.logmel import FeatureConfig, LogMel, compute_split, read_mono
 
     log = settings.log
     warnings.filterwarnings("ignore", module="librosa")

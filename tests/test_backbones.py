@@ -5,11 +5,11 @@ import pytest
 import torch
 import yaml
 
-from arseg.models.backbone_steps import EPOCH_SECONDS, TIME_STRIDE, training_priority
-from arseg.models.backbones import BACKBONES, build_backbone
-from arseg.models.conditioning import FiLM
-from arseg.models.model import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference, save_model
-from arseg.training import yoho_loss
+from arseg.model.backbone_specs import EPOCH_SECONDS, TIME_STRIDE, training_priority
+from arseg.model.backbones import BACKBONES, build_backbone
+from arseg.model.conditioning import FiLM
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference, save_model
+from arseg.train.loop import yoho_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES, MELS, TEXT_DIM = 801, 64, 384  # the 8 s window: 801 frames x 64 mels

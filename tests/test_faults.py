@@ -33,13 +33,15 @@ import soundfile as sf
 import torch
 import yaml
 
-from arseg import MODEL_FORMAT_VERSION, atomic, text_encoder
+from arseg import MODEL_FORMAT_VERSION
 from arseg.cli import main
-from arseg.corpus.demo import synthesize_corpus
-from arseg.features import FeatureConfig, compute_split
-from arseg.mixtures import MixtureConfig, generate_split
-from arseg.models.model import ModelConfig, ModelFileError, ReferringSegmenter, load_model, save_model
-from arseg.queries import QUERY_COLUMNS, make_queries, read_queries, write_queries
+from arseg.data.corpus.synthetic import synthesize_corpus
+from arseg.data.mixtures import MixtureConfig, generate_split
+from arseg.data.queries import QUERY_COLUMNS, make_queries, read_queries, write_queries
+from arseg.features.logmel import FeatureConfig, compute_split
+from arseg.io import atomic
+from arseg.model import text_encoder
+from arseg.model.segmenter import ModelConfig, ModelFileError, ReferringSegmenter, load_model, save_model
 
 _spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
 runner = importlib.util.module_from_spec(_spec)
@@ -327,7 +329,7 @@ def test_every_load_is_safe():
             call = text[match.start():text.find(")", match.start()) + 1]
             if "weights_only=True" not in call:
                 offenders.append(f"{rel}: {call}")
-        if rel != "src/arseg/sounddescs/safe_pickle.py":
+        if rel != "src/arseg/data/sounddescs/safe_pickle.py":
             for pattern in (r"pickle\.loads?\(", r"pickle\.Unpickler", r"allow_pickle\s*=\s*True", r"dill\.|joblib\.load"):
                 offenders += [f"{rel}: {m.group(0)}" for m in re.finditer(pattern, text)]
     assert not offenders, offenders

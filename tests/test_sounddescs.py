@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.sounddescs import (
+from arseg.data.sounddescs import (
     SEED6_CATEGORY_MAP,
     LicenceNotAcceptedError,
     MetadataError,
@@ -43,8 +43,8 @@ from arseg.sounddescs import (
     shard_ids,
     write_clip_table,
 )
-from arseg.sounddescs.ids import UnsafeIdError
-from arseg.sounddescs.metadata import load_categories, parse_download_links, read_splits
+from arseg.data.sounddescs.ids import UnsafeIdError
+from arseg.data.sounddescs.metadata import load_categories, parse_download_links, read_splits
 
 TESTS = Path(__file__).resolve().parent
 META_FILES = ["categories.pkl", "download_links.txt", "train_list.txt", "val_list.txt", "test_list.txt"]
@@ -404,7 +404,7 @@ def test_download_killed_mid_body_resumes(tmp_path, server):
     server.misbehave(audio_path("trickle"), "trickle", chunk=2048, delay=0.05)
     out = tmp_path / "raw"
     script = (
-        "import sys; from arseg.sounddescs import download_shard; "
+        "import sys; from arseg.data.sounddescs import download_shard; "
         "download_shard(['trickle'], sys.argv[1], sys.argv[2], accept_licence=True, "
         "audio_base_url=sys.argv[3], timeout=5, retries=0, progress=False)"
     )
@@ -507,7 +507,7 @@ def test_prepare_corpus_writes_contract_folder(tmp_path):
     assert sorted(p.name for p in (corpus / "audio").iterdir()) == sorted(f"{c}.wav" for c in clips.clip_id)
     skipped = pd.read_csv(corpus / "skipped.tsv", sep="\t")
     assert skipped.source_id.tolist() == ["gone"] and "no downloaded audio" in skipped.reason[0]
-    from arseg.corpus.table import read_clips  # the project's corpus-contract checker
+    from arseg.data.corpus.table import read_clips  # the project's corpus-contract checker
     assert read_clips(corpus / "clips.tsv").clip_id.tolist() == clips.clip_id.tolist()
     excerpts = pd.read_csv(corpus / "excerpts.tsv", sep="\t", dtype={"clip_id": str, "source_id": str})
     assert excerpts.source_id.tolist() == ["07000001", "07000001", "nhu0002", "nhu0002"]

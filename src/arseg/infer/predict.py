@@ -1,0 +1,51 @@
+"""Predictions for a split: per query its segments, and per query its bin scores (for
+threshold-free metrics and pictures)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from arseg.features.store import FeatureStore
+from arseg.infer.windows import predict_bins, query_inputs, segments_from_bins
+from arseg.io import atomic
+from arseg.model.segmenter import ReferringSegmenter, prepare_for_inference
+from arseg.model.text_encoder import EmbeddingCache
+
+PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
+
+
+def supported(model: ReferringSegmenter, queries: pd.DataFrame) -> pd.DataFrame:
+    """The queries a model can answer: all for text models, label queries of known labels otherwise."""
+    if model.cfg.query_encoder == "text":
+        return queries
+    return queries[(queries["kind"] == "label") & queries["target_label"].isin(model.cfg.labels)]
+
+
+def query_texts(model: ReferringSegmenter, queries: pd.DataFrame) -> list[str]:
+    """What a model is asked per query: the text, or the target label for a label model."""
+    return queries["text" if model.cfg.query_encoder == "text" else "target_label"].tolist()
+
+
+def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
+                  cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path) -> pd.DataFrame:
+    queries = supported(model, queries)
+    fast = prepare_for_inference(model)  # what `arseg segment` runs
+    rows, ids, scores = [], [], []
+    for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
+        bins = predict_bins(fast, features[filename], query_inputs(model, query_texts(model, group), cache))
+        for query_id, query_bins in zip(group["query_id"], bins):
+            for onset, offset, score in segments_from_bins(query_bins, model, duration):
+                rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])
+            ids.append(query_id)
+            scores.append(query_bins[:, 0])
+    table = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    atomic.write_tsv(out_tsv, table)
+    with atomic.atomic_path(out_scores, suffix=".tmp.npz") as tmp:
+        np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
+                            presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
+                            bin_width=np.float64(model.cfg.bin_width),
+                            threshold=np.float64(model.cfg.threshold), gate=np.float64(model.cfg.gate))
+    return table
