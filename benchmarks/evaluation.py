@@ -20,7 +20,8 @@ DURATION = 8.0
 
 
 def inputs(workdir, n_mixtures: int, seed: int = 0):
-    from arseg.data.mixtures import EVENT_COLUMNS, ClipPools, MixtureConfig, draw_events
+    from arseg.data.events import EVENT_COLUMNS
+    from arseg.data.mixtures import ClipPools, MixtureConfig, draw_events
     from arseg.data.queries import make_queries
 
     _, clips = demo_corpus(workdir)

@@ -1,8 +1,7 @@
 from pathlib import Path
 
 from arseg.data.corpus.check import check_corpus
-from arseg.data.corpus.table import read_clips
-from arseg.data.mixtures import select_categories
+from arseg.data.corpus.table import read_clips, select_categories
 from arseg.io import atomic
 from arseg.rule_io import logged
 

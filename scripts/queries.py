@@ -1,5 +1,5 @@
 from arseg.data.corpus.table import read_clips
-from arseg.data.mixtures import read_events
+from arseg.data.events import read_events
 from arseg.data.queries import make_queries, write_queries
 from arseg.rule_io import logged
 

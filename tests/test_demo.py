@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 
 from arseg.data import long_mixtures
-from arseg.data.mixtures import MixtureConfig, read_events
+from arseg.data.events import read_events
+from arseg.data.mixtures import MixtureConfig
 from arseg.data.queries import QUERY_COLUMNS, read_queries
 from arseg.eval.scoring import EvalConfig
 from arseg.infer.predict import supported

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arseg.data.mixtures import EVENT_COLUMNS
+from arseg.data.events import EVENT_COLUMNS
 from arseg.data.queries import QUERY_COLUMNS
 from arseg.report import figures, tables
 

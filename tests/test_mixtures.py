@@ -157,7 +157,7 @@ def test_back_to_back_layout_fills_the_mixture_without_overlap(corpus, tmp_path)
 
 
 def test_select_categories_rejects_unknown_names(corpus):
-    from arseg.data.mixtures import select_categories
+    from arseg.data.corpus.table import select_categories
 
     _, clips = corpus
     assert set(select_categories(clips, ["tone"])["category"]) == {"tone"}

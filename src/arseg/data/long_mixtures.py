@@ -31,8 +31,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from arseg.data.corpus.table import label_text
-from arseg.data.mixtures import (EVENT_COLUMNS, ClipLoader, ClipPools, Event, MixtureConfig, draw_back_to_back,
-                                 draw_events, event_rows, mix, mixture_config)
+from arseg.data.events import EVENT_COLUMNS
+from arseg.data.mixtures import (ClipLoader, ClipPools, Event, MixtureConfig, draw_back_to_back, draw_events, event_rows,
+                                 mix, mixture_config)
 from arseg.data.queries import QUERY_COLUMNS
 from arseg.io import atomic
 

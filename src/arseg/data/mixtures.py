@@ -21,9 +21,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from arseg.data.corpus.table import SPLITS
+from arseg.data.events import EVENT_COLUMNS
 from arseg.io import atomic
-
-EVENT_COLUMNS = ["filename", "onset", "offset", "event_label", "clip_id", "description", "snr_db"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,23 +364,4 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         rows += event_rows(filename, events, spans, cfg.sample_rate)
     table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     atomic.write_tsv(out_dir / "events.tsv", table)
-    return table
-
-
-def select_categories(clips: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
-    """Keep only the listed categories (all when the list is empty); unknown names are an error."""
-    if not categories:
-        return clips
-    unknown = sorted(set(categories) - set(clips["category"]))
-    if unknown:
-        raise ValueError(f"corpus.categories: {unknown} not in the corpus; it has {sorted(clips['category'].unique())}")
-    return clips[clips["category"].isin(categories)]
-
-
-def read_events(path: str | Path) -> pd.DataFrame:
-    table = pd.read_csv(path, sep="\t", keep_default_na=False,
-                        dtype={"filename": str, "event_label": str, "clip_id": str, "description": str})
-    missing = [c for c in EVENT_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected {EVENT_COLUMNS}")
     return table

@@ -12,7 +12,7 @@ import dataclasses
 
 import pandas as pd
 
-from arseg.data.mixtures import read_events
+from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.eval.psds import SETTINGS, choose_thresholds, criteria_deltas, ground_truth, load_scores, score_frames, threshold_free
 from arseg.eval.scoring import EvalConfig, estimated_events, reference_events

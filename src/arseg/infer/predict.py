@@ -1,5 +1,6 @@
 """Predictions for a split: per query its segments, and per query its bin scores (for
-threshold-free metrics and pictures)."""
+threshold-free metrics and pictures). `predict_one` is the predict rule's run from the
+workflow's files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,11 +9,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.infer.windows import predict_bins, query_inputs, segments_from_bins
 from arseg.io import atomic
-from arseg.model.segmenter import ReferringSegmenter, prepare_for_inference
-from arseg.model.text_encoder import EmbeddingCache
+from arseg.model.segmenter import ReferringSegmenter, load_model, prepare_for_inference
+from arseg.model.text_encoder import EmbeddingCache, load_cache
 
 PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
 
@@ -49,3 +51,11 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
                             bin_width=np.float64(model.cfg.bin_width),
                             threshold=np.float64(model.cfg.threshold), gate=np.float64(model.cfg.gate))
     return table
+
+
+def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):
+    """The predict rule: a model file, a split's stored features, queries and embeddings in;
+    segments and bin scores out."""
+    segmenter, _ = load_model(model)
+    return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
+                         duration, out_tsv, out_scores)

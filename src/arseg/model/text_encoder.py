@@ -30,6 +30,13 @@ def encode(texts: list[str], encoder=None, batch_size: int = 64) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
+def load_cache(embeddings) -> "EmbeddingCache | None":
+    """The cache a rule names as input: a path, or a list of at most one path (empty for
+    label models, which embed no text)."""
+    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings)
+    return EmbeddingCache.load(paths[0]) if paths else None
+
+
 class EmbeddingCache:
     """Text -> embedding lookup backed by an .npz file (arrays `texts` and `vectors`)."""
 

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from arseg.data.corpus.table import read_clips  # noqa: E402
-from arseg.data.mixtures import read_events  # noqa: E402
+from arseg.data.events import read_events  # noqa: E402
 from arseg.data.queries import read_queries  # noqa: E402
 from arseg.io import atomic  # noqa: E402
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arseg.data.mixtures import read_events
+from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.eval.scoring import EvalConfig, estimated_events, f1_from_counts, reference_events
 from arseg.eval.sed_metrics import evaluate, per_query_counts

@@ -1,9 +1,7 @@
-"""File-level steps behind the train and predict rules: read the inputs named
-by the rule, call the library, write the outputs. Kept here so rule scripts stay thin
-and the steps are testable without Snakemake.
-
-The train step reads top to bottom: build the model and the splits, train (the loop in
-`training`), choose the decoding on validation (`calibrate`), save."""
+"""The train rule's run, from the workflow's files to a model file: read the inputs the rule
+names, build the model and the splits, train (the loop in `train.loop`), choose the decoding on
+validation (`train.calibrate`), save. Kept out of the rule script so it stays thin and this is
+testable without Snakemake."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,21 +12,16 @@ import pandas as pd
 import torch
 
 from arseg import provenance
-from arseg.data.mixtures import read_events
+from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
-from arseg.infer.predict import predict_split, query_texts, supported
+from arseg.infer.predict import query_texts, supported
 from arseg.infer.windows import query_inputs
 from arseg.io import atomic
-from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, save_model
-from arseg.model.text_encoder import EmbeddingCache
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
+from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate
 from arseg.train.loop import SplitData, TrainConfig, build_split, train, validation_bins
-
-
-def load_cache(embeddings) -> EmbeddingCache | None:
-    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings)
-    return EmbeddingCache.load(paths[0]) if paths else None
 
 
 def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
@@ -87,9 +80,3 @@ def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, inputs) -> str:
         stat = Path(path).stat()
         parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):
-    segmenter, _ = load_model(model)
-    return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
-                         duration, out_tsv, out_scores)

@@ -93,3 +93,13 @@ def check_file_name(name: str, where: str) -> None:
 def label_text(category: str) -> str:
     """The text of a label query for a category name ('phone_ring' -> 'phone ring')."""
     return category.replace("_", " ").strip().lower()
+
+
+def select_categories(clips: pd.DataFrame, categories: list[str]) -> pd.DataFrame:
+    """Keep only the listed categories (all when the list is empty); unknown names are an error."""
+    if not categories:
+        return clips
+    unknown = sorted(set(categories) - set(clips["category"]))
+    if unknown:
+        raise ValueError(f"corpus.categories: {unknown} not in the corpus; it has {sorted(clips['category'].unique())}")
+    return clips[clips["category"].isin(categories)]
