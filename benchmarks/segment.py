@@ -43,7 +43,7 @@ INPUT_VERSION = 1  # bump when the recording's recipe changes
 def recording(workdir: Path) -> Path:
     """The 1-hour WAV (built once per work folder)."""
     from arseg.data.mixtures import ClipLoader, ClipPools, MixtureConfig, draw_events, mix
-    from arseg.io import atomic
+    from arseg.io.audio import write_wav
 
     path = Path(workdir) / f"segment-hour-v{INPUT_VERSION}" / "hour.wav"
     if path.exists():
@@ -57,7 +57,7 @@ def recording(workdir: Path) -> Path:
         rng = np.random.default_rng([7, minute])
         audio, _ = mix(draw_events(rng, pool, cfg), load, rng, cfg)
         pieces.append(audio.astype(np.float32))
-    atomic.write_wav(path, np.concatenate(pieces), cfg.sample_rate)
+    write_wav(path, np.concatenate(pieces), cfg.sample_rate)
     return path
 
 

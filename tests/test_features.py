@@ -109,3 +109,22 @@ def test_logmel_equals_librosa_in_other_settings(cfg):
     assert ours.shape == expected.shape == (cfg.n_frames(len(audio)), cfg.n_mels)
     assert np.abs(ours - expected).max() <= TOLERANCE_DB
     assert np.abs(logmel.log_mel(audio, cfg, chunk_frames=37) - expected).max() <= TOLERANCE_DB
+
+
+def test_computing_a_split_imports_no_librosa(tmp_path):
+    """The features job reads the mixtures through io.audio, whose fallback for formats libsndfile
+    cannot read is librosa; a split of WAVs never loads it (importing it costs seconds per job)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; import numpy as np\n"
+            "from arseg.features.logmel import FeatureConfig, compute_split\n"
+            "from arseg.io.audio import write_wav\n"
+            "out = Path(sys.argv[1]); paths = [out / f'm{i}.wav' for i in range(2)]\n"
+            "for i, p in enumerate(paths): write_wav(p, np.full(1600, 0.1 * (i + 1), np.float32), 16000)\n"
+            "compute_split(paths, out / 'f.npy', out / 'f.tsv', FeatureConfig())\n"
+            "print('librosa' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert np.load(tmp_path / "f.npy").shape[0] == 2

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from arseg.data.mixtures import MixtureConfig, NoiseBank, colored_noise, draw_events, generate_split, render, rms_db
-from arseg.io import atomic
+from arseg.io.audio import write_wav
 
 RATE = 8000
 
@@ -29,7 +29,7 @@ def corpus(tmp_path_factory):
             else:
                 audio = (np.sin(2 * np.pi * 3 * t) > 0.9) * rng.standard_normal(len(t))
             clip_id = f"{category}_{v}"
-            atomic.write_wav(root / "audio" / f"{clip_id}.wav", 0.5 * audio / np.abs(audio).max(), RATE)
+            write_wav(root / "audio" / f"{clip_id}.wav", 0.5 * audio / np.abs(audio).max(), RATE)
             rows.append([clip_id, category, f"a {category} sound", seconds, ["train", "val", "test"][v]])
     clips = pd.DataFrame(rows, columns=["clip_id", "category", "description", "duration", "split"])
     return root, clips

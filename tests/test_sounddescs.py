@@ -36,7 +36,6 @@ from arseg.data.sounddescs import (
     excerpt_spans,
     fetch_metadata,
     load_metadata,
-    load_mono,
     load_pickle,
     prepare_corpus,
     read_clip_table,
@@ -45,6 +44,7 @@ from arseg.data.sounddescs import (
 )
 from arseg.data.sounddescs.ids import UnsafeIdError
 from arseg.data.sounddescs.metadata import load_categories, parse_download_links, read_splits
+from arseg.io.audio import read_mono
 
 TESTS = Path(__file__).resolve().parent
 META_FILES = ["categories.pkl", "download_links.txt", "train_list.txt", "val_list.txt", "test_list.txt"]
@@ -448,13 +448,14 @@ def _events(seconds: float, events: list[tuple[float, float, float]], seed=0, sr
     return np.stack([mono, 0.6 * mono], axis=1)
 
 
-def test_load_mono_downmixes_and_resamples(tmp_path):
+def test_sources_are_downmixed_and_resampled(tmp_path):
+    """prepare reads its sources through io.audio.read_mono: channels averaged, soxr resampling."""
     const = np.stack([np.full(1600, 0.5), np.full(1600, 0.1)], axis=1)
     sf.write(tmp_path / "c.wav", const, 16000, subtype="FLOAT")
-    assert np.allclose(load_mono(tmp_path / "c.wav", 16000), 0.3, atol=1e-6)
+    assert np.allclose(read_mono(tmp_path / "c.wav", 16000)[0], 0.3, atol=1e-6)
 
     sf.write(tmp_path / "t.wav", _events(2.0, [(0, 2, 0.5)]), SR_IN, subtype="PCM_16")
-    mono = load_mono(tmp_path / "t.wav", 16000)
+    mono = read_mono(tmp_path / "t.wav", 16000)[0]
     assert mono.dtype == np.float32 and len(mono) == round(2.0 * 16000)
     spectrum = np.abs(np.fft.rfft(mono))
     assert abs(np.argmax(spectrum) * 16000 / len(mono) - 440) < 2  # pitch survives resampling

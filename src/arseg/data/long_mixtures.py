@@ -36,6 +36,7 @@ from arseg.data.mixtures import (ClipLoader, ClipPools, Event, MixtureConfig, dr
                                  mix, mixture_config)
 from arseg.data.queries import QUERY_COLUMNS
 from arseg.io import atomic
+from arseg.io.audio import write_wav
 
 DEMO_SPLIT = "test"
 
@@ -123,7 +124,7 @@ def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_eve
         events = draw_demo_events(rng, pool, cfg, demo.n_events, demo.absent_categories)
         mixture, regions = mix(events, load_clip, rng, cfg)
         filename = f"demo_{index:03d}.wav"
-        atomic.write_wav(out_audio / filename, mixture, cfg.sample_rate)
+        write_wav(out_audio / filename, mixture, cfg.sample_rate)
         rows = event_rows(filename, events, regions, cfg.sample_rate)
         table = pd.DataFrame(rows, columns=EVENT_COLUMNS)
         all_events += rows

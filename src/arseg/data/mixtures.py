@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import struct
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from tqdm import tqdm
 
 from arseg.data.corpus.table import SPLITS
 from arseg.data.events import EVENT_COLUMNS
 from arseg.io import atomic
+from arseg.io.audio import read_mono, write_wav
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,31 +283,9 @@ def render(events: list[Event], load_clip, rng: np.random.Generator, cfg: Mixtur
     return mixture, background * scale, stems, spans
 
 
-def _read_pcm16_wav(path: Path) -> tuple[np.ndarray, int] | None:
-    """A plain 16-bit PCM WAV as float64 (frames, channels), exactly as soundfile reads it
-    (sample / 32768), in a tenth of its time; None for anything else (soundfile reads it)."""
-    data = path.read_bytes()
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    offset, fmt = 12, None
-    while offset + 8 <= len(data):
-        chunk, size = struct.unpack_from("<4sI", data, offset)
-        body = offset + 8
-        if chunk == b"fmt " and size >= 16:
-            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
-            fmt = (tag, channels, rate, bits)
-        elif chunk == b"data":
-            tag, channels, rate, bits = fmt or (0, 0, 0, 0)
-            if tag != 1 or bits != 16 or channels < 1 or body + size != len(data) or size % (2 * channels):
-                return None  # compressed, extensible, other widths, trailing chunks, truncated: not ours to guess
-            samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(-1, channels)
-            return samples * (1.0 / 32768), rate
-        offset = body + size + (size & 1)
-    return None
-
-
 class ClipLoader:
-    """Reads corpus clips lazily with a small cache, so memory does not grow with the corpus."""
+    """Reads corpus clips (float32 mono at the mixtures' rate, through `io.audio`) lazily with a
+    small cache, so memory does not grow with the corpus."""
 
     def __init__(self, audio_dir: Path, sample_rate: int, cache_size: int = 512):
         self.audio_dir = Path(audio_dir)
@@ -316,15 +293,7 @@ class ClipLoader:
         self.load = functools.lru_cache(maxsize=cache_size)(self._load)
 
     def _load(self, clip_id: str) -> np.ndarray:
-        path = self.audio_dir / f"{clip_id}.wav"
-        read = _read_pcm16_wav(path)
-        audio, rate = read if read is not None else sf.read(path, dtype="float64", always_2d=True)
-        audio = audio[:, 0] if audio.shape[1] == 1 else audio.mean(axis=1)
-        if rate != self.sample_rate:  # the corpus check noted it; resample rather than lose the clip
-            import soxr
-
-            audio = soxr.resample(audio, rate, self.sample_rate)
-        return audio
+        return read_mono(self.audio_dir / f"{clip_id}.wav", self.sample_rate)[0]
 
     def __call__(self, clip_id: str) -> np.ndarray:
         return self.load(clip_id)
@@ -360,7 +329,7 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         events = draw(rng, pools, cfg)
         mixture, spans = mix(events, load_clip, rng, cfg, noise)
         filename = f"{split}_{index:05d}.wav"
-        atomic.write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
+        write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
         rows += event_rows(filename, events, spans, cfg.sample_rate)
     table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
     atomic.write_tsv(out_dir / "events.tsv", table)

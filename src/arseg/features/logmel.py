@@ -14,11 +14,11 @@ from pathlib import Path
 import numba
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from arseg.io import atomic
+from arseg.io.audio import info, read_mono
 
 DB_FLOOR = 1e-10  # power_to_db's amin
 # A float32 FFT errs by about eps * |frame| in every bin, so a mel band's error in dB grows as
@@ -221,14 +221,14 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: 
     """
     if not audio_paths:
         raise ValueError(f"no audio to extract features from for {out_npy}")
-    info = sf.info(audio_paths[0])
-    n_frames = cfg.n_frames(info.frames)
+    frames = info(audio_paths[0]).frames
+    n_frames = cfg.n_frames(frames)
     logmel = LogMel(cfg)
     with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                           shape=(len(audio_paths), n_frames, cfg.n_mels))
         for start in tqdm(range(0, len(audio_paths), batch_size), desc=f"log-mel {out_npy.stem}", unit="batch"):
-            batch = [read_mono(p, cfg.sample_rate, expect_frames=info.frames)
+            batch = [read_mixture(p, cfg.sample_rate, frames)
                      for p in audio_paths[start:start + batch_size]]
             array[start:start + len(batch)] = logmel(np.stack(batch)).numpy()
         array.flush()
@@ -237,10 +237,12 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: 
                                               "filename": [Path(p).name for p in audio_paths]}))
 
 
-def read_mono(path: Path, sample_rate: int, expect_frames: int | None = None) -> np.ndarray:
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    if rate != sample_rate:
-        raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz")
-    if expect_frames is not None and len(audio) != expect_frames:
-        raise ValueError(f"{path}: {len(audio)} samples, expected {expect_frames} like the rest of the split")
-    return audio.mean(axis=1)
+def read_mixture(path: Path, sample_rate: int, frames: int) -> np.ndarray:
+    """One of a split's mixtures: written at `sample_rate` and `frames` long like the others,
+    else the split's files are not what the features should describe (an error, not a resample)."""
+    audio, meta = read_mono(path, sample_rate)
+    if meta.sample_rate != sample_rate:
+        raise ValueError(f"{path}: sample rate {meta.sample_rate} Hz, expected {sample_rate} Hz")
+    if meta.frames != frames:
+        raise ValueError(f"{path}: {meta.frames} samples, expected {frames} like the rest of the split")
+    return audio

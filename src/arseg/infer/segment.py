@@ -1,6 +1,6 @@
 """Segment new audio with a trained model: the logic behind `arseg segment`.
 
-Audio of any format, rate, channel count and length comes in through `audio_io`; it is
+Audio of any format, rate, channel count and length comes in through `io.audio`; it is
 turned into the model's log-mel (in chunks, so an hour costs no more memory than its
 features), run through `infer.windows.predict_bins` (overlapping windows stitched YOHO-style)
 and decoded into (onset, offset, score) segments per query. Writers for the TSV, the cut
@@ -21,7 +21,7 @@ import torch
 from arseg.features.logmel import feature_config, log_mel
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
-from arseg.io.audio import read_mono, read_span
+from arseg.io.audio import read_mono, read_span, write_wav
 from arseg.model import targets
 from arseg.model.segmenter import ReferringSegmenter
 
@@ -219,7 +219,7 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
         else:
             audio, rate = span
         path = folder / f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav"
-        atomic.write_wav(path, np.clip(audio, -1.0, 1.0), rate)
+        write_wav(path, np.clip(audio, -1.0, 1.0), rate)
         written.append(path)
     return written
 

@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.io import atomic
-from arseg.io.audio import AudioError, read_mono
+from arseg.io.audio import AudioError, read_mono, write_wav
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS
 REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
@@ -100,7 +99,7 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
         if not str(clip.description).strip():
             notes.append("empty description: no description queries")
         if out_audio is not None:
-            atomic.write_wav(Path(out_audio) / f"{clip.clip_id}.wav", audio, sample_rate)
+            write_wav(Path(out_audio) / f"{clip.clip_id}.wav", audio, sample_rate)
         row = clip._asdict()
         if has_file:  # later steps read <out_audio>/<clip_id>.wav; keep where it came from
             row["source_file"] = row.pop("file") or str(path.relative_to(corpus_dir))

@@ -22,7 +22,8 @@ from scipy.signal import butter, fftconvolve, sosfilt
 from tqdm import tqdm
 
 from arseg.data.corpus.table import CLIP_COLUMNS, SPLITS
-from arseg.io.atomic import write_tsv, write_wav
+from arseg.io.atomic import write_tsv
+from arseg.io.audio import write_wav
 
 CATEGORIES: tuple[str, ...] = (
     "aircraft", "bell", "car", "clocks", "crowds",

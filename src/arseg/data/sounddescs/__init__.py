@@ -19,13 +19,13 @@ from .metadata import (
     read_clip_table,
     write_clip_table,
 )
-from .prepare import excerpt_spans, load_mono, prepare_clips, prepare_corpus, write_corpus
+from .prepare import excerpt_spans, prepare_clips, prepare_corpus, write_corpus
 from .safe_pickle import UnsafePickleError, load_pickle
 
 __all__ = [
     "LICENCE_KEY", "LicenceNotAcceptedError", "MetadataError", "SEED6_CATEGORY_MAP", "ShardFailedError",
     "UnsafePickleError", "audio_url", "build_clip_table", "download_shard", "excerpt_spans",
-    "fetch_metadata", "load_metadata", "load_mono", "load_pickle", "missing_downloads", "parse_category_map",
+    "fetch_metadata", "load_metadata", "load_pickle", "missing_downloads", "parse_category_map",
     "prepare_clips", "prepare_corpus", "read_clip_table", "require_licence", "shard_ids", "shard_of",
     "write_clip_table", "write_corpus",
 ]

@@ -14,9 +14,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import soundfile as sf
-
 from arseg.io.atomic import atomic_path
+from arseg.io.audio import AudioError, check_decodes
 
 
 class BadArchiveError(ValueError):
@@ -55,17 +54,11 @@ def _pick_wav(infos: list[zipfile.ZipInfo], stem: str) -> zipfile.ZipInfo:
 
 
 def verify_wav(path: str | os.PathLike) -> None:
-    """Decode the whole file with soundfile; raise BadArchiveError if it does not."""
+    """Decode the whole file; raise BadArchiveError if it does not."""
     try:
-        with sf.SoundFile(path) as f:
-            if f.frames <= 0:
-                raise BadArchiveError("WAV has no audio frames")
-            for _ in f.blocks(blocksize=1 << 16):  # bounded by the file's length
-                pass
-    except BadArchiveError:
-        raise
-    except Exception as e:  # libsndfile reports errors with several types
-        raise BadArchiveError(f"WAV does not decode: {type(e).__name__}: {e}") from e
+        check_decodes(path)
+    except AudioError as e:
+        raise BadArchiveError(f"WAV {'has no audio frames' if e.kind == 'empty' else 'does not decode'}: {e}") from e
 
 
 def extract_wav(zip_path: str | os.PathLike, dest: str | os.PathLike, *, max_bytes: int | None = None) -> int:

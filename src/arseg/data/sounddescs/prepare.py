@@ -1,7 +1,7 @@
 """Turn downloaded SoundDescs WAVs into corpus clips.
 
-Each source WAV is decoded, averaged to mono, resampled to the corpus rate and cut
-into event-sized excerpts (SoundDescs clips average about two minutes):
+Each source WAV is decoded, averaged to mono and resampled to the corpus rate (`io.audio.read_mono`),
+then cut into event-sized excerpts (SoundDescs clips average about two minutes):
 
 - mode 'longest_active': one excerpt, the longest region whose frame energy is
   within `threshold_db` of the clip's loudest frame (and above `floor_db` dBFS),
@@ -14,19 +14,16 @@ Excerpt k of source <id> becomes clip `<id>_<k>` (k in time order).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from arseg.data.corpus.table import CLIP_COLUMNS
-from arseg.io.atomic import write_tsv, write_wav
+from arseg.io.atomic import write_tsv
+from arseg.io.audio import AudioError, read_mono, write_wav
 from .ids import check_clip_id
 
 EXCERPT_COLUMNS = CLIP_COLUMNS + ["source_id", "start", "end"]
@@ -52,16 +49,6 @@ def excerpt_options(excerpt: Mapping | None = None) -> dict:
     if opts["n_excerpts"] < 1:
         raise ValueError(f"excerpt option n_excerpts must be >= 1, got {opts['n_excerpts']!r}")
     return opts
-
-
-def load_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Decode `path`, average the channels, resample to `sample_rate` (float32)."""
-    audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if sr != sample_rate:
-        g = gcd(int(sr), int(sample_rate))
-        mono = resample_poly(mono, sample_rate // g, sr // g)  # polyphase: exact rational ratio
-    return mono.astype(np.float32)
 
 
 def frame_power(audio: np.ndarray, hop: int) -> np.ndarray:
@@ -158,9 +145,11 @@ def prepare_clips(table: pd.DataFrame, raw_dir, audio_dir, *, sample_rate: int,
             skipped.append((source_id, f"no downloaded audio {path}"))
             continue
         try:
-            audio = load_mono(path, sample_rate)
+            audio = read_mono(path, sample_rate)[0]
         except Exception as e:  # a broken file costs one clip, not the corpus
-            skipped.append((source_id, f"cannot decode {path}: {type(e).__name__}: {e}"))
+            silent = isinstance(e, AudioError) and e.kind == "silent"  # as a silent excerpt search below
+            skipped.append((source_id, "silent: no active region" if silent else
+                            f"cannot decode {path}: {type(e).__name__}: {e}"))
             continue
         spans = excerpt_spans(audio, sample_rate, opts)
         if not spans:
