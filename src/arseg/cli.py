@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning.
-    # On a shared or busy CPU, spinning threads made the model 10-25x slower (measured on
-    # 2 cores at load 8); on an idle machine the difference is within noise.
+    # On a shared or busy CPU spinning threads slow the model down many times over
+    # (docs/experiments.md); on an idle machine the difference is within noise.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     try:

@@ -61,9 +61,9 @@ def colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarr
     A complex Gaussian spectrum shaped by f^(-exponent/2) (DC weighted as the first bin),
     transformed back with one inverse real FFT. The Gaussian spectrum is drawn by
     Box-Muller from float32 uniforms, radius sqrt(-2 ln U) and phase 2 pi U' (exactly a
-    complex normal, in a quarter of the time of numpy's float64 normals), and the FFT is
-    done in single precision (a third of the time of double): together about 4x faster
-    than the float64 version, for noise that is stored as 16-bit PCM anyway.
+    complex normal, and much cheaper than numpy's float64 normals), and the FFT is done in
+    single precision: several times faster than the float64 version (docs/experiments.md), for
+    noise that is stored as 16-bit PCM anyway.
     """
     m = n // 2 + 1
     u = rng.random((2, m), dtype=np.float32)
@@ -94,8 +94,8 @@ class NoiseBank:
     A mixture takes a random colour and a random stretch of its buffer, wrapping around the
     end (the buffer comes from one inverse FFT, so it is periodic and the wrap is seamless).
     That is what Scaper does with background files. Synthesising a fresh background for
-    every mixture took 1.0-1.4 ms of the generator's 2.7-3.0 ms per 10 s mixture; building
-    the bank costs a few dozen of them (45-100 ms), once per split.
+    every mixture took a good third of the generator's time; building the bank costs a few
+    dozen backgrounds, once per split (docs/benchmarks.md).
     """
 
     def __init__(self, seed: int, stream: int, cfg: MixtureConfig, colours: int = NOISE_COLOURS,

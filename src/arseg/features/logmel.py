@@ -24,7 +24,7 @@ DB_FLOOR = 1e-10  # power_to_db's amin
 # A float32 FFT errs by about eps * |frame| in every bin, so a mel band's error in dB grows as
 # its power shrinks against the frame's energy. A band is recomputed in float64 when its power,
 # per unit of its filter's peak weight (so per bin, roughly), is under WEAK_SHARE of the frame's
-# energy (see LogMel.span for the measurements behind the value).
+# energy (chosen by measurement against librosa: docs/experiments.md).
 WEAK_SHARE = 1e-6
 BANDS_PER_PRODUCT = 16  # the mel product runs per group of this many bands, over their bins only
 
@@ -100,8 +100,8 @@ class LogMel:
         self.cfg = cfg
         mel = mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels)    # (n_mels, bins)
         # Each band covers a few neighbouring bins: grouped, the product skips the zeros
-        # (a quarter of the dense product's work at 64 bands; groups of 8 to 32 were equally
-        # fast, one group of 64 slower).
+        # (a quarter of the dense product's work at 64 bands; no group size did better,
+        # docs/experiments.md).
         self.groups = []
         for first in range(0, cfg.n_mels, BANDS_PER_PRODUCT):
             block = mel[first:first + BANDS_PER_PRODUCT]
@@ -126,12 +126,11 @@ class LogMel:
         """Frames first .. first + count - 1 of each clip of (batch, samples) float32 audio
         -> (batch, count, n_mels) dB.
 
-        Faint bands. Float32 alone misses librosa by up to 2e-3 dB on mixtures, 0.2 dB on demo
-        clips and 0.6 dB on tones over faint floors. With this test at most 2.8e-4 dB are left
-        (measured on 200 mixtures and the 120 demo clips of the default run, and 272 tones,
-        tone pairs, chirps, clicks, offsets and noises; WEAK_SHARE 3e-7 left 4.6e-4 dB, 1e-7
-        1.1e-3). It recomputes 10 % of the frames of the log-mel benchmark's mixtures and 14 %
-        of the default run's."""
+        Faint bands. Float32 alone misses librosa by more than the 1e-3 dB tolerance where a
+        mel band is faint against its frame's energy (tones over faint floors, quiet demo
+        clips), so frames with such a band (WEAK_SHARE) are recomputed in float64: a tenth or
+        so of a mixture's frames. tests/test_features.py holds the result to the tolerance;
+        the measurements behind WEAK_SHARE are in docs/experiments.md."""
         cfg = self.cfg
         batch = len(audio)
         rows = np.arange(batch * count)
@@ -214,10 +213,8 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: 
 
     All mixtures of a split have one length, so the array is rectangular. Written to a
     temporary file and renamed, so a killed job leaves no finished-looking array.
-    Batches of 4 were the fastest on this 2-core machine (8 s mixtures, one thread): 0.80-0.83
-    ms per clip against 0.84-0.90 for 2 or 3, 0.80-0.87 for 5 and 0.85-0.89 for 6; larger
-    batches outgrow the cache (about 3 MB of intermediates per clip). Values do not depend
-    on the batch.
+    Batches of 4 were the fastest (docs/experiments.md); larger batches outgrow the cache
+    (about 3 MB of intermediates per clip). Values do not depend on the batch.
     """
     if not audio_paths:
         raise ValueError(f"no audio to extract features from for {out_npy}")

@@ -4,8 +4,8 @@ Reading (`read_mono`): WAV, FLAC, OGG, MP3 through libsndfile, anything else lib
 any sample rate (resampled to the one asked for with soxr, as librosa does), any channel
 count (averaged to mono), any length (read and resampled in blocks, so an hour of 48 kHz
 6-channel audio never sits in memory at once). A plain 16-bit PCM WAV shorter than a block
-(the corpus clips and mixtures the workflow writes) is parsed here directly, in a tenth of
-libsndfile's time, to the same samples (sample / 32768). `info` reads a file's rate,
+(the corpus clips and mixtures the workflow writes) is parsed here directly, much faster than
+libsndfile, to the same samples (sample / 32768). `info` reads a file's rate,
 channels and length, `read_span` a stretch of the original, `check_decodes` a whole file
 without keeping it (a downloaded archive's WAV).
 
@@ -270,8 +270,9 @@ def pcm16_wav(audio: np.ndarray, sample_rate: int) -> bytes | bytearray:
 
     Byte for byte what soundfile's bundled libsndfile (1.2) writes for float32 input:
     round(x * 2^31) shifted right by 16 bits, clipped to [-32768, 32767] (so 1.0 -> 32767,
-    -1.0 -> -32768), computed in float32 (every step exact); about 50x faster than going
-    through libsndfile's virtual I/O. Input with NaN or infinity goes through soundfile.
+    -1.0 -> -32768), computed in float32 (every step exact); far faster than going through
+    libsndfile's virtual I/O (docs/experiments.md). Input with NaN or infinity goes through
+    soundfile.
     """
     data = np.asarray(audio)
     if data.ndim not in (1, 2) or not np.isfinite(data).all():

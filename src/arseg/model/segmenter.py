@@ -63,9 +63,9 @@ class ReferringSegmenter(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))
         self.register_buffer("feature_std", torch.ones(cfg.n_mels))
         # Channels-last 2-D weights make every 2-D convolution's output channels-last, the
-        # layout oneDNN's CPU kernels (and batch norm, pooling) are fastest in: 13-22 % less
-        # time per training step, measured per backbone. Converting the input would not do it:
-        # a log-mel has one channel, so its channels-last strides are its plain ones.
+        # layout oneDNN's CPU kernels (and batch norm, pooling) are fastest in: every backbone
+        # trains faster (docs/experiments.md). Converting the input would not do it: a log-mel
+        # has one channel, so its channels-last strides are its plain ones.
         self.to(memory_format=torch.channels_last)
 
     def encode_audio(self, features: torch.Tensor) -> torch.Tensor:

@@ -146,7 +146,8 @@ def mixed_queries(data: SplitData, row: int, partner: int) -> np.ndarray:
     """The queries asked of `row` summed with `partner` (-1: none): those of `row` that stay
     true (their category does not sound in the partner), then the partner's positive ones,
     no more than `row` has queries: the conditioned part (recurrent in crnn) runs once per
-    query, and with every query true of the sum a crnn step took 17 % longer (2 % like this)."""
+    query, and asking every query true of the sum made a crnn step markedly slower
+    (docs/experiments.md, summed training mixtures)."""
     own = data.queries_of_mixture[row]
     if partner < 0:
         return own

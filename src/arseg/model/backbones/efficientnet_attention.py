@@ -11,8 +11,9 @@ Here:
 - Stages 1-3 (the high-resolution ones: 401 x 32 down to 101 x 8) use fused MBConv blocks,
   as EfficientNetV2 (Tan & Le 2021) does for the same reason: there the depthwise conv on
   the expanded map costs far more time than its multiply-adds suggest (on CPU, stage 2
-  alone took 60 % of the feature extractor's time at the demo width); with one k x k conv
-  that expands and strides instead, the feature extractor is 3x faster at width 0.25.
+  alone took most of the feature extractor's time at the demo width); one k x k conv that
+  expands and strides instead makes the feature extractor several times faster
+  (docs/experiments.md).
   It adds 0.35 M parameters at width 1.0 (5.56 M in all). Stages 4-7 are B0's MBConv
   blocks unchanged.
 - The attention weights every (time, frequency) cell; the weighted map is averaged over
