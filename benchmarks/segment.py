@@ -106,8 +106,9 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
 
     from arseg.features.logmel import feature_config, log_mel
     from arseg.infer import segment
-    from arseg.infer.windows import decode_config, predict_bins, query_inputs, segments_from_bins
+    from arseg.infer.windows import decode_config, predict_bins, segments_from_bins
     from arseg.io.audio import read_mono
+    from arseg.model.query_inputs import query_inputs
     from arseg.model.segmenter import load_model, prepare_for_inference
 
     saved = torch.get_num_threads()

@@ -15,7 +15,7 @@ from arseg.data.events import read_events
 from arseg.data.mixtures import MixtureConfig
 from arseg.data.queries import QUERY_COLUMNS, read_queries
 from arseg.eval.scoring import EvalConfig
-from arseg.infer.predict import supported
+from arseg.model.query_inputs import supported
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.report import showcase
 
@@ -243,7 +243,7 @@ def test_score_per_query_and_overall():
 
 
 def _stub_model(query_encoder, labels):
-    """What predict.supported reads of a model: its query encoder and labels."""
+    """What query_inputs.supported reads of a model: its query encoder and labels."""
     return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels))
 
 

@@ -250,7 +250,7 @@ def _query_inputs(model, queries, note, cache: bool):
     """The model's inputs for the queries; text embeddings through the user's cache (unless
     --no-cache), the text encoder loaded only for texts the cache lacks."""
     from arseg.infer import segment
-    from arseg.infer.windows import query_inputs
+    from arseg.model.query_inputs import query_inputs
 
     def encoder_factory():
         from arseg.model import text_encoder

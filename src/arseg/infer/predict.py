@@ -11,24 +11,13 @@ from tqdm import tqdm
 
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
-from arseg.infer.windows import predict_bins, query_inputs, segments_from_bins
+from arseg.infer.windows import predict_bins, segments_from_bins
 from arseg.io import atomic
+from arseg.model.query_inputs import query_inputs, query_texts, supported
 from arseg.model.segmenter import ReferringSegmenter, load_model, prepare_for_inference
 from arseg.model.text_encoder import EmbeddingCache, load_cache
 
 PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
-
-
-def supported(model: ReferringSegmenter, queries: pd.DataFrame) -> pd.DataFrame:
-    """The queries a model can answer: all for text models, label queries of known labels otherwise."""
-    if model.cfg.query_encoder == "text":
-        return queries
-    return queries[(queries["kind"] == "label") & queries["target_label"].isin(model.cfg.labels)]
-
-
-def query_texts(model: ReferringSegmenter, queries: pd.DataFrame) -> list[str]:
-    """What a model is asked per query: the text, or the target label for a label model."""
-    return queries["text" if model.cfg.query_encoder == "text" else "target_label"].tolist()
 
 
 def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,

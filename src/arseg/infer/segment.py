@@ -229,19 +229,19 @@ def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop
     """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
     from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
 
-    from arseg.report import segment_plot
+    from arseg.infer import drawing
 
     fig = Figure(figsize=(min(20.0, max(8.0, duration / 6.0)), 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
-    segment_plot.spectrogram(top, features, hop_seconds, max_columns=4000, range_db=80.0, interpolation="nearest")
+    drawing.spectrogram(top, features, hop_seconds, max_columns=4000, range_db=80.0, interpolation="nearest")
     top.set_title(title, fontsize=10)
-    segment_plot.presence(bottom, result.presence, bin_width, decode.threshold, decode.gate, color="tab:blue",
-                          line_color="grey", linewidth=0.8, labels=True)
+    drawing.presence(bottom, result.presence, bin_width, decode.threshold, decode.gate, color="tab:blue",
+                     line_color="grey", linewidth=0.8, labels=True)
     # A strip along the top of the spectrogram (so it stays visible) and shading under the score curve
     segments = [(onset, offset) for onset, offset, _ in result.segments]
-    segment_plot.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
-    segment_plot.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green",
-                       alpha=0.3, linewidth=0, label="segments" if segments else None)
+    drawing.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
+    drawing.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green",
+                  alpha=0.3, linewidth=0, label="segments" if segments else None)
     bottom.set_ylim(0, 1.02)
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("time (s)")

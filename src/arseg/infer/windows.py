@@ -1,5 +1,6 @@
 """Apply a model to features of any length: overlapping windows, each output bin taken
-from the window in which it lies closest to the centre (as YOHO stitches), then decoded."""
+from the window in which it lies closest to the centre (as YOHO stitches), then decoded
+into segments (with the model's stored decoding, or the user's)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,27 +8,6 @@ import torch
 
 from arseg.model import targets
 from arseg.model.segmenter import ReferringSegmenter
-
-
-class QueryKindError(ValueError):
-    """A label the closed-set model was not trained on."""
-
-
-def query_inputs(model: ReferringSegmenter, texts, cache=None, encoder_factory=None) -> torch.Tensor:
-    """Model inputs for queries, one per text: label indices for a label model (the texts
-    are its labels), else text embeddings from `cache` (an EmbeddingCache). Texts the cache
-    lacks are embedded and added to it; the encoder (encoder_factory(), else the default)
-    is loaded only then, as loading it takes seconds."""
-    texts = list(texts)
-    if model.cfg.query_encoder != "text":
-        unknown = sorted(set(texts) - set(model.cfg.labels))
-        if unknown:
-            raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
-        position = {label: i for i, label in enumerate(model.cfg.labels)}
-        return torch.tensor([position[label] for label in texts], dtype=torch.int64)
-    missing = [t for t in texts if t not in cache.index]
-    encoder = encoder_factory() if missing and encoder_factory is not None else None
-    return torch.from_numpy(np.asarray(cache.lookup(texts, encoder), dtype=np.float32)).float()
 
 
 def window_plan(n_frames: int, model: ReferringSegmenter) -> tuple[list[int], int, int]:

@@ -1,1 +1,1 @@
-"""What people read: tables, figures, the spectrogram + scores + segments picture, and the showcase."""
+"""What people read: the tables, the figures, and the showcase of the best model on long held-out audio."""

@@ -167,12 +167,12 @@ def read_scores(path, threshold: float) -> dict:
 def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
                  scores: dict, hop_seconds: float, last: bool) -> dict:
     """One example in its grid cell: spectrogram, reference and predicted lanes, presence."""
-    from arseg.report import segment_plot
+    from arseg.infer import drawing
 
     spec = store[q["filename"]]
     inner = cell.subgridspec(3, 1, height_ratios=[3, 0.9, 1.5], hspace=0.08)
     ax_spec, ax_lane, ax_score = (fig.add_subplot(inner[i]) for i in range(3))
-    duration = segment_plot.spectrogram(ax_spec, spec, hop_seconds)
+    duration = drawing.spectrogram(ax_spec, spec, hop_seconds)
     ax_spec.grid(False)
     ax_spec.tick_params(labelbottom=False)
     text = q["text"] if len(q["text"]) <= 70 else q["text"][:67] + "..."
@@ -184,8 +184,8 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
     est = segments[segments["query_id"] == query_id]
     reference = list(zip(ref["onset"], ref["offset"])) if q["positive"] else []
     predicted = list(zip(est["onset"], est["offset"]))
-    ref_bars = segment_plot.spans(ax_lane, reference, (1.1, 0.8), color=REFERENCE_COLOR)
-    segment_plot.spans(ax_lane, predicted, (0.1, 0.8), color=PREDICTED_COLOR)
+    ref_bars = drawing.spans(ax_lane, reference, (1.1, 0.8), color=REFERENCE_COLOR)
+    drawing.spans(ax_lane, predicted, (0.1, 0.8), color=PREDICTED_COLOR)
     ax_lane.set(ylim=(0, 2), xlim=(0, duration))
     ax_lane.set_yticks([0.5, 1.5], ["predicted", "reference"], fontsize=8)
     ax_lane.tick_params(labelbottom=False)
@@ -193,8 +193,8 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
     curve = scores["presence"][scores["row"][query_id]]
     for on, width in ref_bars:
         ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
-    levels = segment_plot.presence(ax_score, curve, scores["bin_width"], scores["threshold"], scores["gate"], duration,
-                                   color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
+    levels = drawing.presence(ax_score, curve, scores["bin_width"], scores["threshold"], scores["gate"], duration,
+                              color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
     ticks = [0, *levels, 1]
     ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
     ax_score.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)

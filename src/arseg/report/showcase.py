@@ -118,7 +118,8 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
     import torch
 
     from arseg.infer import segment
-    from arseg.infer.windows import decode_config, query_inputs
+    from arseg.infer.windows import decode_config
+    from arseg.model.query_inputs import query_inputs
     from arseg.model.segmenter import prepare_for_inference
 
     label = model.cfg.query_encoder == "label"
@@ -200,7 +201,7 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
              out_tsv, out_json, out_html, cfg: EvalConfig, threads: int = 1, pad: float = 0.1) -> dict:
     """Choose the best model on validation, segment every demo file with it as `arseg
     segment` does, score the segments, write the summary (TSV, JSON, HTML)."""
-    from arseg.infer.predict import supported
+    from arseg.model.query_inputs import supported
     from arseg.model.segmenter import load_model
 
     candidates = read_candidates(models)

@@ -15,9 +15,8 @@ from arseg import provenance
 from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
-from arseg.infer.predict import query_texts, supported
-from arseg.infer.windows import query_inputs
 from arseg.io import atomic
+from arseg.model.query_inputs import query_inputs, query_texts, supported
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate

@@ -1,6 +1,7 @@
-"""The pieces of the spectrogram + scores + segments picture, drawn on given axes: `arseg
-segment --plot` (segment.plot) and the paper's examples figure (figures.examples_figure)
-both draw with these. Matplotlib only (no pyplot, no seaborn): the segment env has no seaborn."""
+"""The pieces of the picture of a segmented recording (spectrogram, presence scores,
+segments), drawn on given axes: `arseg segment --plot` (infer.segment.plot) and the paper's
+examples figure (report.figures.examples_figure) both draw with these. Matplotlib only (no
+pyplot, no seaborn): the segment env has no seaborn."""
 from __future__ import annotations
 
 import numpy as np
