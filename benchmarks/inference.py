@@ -5,7 +5,7 @@ Real-time factor = seconds of audio per second of compute. Two paths per backbon
   - the model as built (what training's forward pass runs), applied to a batch of 32
     windows (8 s each at the default config) with one query per window;
   - the path every inference takes (`arseg segment`, the workflow's predict step, validation
-    in training): models.model.prepare_for_inference (batch norm folded into the
+    in training): model.segmenter.prepare_for_inference (batch norm folded into the
     convolutions), and for `arseg segment` inference.predict_bins with 16
     windows a batch (segment.segment_features); timed on the same batch of 32 windows and
     end to end on one long recording (windows overlap by half, so every second is

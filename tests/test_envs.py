@@ -48,7 +48,7 @@ IMPORT_TO_DISTS: dict[str, set[str]] = {
     "librosa": {"librosa"},
     "numba": {"numba"},  # arseg.features.logmel's kernels
     "soxr": {"soxr-python",  # conda-forge
-             "soxr"},        # PyPI (librosa's resampler; audio_io imports it directly)
+             "soxr"},        # PyPI (librosa's resampler; arseg.io.audio imports it directly)
     "torch": {"pytorch",  # conda-forge
               "torch"},   # PyPI
     "tqdm": {"tqdm"},

@@ -1,7 +1,7 @@
 """The evaluate rule's step: every metric of one model (backbone, seed), from the files the
 workflow writes, into one JSON file, a per-query counts table and the PSD-ROC curves.
 
-metrics JSON: the sed_eval metrics of `evaluate.evaluate` (overall, positives, by_kind,
+metrics JSON: the sed_eval metrics of `sed_metrics.evaluate` (overall, positives, by_kind,
 by_category, by_snr, by_duration, negatives, negatives_by_kind), with the threshold-free
 scores of `psds.threshold_free` merged into overall, by_kind and by_category, plus
 `val_thresholds` (chosen on validation) and `settings` (what was computed, and how).

@@ -2,7 +2,7 @@
 each query, F1 from counts, and sed_eval's event-based counting rules.
 
 Training chooses its decoding by event F1 on validation in the torch env, which has no
-sed_eval; the metrics of record (`evaluate.py`) stay sed_eval's own. `EventCounts`
+sed_eval; the metrics of record (`sed_metrics.py`) stay sed_eval's own. `EventCounts`
 applies sed_eval's rules (onset within the collar, offset within the larger of the collar
 and a share of the reference's length, a maximum matching between reference and
 estimated events) and `sed_eval_f1` its arithmetic, so the decoding grid scores what

@@ -3,7 +3,7 @@ file with one label, as in text-to-audio grounding (Xu et al., ICASSP 2021): eve
 F1/ER (collar, % of length) and segment-based F1/ER on the decoded segments; false alarms
 on negative queries (absent sounds); breakdowns by query kind, category, SNR and event
 duration. The threshold-free scores (PSDS, F1 at a threshold chosen on validation) live in
-`psds.py`; `evaluate_files` runs both from the files the workflow writes.
+`psds.py`; `evaluate.evaluate_files` runs both from the files the workflow writes.
 
 Every number is sed_eval's own: a subset (a category, a kind, an SNR bucket) is scored by
 running sed_eval on that subset's query-files. The per-query counts (`per_query_counts`)

@@ -169,7 +169,7 @@ def reference_coverage(reference: list[tuple[float, float]], segments: list[tupl
 
 def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame, duration: float,
           cfg: EvalConfig) -> tuple[pd.DataFrame, dict]:
-    """(per-query table, metrics of `evaluate.evaluate` over all the demo's queries).
+    """(per-query table, metrics of `sed_metrics.evaluate` over all the demo's queries).
 
     predictions: query_id, onset, offset, score (every answered query of `queries`)."""
     metrics = evaluate(queries, events, predictions, duration, cfg)

@@ -31,7 +31,7 @@ def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     """Load clips.tsv, checking columns, ids, splits, durations and audio file names.
 
     Line numbers in errors are 1-based file lines (line 1 is the header). A table without a
-    `split` column gets a seeded split per category (`corpus.splits.assign_splits`) when
+    `split` column gets a seeded split per category (`data.corpus.splits.assign_splits`) when
     `split_seed` is given; without a seed the column is required. An optional `file` column
     names each clip's audio, relative to the table's folder (empty: found by clip id).
     """
