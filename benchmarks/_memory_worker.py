@@ -73,9 +73,9 @@ def main():
     corpus, out, count = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     import torch  # noqa: F401  (imported up front: part of the baseline, not of a stage)
 
-    from arseg.corpus.table import read_clips
-    from arseg.features import FeatureConfig, compute_split
-    from arseg.mixtures import MixtureConfig, generate_split
+    from arseg.data.corpus.table import read_clips
+    from arseg.data.mixtures import MixtureConfig, generate_split
+    from arseg.features.logmel import FeatureConfig, compute_split
 
     clips = read_clips(corpus / "clips.tsv")
     with contextlib.redirect_stderr(io.StringIO()):

@@ -2,7 +2,7 @@
 
 Requests (one JSON line each, see benchmarks/common.py):
   {"kind": "arseg", "corpus": dir, "out": dir, "count": n, "seed": s, "duration": d, "max_events": k}
-      arseg.mixtures.generate_split, exactly as the workflow's rule calls it
+      arseg.data.mixtures.generate_split, exactly as the workflow's rule calls it
   {"kind": "numpy", "spec": path, "out": dir, "first": i, "count": n}
       the straightforward numpy reference: in-memory clips and backgrounds, the same events
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from arseg.corpus.table import read_clips
-from arseg.mixtures import MixtureConfig, generate_split
+from arseg.data.corpus.table import read_clips
+from arseg.data.mixtures import MixtureConfig, generate_split
 from benchmarks.common import serve
 
 _clips = {}

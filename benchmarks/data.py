@@ -25,17 +25,17 @@ def quiet():
 def _code_digest() -> str:
     """Short hash of the code that makes the corpus and the mixtures, so cached inputs are
     rebuilt when it changes."""
-    import arseg.corpus.demo
-    import arseg.mixtures
+    import arseg.data.corpus.synthetic
+    import arseg.data.mixtures
 
-    sources = b"".join(Path(m.__file__).read_bytes() for m in (arseg.corpus.demo, arseg.mixtures))
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (arseg.data.corpus.synthetic, arseg.data.mixtures))
     return hashlib.sha256(sources).hexdigest()[:10]
 
 
 def demo_corpus(workdir: Path) -> tuple[Path, pd.DataFrame]:
     """The embedded demo corpus (10 categories x 12 clips), as the default workflow makes it."""
-    from arseg.corpus.demo import synthesize_corpus
-    from arseg.corpus.table import read_clips
+    from arseg.data.corpus.synthetic import synthesize_corpus
+    from arseg.data.corpus.table import read_clips
 
     root = Path(workdir) / f"demo-corpus-{CLIPS_PER_CATEGORY}-{CORPUS_SEED}-{_code_digest()}"
     if not (root / "clips.tsv").exists():
@@ -46,7 +46,7 @@ def demo_corpus(workdir: Path) -> tuple[Path, pd.DataFrame]:
 
 def mixture_set(workdir: Path, count: int, duration: float = 8.0) -> list[Path]:
     """`count` mixtures of `duration` seconds (default workflow settings), as WAV files."""
-    from arseg.mixtures import MixtureConfig, generate_split
+    from arseg.data.mixtures import MixtureConfig, generate_split
 
     root, clips = demo_corpus(workdir)
     out = Path(workdir) / f"mixtures-{duration:g}s-{count}-{_code_digest()}"

@@ -1,6 +1,6 @@
-"""Evaluation time per 1,000 queries: arseg.evaluate.evaluate (sed_eval event- and
+"""Evaluation time per 1,000 queries: arseg.eval.sed_metrics.evaluate (sed_eval event- and
 segment-based metrics, each query scored as its own file, with every breakdown) on
-queries built by arseg.queries.make_queries from drawn mixture events, and predictions
+queries built by arseg.data.queries.make_queries from drawn mixture events, and predictions
 that are the references jittered (some missed, some false alarms on absent sounds).
 
 Peer: one plain sed_eval pass over the same queries (sed_eval_scores once), i.e. the
@@ -20,8 +20,9 @@ DURATION = 8.0
 
 
 def inputs(workdir, n_mixtures: int, seed: int = 0):
-    from arseg.mixtures import EVENT_COLUMNS, ClipPools, MixtureConfig, draw_events
-    from arseg.queries import make_queries
+    from arseg.data.events import EVENT_COLUMNS
+    from arseg.data.mixtures import ClipPools, MixtureConfig, draw_events
+    from arseg.data.queries import make_queries
 
     _, clips = demo_corpus(workdir)
     cfg = MixtureConfig(duration=DURATION)
@@ -57,8 +58,8 @@ def inputs(workdir, n_mixtures: int, seed: int = 0):
 
 
 def run(settings: Settings) -> list[Row]:
-    from arseg.evaluate import evaluate, sed_eval_scores
-    from arseg.scoring import EvalConfig, estimated_events, reference_events
+    from arseg.eval.scoring import EvalConfig, estimated_events, reference_events
+    from arseg.eval.sed_metrics import evaluate, sed_eval_scores
 
     log = settings.log
     queries, events, predictions = inputs(settings.workdir, settings.pick(50, 250))

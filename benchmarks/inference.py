@@ -1,11 +1,11 @@
-"""Inference per backbone (every entry of arseg.models.backbones.BACKBONES): real-time
+"""Inference per backbone (every entry of arseg.model.backbones.BACKBONES): real-time
 factor on CPU (and GPU when present), parameters and multiply-accumulates.
 
 Real-time factor = seconds of audio per second of compute. Two paths per backbone:
   - the model as built (what training's forward pass runs), applied to a batch of 32
     windows (8 s each at the default config) with one query per window;
   - the path every inference takes (`arseg segment`, the workflow's predict step, validation
-    in training): models.model.prepare_for_inference (batch norm folded into the
+    in training): model.segmenter.prepare_for_inference (batch norm folded into the
     convolutions), and for `arseg segment` inference.predict_bins with 16
     windows a batch (segment.segment_features); timed on the same batch of 32 windows and
     end to end on one long recording (windows overlap by half, so every second is
@@ -38,7 +38,7 @@ TARGET = 1000.0
 
 def build(name: str, width: float = WIDTH):
     """A freshly initialised model made numerically like a trained one (see calibrate)."""
-    from arseg.models.model import ModelConfig, ReferringSegmenter
+    from arseg.model.segmenter import ModelConfig, ReferringSegmenter
 
     torch.manual_seed(0)
     return calibrate(ReferringSegmenter(ModelConfig(backbone=name, width=width)))
@@ -144,9 +144,9 @@ def describe(op: dict) -> str:
 
 
 def run(settings: Settings) -> list[Row]:
-    from arseg.inference import predict_bins
-    from arseg.models.backbones import BACKBONES
-    from arseg.models.model import prepare_for_inference
+    from arseg.infer.windows import predict_bins
+    from arseg.model.backbones import BACKBONES
+    from arseg.model.segmenter import prepare_for_inference
 
     log = settings.log
     threads = torch.get_num_threads()

@@ -1,4 +1,4 @@
-"""Log-mel extraction: arseg.features.LogMel (numba windowing and power kernels, float32
+"""Log-mel extraction: arseg.features.logmel.LogMel (numba windowing and power kernels, float32
 FFT, grouped mel product, float64 for faint frames; batched) vs librosa (melspectrogram +
 power_to_db per clip), on the same 8-second 16 kHz mixtures.
 
@@ -41,7 +41,8 @@ def librosa_logmel(y: np.ndarray, cfg) -> np.ndarray:
 def run(settings: Settings) -> list[Row]:
     import librosa
 
-    from arseg.features import FeatureConfig, LogMel, compute_split, read_mono
+    from arseg.features.logmel import FeatureConfig, LogMel, compute_split
+    from arseg.io.audio import read_mono
 
     log = settings.log
     warnings.filterwarnings("ignore", module="librosa")
@@ -50,7 +51,7 @@ def run(settings: Settings) -> list[Row]:
     cfg = FeatureConfig()
     n_clips = settings.pick(32, 100)
     paths = mixture_set(settings.workdir, 100)[:n_clips]
-    audio = np.stack([read_mono(p, cfg.sample_rate) for p in paths])
+    audio = np.stack([read_mono(p, cfg.sample_rate)[0] for p in paths])
     seconds_of_audio = audio.shape[0] * audio.shape[1] / cfg.sample_rate
     logmel = LogMel(cfg)
     batch = inspect.signature(compute_split).parameters["batch_size"].default
@@ -84,7 +85,7 @@ def run(settings: Settings) -> list[Row]:
                                               for p in paths]))
 
     def read_only():
-        return [read_mono(p, cfg.sample_rate) for p in paths]
+        return [read_mono(p, cfg.sample_rate)[0] for p in paths]
 
     # Values first (also a warm-up of every path).
     a, b = ours(), theirs()

@@ -23,7 +23,7 @@ from .data import demo_corpus
 NAME = "memory"
 TOLERANCE_MIB = 16.0  # allowed growth of the anonymous peak from the smallest to the largest size
 CACHE_NOTE = ("; generate_split's working memory is mostly its clip cache (ClipLoader: up to 512 clips as "
-              "float64), full here from about 100 mixtures on (the demo corpus has 72 training clips): bounded "
+              "float32), full here from about 100 mixtures on (the demo corpus has 72 training clips): bounded "
               "by the corpus, not by the number of mixtures")
 
 

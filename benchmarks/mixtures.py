@@ -1,10 +1,10 @@
-"""Mixture generation: arseg.mixtures.generate_split vs Scaper on the same events.
+"""Mixture generation: arseg.data.mixtures.generate_split vs Scaper on the same events.
 
 The events come from arseg's own draw (draw_events with the per-mixture seed that
 generate_split uses), turned into Scaper's vocabulary: each event's in-mixture span as
 (source_time, event_time, event_duration) and its SNR. Scaper gets coloured-noise
 backgrounds as files (it needs files; generate_split synthesises its split's noise bank,
-`arseg.mixtures.NoiseBank`, inside the timed call, and cuts each background from it). Both write
+`arseg.data.mixtures.NoiseBank`, inside the timed call, and cuts each background from it). Both write
 a 16-bit WAV plus an annotation table per mixture. Scaper runs in its own virtual
 environment (numpy < 2, soxbindings built against libsox), set up here on first use;
 when that fails the benchmark says so and compares with a straightforward numpy loop
@@ -62,8 +62,8 @@ def scaper_python(log) -> tuple[Path | None, str]:
 
 def build_spec(workdir: Path, count: int, seed: int = 0) -> Path:
     """The events of generate_split's first `count` train mixtures, in Scaper's terms."""
-    from arseg.corpus.table import SPLITS
-    from arseg.mixtures import MixtureConfig, colored_noise, draw_events
+    from arseg.data.corpus.table import SPLITS
+    from arseg.data.mixtures import MixtureConfig, colored_noise, draw_events
 
     corpus, clips = demo_corpus(workdir)
     cfg = MixtureConfig(duration=DURATION, max_events=MAX_EVENTS)

@@ -76,7 +76,7 @@ def slurm_probe() -> str:
 
 
 def run(settings: Settings) -> list[Row]:
-    from arseg.models.backbones import BACKBONES
+    from arseg.model.backbones import BACKBONES
 
     log = settings.log
     root = scratch(settings.workdir)

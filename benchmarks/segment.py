@@ -2,11 +2,11 @@
 (under 10 s on 2 CPU cores with the yoho backbone).
 
 Input, built once in the work folder: a 1-hour 16 kHz mono 16-bit WAV made of 60 one-minute
-mixtures of the demo corpus's test clips over coloured noise (arseg.mixtures, fixed seeds).
+mixtures of the demo corpus's test clips over coloured noise (arseg.data.mixtures, fixed seeds).
 Model: yoho at the default width (0.25) with label queries over the demo categories,
 randomly initialised (nothing is trained; its batch-norm statistics are calibrated on
 random features as in the inference benchmark, so activations are of a realistic size),
-saved with arseg.models.model.save_model. A label query loads no text encoder; a text
+saved with arseg.model.segmenter.save_model. A label query loads no text encoder; a text
 query whose embedding is in the cache costs the same.
 
 Timed: the whole command in a fresh process, `python -m arseg.cli segment hour.wav --label
@@ -42,8 +42,8 @@ INPUT_VERSION = 1  # bump when the recording's recipe changes
 
 def recording(workdir: Path) -> Path:
     """The 1-hour WAV (built once per work folder)."""
-    from arseg import atomic
-    from arseg.mixtures import ClipLoader, ClipPools, MixtureConfig, draw_events, mix
+    from arseg.data.mixtures import ClipLoader, ClipPools, MixtureConfig, draw_events, mix
+    from arseg.io.audio import write_wav
 
     path = Path(workdir) / f"segment-hour-v{INPUT_VERSION}" / "hour.wav"
     if path.exists():
@@ -57,7 +57,7 @@ def recording(workdir: Path) -> Path:
         rng = np.random.default_rng([7, minute])
         audio, _ = mix(draw_events(rng, pool, cfg), load, rng, cfg)
         pieces.append(audio.astype(np.float32))
-    atomic.write_wav(path, np.concatenate(pieces), cfg.sample_rate)
+    write_wav(path, np.concatenate(pieces), cfg.sample_rate)
     return path
 
 
@@ -66,7 +66,7 @@ def model_file(workdir: Path) -> Path:
     run, so it always matches the current model code)."""
     import torch
 
-    from arseg.models.model import ModelConfig, ReferringSegmenter, save_model
+    from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 
     from .inference import calibrate
 
@@ -104,8 +104,12 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
     """Seconds of each stage of what the command does per file, in this process."""
     import torch
 
-    from arseg import audio_io, features, inference, segment
-    from arseg.models.model import load_model, prepare_for_inference
+    from arseg.features.logmel import feature_config, log_mel
+    from arseg.infer import segment
+    from arseg.infer.windows import decode_config, predict_bins, segments_from_bins
+    from arseg.io.audio import read_mono
+    from arseg.model.query_inputs import query_inputs
+    from arseg.model.segmenter import load_model, prepare_for_inference
 
     saved = torch.get_num_threads()
     torch.set_num_threads(THREADS)
@@ -114,21 +118,21 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         t = time.perf_counter()
         model = load_model(model_path)[0]
         queries = segment.check_queries(model, [], [LABEL], str(model_path))
-        inputs = inference.query_inputs(model, [q.text for q in queries])
+        inputs = query_inputs(model, [q.text for q in queries])
         fast = prepare_for_inference(model)
         times["model load + prepare"] = time.perf_counter() - t
         t = time.perf_counter()
-        audio, meta = audio_io.read_mono(wav, model.cfg.sample_rate)
+        audio, meta = read_mono(wav, model.cfg.sample_rate)
         times["read WAV"] = time.perf_counter() - t
         t = time.perf_counter()
-        logmel = features.log_mel(audio, features.feature_config(model.cfg))
+        logmel = log_mel(audio, feature_config(model.cfg))
         times["log-mel"] = time.perf_counter() - t
         t = time.perf_counter()
-        bins = inference.predict_bins(fast, logmel, inputs, batch_windows=16)
+        bins = predict_bins(fast, logmel, inputs, batch_windows=16)
         times["model (predict_bins)"] = time.perf_counter() - t
         t = time.perf_counter()
-        decode = inference.decode_config(model)
-        segments = [s for s in inference.segments_from_bins(bins[0], model, meta.duration, decode)
+        decode = decode_config(model)
+        segments = [s for s in segments_from_bins(bins[0], model, meta.duration, decode)
                     if s[1] - s[0] >= segment.RESOLUTION]
         times["decode"] = time.perf_counter() - t
         t = time.perf_counter()

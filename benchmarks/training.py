@@ -1,6 +1,6 @@
 """Training throughput per backbone on CPU: mixtures (examples) per second.
 
-One step is exactly the body of arseg.training.train's loop: mixing_partners (the default
+One step is exactly the body of arseg.train.loop.train's loop: mixing_partners (the default
 share of mixtures summed with another), run_batch (audio pass once per mixture, all of its
 queries through the conditioned part, SpecAugment if the default turns it on (off since
 2026-12-05), YOHO loss, the auxiliary tagging loss),
@@ -24,8 +24,8 @@ CATEGORIES = 10
 
 
 def split_data(model, n_mixtures: int):
-    from arseg.tagging import TagEvents
-    from arseg.training import SplitData
+    from arseg.train.loop import SplitData
+    from arseg.train.tagging import TagEvents
 
     cfg = model.cfg
     rng = np.random.default_rng(0)
@@ -48,8 +48,8 @@ def split_data(model, n_mixtures: int):
 
 
 def run(settings: Settings) -> list[Row]:
-    from arseg.models.backbones import BACKBONES
-    from arseg.training import TrainConfig, make_tagger, mixing_partners, run_batch
+    from arseg.model.backbones import BACKBONES
+    from arseg.train.loop import TrainConfig, make_tagger, mixing_partners, run_batch
 
     from .inference import WIDTH, build
 

@@ -1,9 +1,8 @@
 from pathlib import Path
 
-from arseg import atomic
-from arseg.corpus.check import check_corpus
-from arseg.corpus.table import read_clips
-from arseg.mixtures import select_categories
+from arseg.data.corpus.check import check_corpus
+from arseg.data.corpus.table import read_clips, select_categories
+from arseg.io import atomic
 from arseg.rule_io import logged
 
 with logged(snakemake):

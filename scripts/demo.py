@@ -1,5 +1,5 @@
-from arseg.demo import run_demo
-from arseg.scoring import EvalConfig
+from arseg.eval.scoring import EvalConfig
+from arseg.report.showcase import run_demo
 from arseg.rule_io import logged
 
 with logged(snakemake):

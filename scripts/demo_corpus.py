@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from arseg.corpus.demo import synthesize_corpus
+from arseg.data.corpus.synthetic import synthesize_corpus
 from arseg.rule_io import logged
 
 with logged(snakemake):

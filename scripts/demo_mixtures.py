@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from arseg.corpus.table import read_clips
-from arseg.demo_data import demo_config, demo_mixture_config, generate_demo
+from arseg.data.corpus.table import read_clips
+from arseg.data.long_mixtures import demo_config, demo_mixture_config, generate_demo
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,6 +1,6 @@
-from arseg.queries import read_queries
+from arseg.data.queries import read_queries
+from arseg.model.text_encoder import EmbeddingCache
 from arseg.rule_io import logged
-from arseg.text_encoder import EmbeddingCache
 
 with logged(snakemake):
     texts = [t for path in snakemake.input.queries for t in read_queries(path)["text"]]

@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 from arseg import provenance
-from arseg.evaluate import eval_config
-from arseg.metrics import evaluate_files
+from arseg.eval.evaluate import evaluate_files
+from arseg.eval.sed_metrics import eval_config
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from arseg.features import compute_split, feature_config
+from arseg.features.logmel import compute_split, feature_config
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,4 +1,4 @@
-from arseg.figures import dataset_figure
+from arseg.report.figures import dataset_figure
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,4 +1,4 @@
-from arseg.figures import examples_figure
+from arseg.report.figures import examples_figure
 from arseg.rule_io import logged
 
 with logged(snakemake):

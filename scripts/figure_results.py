@@ -1,4 +1,4 @@
-from arseg import result_figures as rf
+from arseg.report import result_figures as rf
 from arseg.rule_io import logged
 
 with logged(snakemake):

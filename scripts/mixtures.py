@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from arseg.corpus.table import read_clips
-from arseg.mixtures import generate_split, mixture_config
+from arseg.data.corpus.table import read_clips
+from arseg.data.mixtures import generate_split, mixture_config
 from arseg.rule_io import logged
 
 with logged(snakemake):

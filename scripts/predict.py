@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from arseg.infer.predict import predict_one
 from arseg.rule_io import logged
-from arseg.workflow_steps import predict_one
 
 with logged(snakemake):
     predict_one(model=snakemake.input.model, features=snakemake.input.features, index=snakemake.input.index,

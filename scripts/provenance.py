@@ -1,5 +1,5 @@
+from arseg.report.tables import write_provenance
 from arseg.rule_io import logged
-from arseg.tables import write_provenance
 
 with logged(snakemake):
     write_provenance(snakemake.input.metrics, snakemake.params.config, tsv=snakemake.output.models,

@@ -1,6 +1,6 @@
-from arseg.corpus.table import read_clips
-from arseg.mixtures import read_events
-from arseg.queries import make_queries, write_queries
+from arseg.data.corpus.table import read_clips
+from arseg.data.events import read_events
+from arseg.data.queries import make_queries, write_queries
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -1,5 +1,5 @@
-from arseg import tables
-from arseg.compare import compare_backbones, read_per_query
+from arseg.eval.compare import compare_backbones, read_per_query
+from arseg.report import tables
 from arseg.rule_io import logged
 
 with logged(snakemake):

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from arseg.data.sounddescs import MetadataError, build_clip_table, load_metadata, write_clip_table
 from arseg.rule_io import logged
-from arseg.sounddescs import MetadataError, build_clip_table, load_metadata, write_clip_table
 
 with logged(snakemake):
     protocol = snakemake.params.protocol

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from arseg.data.sounddescs import write_corpus
 from arseg.rule_io import logged
-from arseg.sounddescs import write_corpus
 
 TEXT = {"clip_id": str, "category": str, "description": str, "split": str, "source_id": str}
 

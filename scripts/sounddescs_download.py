@@ -1,8 +1,8 @@
 import shutil
 
-from arseg.atomic import atomic_path
+from arseg.data.sounddescs import download_shard, read_clip_table, shard_ids
+from arseg.io.atomic import atomic_path
 from arseg.rule_io import logged
-from arseg.sounddescs import download_shard, read_clip_table, shard_ids
 
 with logged(snakemake):
     shard, n_shards = int(snakemake.wildcards.shard), snakemake.params.n_shards

@@ -1,8 +1,8 @@
 import hashlib
 from pathlib import Path
 
+from arseg.data.sounddescs import fetch_metadata, require_licence
 from arseg.rule_io import logged
-from arseg.sounddescs import fetch_metadata, require_licence
 
 with logged(snakemake):
     # descriptions and audio are the BBC's: nothing is fetched before the licence is accepted

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from arseg.atomic import write_tsv
+from arseg.data.sounddescs import missing_downloads, prepare_clips, read_clip_table, shard_ids
+from arseg.io.atomic import write_tsv
 from arseg.rule_io import logged
-from arseg.sounddescs import missing_downloads, prepare_clips, read_clip_table, shard_ids
 
 with logged(snakemake):
     shard, n_shards = int(snakemake.wildcards.shard), snakemake.params.n_shards

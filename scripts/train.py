@@ -2,7 +2,7 @@ from pathlib import Path
 
 from arseg.configs import model_config, train_config
 from arseg.rule_io import logged
-from arseg.workflow_steps import train_one
+from arseg.train.run import train_one
 
 with logged(snakemake):
     model_path, config = Path(snakemake.output.model), snakemake.params.config

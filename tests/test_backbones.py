@@ -5,11 +5,11 @@ import pytest
 import torch
 import yaml
 
-from arseg.models.backbone_steps import EPOCH_SECONDS, TIME_STRIDE, training_priority
-from arseg.models.backbones import BACKBONES, build_backbone
-from arseg.models.conditioning import FiLM
-from arseg.models.model import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference, save_model
-from arseg.training import yoho_loss
+from arseg.model.backbone_specs import LONGEST_TRAINING_FIRST, TIME_STRIDE, training_priority
+from arseg.model.backbones import BACKBONES, build_backbone
+from arseg.model.conditioning import FiLM
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference, save_model
+from arseg.train.loop import yoho_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES, MELS, TEXT_DIM = 801, 64, 384  # the 8 s window: 801 frames x 64 mels
@@ -84,12 +84,12 @@ def test_shapes_through_the_model(backbone, width, encoder):
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 def test_time_stride_table_matches_the_backbone(backbone):
-    """backbone_steps is what the config check and the default bins rely on (without torch)."""
+    """backbone_specs is what the config check and the default bins rely on (without torch)."""
     model = make_model(backbone).eval()
     with torch.no_grad():
         steps = model.encode_audio(torch.randn(1, FRAMES, MELS)).shape[2]
     assert steps == -(-FRAMES // TIME_STRIDE[backbone])
-    assert sorted(TIME_STRIDE) == sorted(EPOCH_SECONDS) == sorted(BACKBONES)
+    assert sorted(TIME_STRIDE) == sorted(LONGEST_TRAINING_FIRST) == sorted(BACKBONES)
 
 
 def test_default_bins_are_each_backbones_own_steps():
@@ -113,7 +113,7 @@ def test_default_bins_are_each_backbones_own_steps():
 
 def test_longer_trainings_start_first():
     order = sorted(BACKBONES, key=training_priority, reverse=True)
-    assert order == sorted(BACKBONES, key=EPOCH_SECONDS.get, reverse=True)
+    assert order == list(LONGEST_TRAINING_FIRST)
     assert min(map(training_priority, BACKBONES)) > 0  # above every other rule's default 0
 
 

@@ -13,12 +13,15 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from arseg import MODEL_FORMAT_VERSION, audio_io, inference, segment
+from arseg import MODEL_FORMAT_VERSION
 from arseg.cli import main
-from arseg.features import FeatureConfig, feature_config, log_mel
-from arseg.models.backbones import BACKBONES
-from arseg.models.model import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
-                                save_model)
+from arseg.features.logmel import FeatureConfig, feature_config, log_mel
+from arseg.infer import segment
+from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
+from arseg.io.audio import read_mono, read_span
+from arseg.model.backbones import BACKBONES
+from arseg.model.segmenter import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
+                                   save_model)
 
 RATE = 16000
 TINY = dict(width=0.125, window_seconds=4.0, n_bins=12, query_dim=16, n_mels=32)  # 1/3 s bins, windows 2 s apart
@@ -109,7 +112,7 @@ def test_resampling_and_downmix_match_librosa(tmp_path):
     tone = 0.5 * np.sin(2 * np.pi * 1000 * t)
     six = np.zeros((len(t), 6), np.float32)
     six[:, 2] = tone  # one loud channel of six: the mono mix is a sixth of it
-    audio, meta = audio_io.read_mono(write(tmp_path / "six.wav", six, rate), RATE)
+    audio, meta = read_mono(write(tmp_path / "six.wav", six, rate), RATE)
     expected = librosa.resample(six.mean(axis=1), orig_sr=rate, target_sr=RATE)
     assert (meta.sample_rate, meta.channels, meta.frames) == (rate, 6, len(t))
     assert len(audio) == len(expected)
@@ -136,9 +139,9 @@ def test_inference_copy_computes_the_same(models):
     model, _ = load_model(models["label"])
     features = log_mel(noise(9.0)[:, 0], feature_config(model.cfg))
     query = torch.tensor([0, 2])
-    expected = inference.predict_bins(model, features, query)
+    expected = predict_bins(model, features, query)
     assert expected[..., 0].std() > 1e-3  # the answer depends on the input (see calibrated)
-    fast = inference.predict_bins(prepare_for_inference(model), features, query, batch_windows=5)
+    fast = predict_bins(prepare_for_inference(model), features, query, batch_windows=5)
     assert np.abs(expected - fast).max() < 1e-4
 
 
@@ -206,14 +209,14 @@ def test_event_across_window_edges_is_one_segment_and_every_bin_is_central(model
     model, _ = load_model(models["label"])
     audio = with_bursts(12.0, [(1.7, 6.3)])[:, 0]  # window edges at 2, 4 and 6 s
     features = log_mel(audio, feature_config(model.cfg))
-    bins = inference.predict_bins(model, features, torch.tensor([2]))[0]
+    bins = predict_bins(model, features, torch.tensor([2]))[0]
     assert bins.shape == (36, 3)
     present = np.flatnonzero(bins[:, 0] > 0.5)
     assert present.tolist() == list(range(5, 19))  # 1.67 .. 6.33 s: no hole at any window edge
-    decoded = inference.segments_from_bins(bins, model, 12.0)
+    decoded = segments_from_bins(bins, model, 12.0)
     assert len(decoded) == 1
     # The stitching takes bin b of the output from the window where b is nearest the centre.
-    starts, hop_bins, total = inference.window_plan(len(features), model)
+    starts, hop_bins, total = window_plan(len(features), model)
     assert (hop_bins, total, len(starts)) == (6, 36, 5)
     assert starts == [0, 200, 400, 600, 800]
 
@@ -287,7 +290,7 @@ def test_cut_spans_equal_the_decoded_file(tmp_path, ext):
     path = write(tmp_path / f"x.{ext}", noise(4.0, 22050, 2), 22050)
     whole, rate = sf.read(path, dtype="float32", always_2d=True)
     for start, stop in [(0.0, 0.5), (1.0, 2.5), (3.9, 5.0)]:
-        span, span_rate = audio_io.read_span(path, start, stop)
+        span, span_rate = read_span(path, start, stop)
         first = int(round(start * rate))
         assert span_rate == rate and span.shape[1] == 2
         assert len(span) == min(len(whole), int(round(stop * rate))) - first
@@ -336,7 +339,7 @@ def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypat
     [cache] = embedding_cache.glob("query-embeddings-*.npz")
 
     # Again: the embeddings come from the cache and the encoder is not loaded.
-    from arseg import text_encoder
+    from arseg.model import text_encoder
 
     monkeypatch.setattr(text_encoder, "load_encoder", refuse_encoder)
     code, out2, err = run(capsys, "segment", path, "--model", models["text"], "--query", "a bell rings twice",
@@ -355,7 +358,7 @@ def refuse_encoder(*args, **kwargs):
 
 
 def test_label_model_never_loads_the_text_encoder(models, tmp_path, capsys, monkeypatch):
-    from arseg import text_encoder
+    from arseg.model import text_encoder
 
     monkeypatch.setattr(text_encoder, "load_encoder", refuse_encoder)
     code, out, err = run(capsys, "segment", write(tmp_path / "x.wav", noise(1.0), RATE), "--model", models["label"],

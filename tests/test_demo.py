@@ -10,12 +10,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from arseg import demo, demo_data
-from arseg.scoring import EvalConfig
-from arseg.mixtures import MixtureConfig, read_events
-from arseg.models.model import ModelConfig, ReferringSegmenter, save_model
-from arseg.predict import supported
-from arseg.queries import QUERY_COLUMNS, read_queries
+from arseg.data import long_mixtures
+from arseg.data.events import read_events
+from arseg.data.mixtures import MixtureConfig
+from arseg.data.queries import QUERY_COLUMNS, read_queries
+from arseg.eval.scoring import EvalConfig
+from arseg.model.query_inputs import supported
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
+from arseg.report import showcase
 
 RATE = 16000
 CATEGORIES = ["bell", "car", "dog", "siren", "telephone"]
@@ -32,29 +34,29 @@ def embedding_cache(tmp_path, monkeypatch):
 
 
 def test_validation_event_f1_reads_the_stored_choice():
-    assert demo.validation_event_f1({"validation_decoding": {"chosen": {"event_f1": 0.4}}}) == 0.4
+    assert showcase.validation_event_f1({"validation_decoding": {"chosen": {"event_f1": 0.4}}}) == 0.4
     for extra in ({}, {"validation_decoding": {}}, {"validation_decoding": {"chosen": {"event_f1": None}}},
                   {"validation_decoding": {"chosen": {"event_f1": math.nan}}},
                   {"validation_decoding": {"chosen": {"event_f1": True}}}, {"validation_decoding": "x"}):
-        assert demo.validation_event_f1(extra) is None, extra
+        assert showcase.validation_event_f1(extra) is None, extra
 
 
 def test_best_model_is_the_highest_validation_f1_first_of_equals():
     rows = [{"path": "a", "validation_event_f1": 0.3}, {"path": "b", "validation_event_f1": 0.5},
             {"path": "c", "validation_event_f1": None}, {"path": "d", "validation_event_f1": 0.5}]
-    assert demo.choose_best(rows)["path"] == "b"
-    assert demo.choose_best([{"path": "x", "validation_event_f1": 0.0}])["path"] == "x"
+    assert showcase.choose_best(rows)["path"] == "b"
+    assert showcase.choose_best([{"path": "x", "validation_event_f1": 0.0}])["path"] == "x"
     with pytest.raises(ValueError, match="no model file holds a validation event F1.*m1.pt, m2.pt"):
-        demo.choose_best([{"path": "m1.pt", "validation_event_f1": None},
-                          {"path": "m2.pt", "validation_event_f1": None}])
+        showcase.choose_best([{"path": "m1.pt", "validation_event_f1": None},
+                              {"path": "m2.pt", "validation_event_f1": None}])
 
 
 def test_model_identity_from_the_workflow_path():
-    assert demo.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
-    assert demo.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
+    assert showcase.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
+    assert showcase.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
         "efficientnet_attention", 0)
     with pytest.raises(ValueError, match="models/<backbone>/seed<k>/model.pt"):
-        demo.model_identity("elsewhere/model.pt")
+        showcase.model_identity("elsewhere/model.pt")
 
 
 def save_tiny(path, f1, **cfg):
@@ -77,14 +79,14 @@ def test_best_model_read_from_model_files_never_from_test_metrics(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"overall": {"event_f1": test_f1}, "positives": {"event_f1": test_f1 + 0.01}}))
         metrics.append(path)
-    rows = demo.read_candidates(paths)
+    rows = showcase.read_candidates(paths)
     assert [(r["backbone"], r["seed"], r["validation_event_f1"]) for r in rows] == [
         ("yoho", 0, 0.41), ("crnn", 0, 0.47), ("crnn", 1, None)]
-    best = demo.choose_best(rows)
+    best = showcase.choose_best(rows)
     assert (best["backbone"], best["seed"]) == ("crnn", 0)  # the test split's best (crnn seed1) plays no part
-    test = demo.chosen_test_scores(metrics, "crnn", 0)
+    test = showcase.chosen_test_scores(metrics, "crnn", 0)
     assert test["event_f1"] == 0.2 and test["positives_event_f1"] == pytest.approx(0.21)
-    assert demo.chosen_test_scores(metrics, "vgg", 0) == {}
+    assert showcase.chosen_test_scores(metrics, "vgg", 0) == {}
 
 
 # ---------------------------------------------------------------- demo files and queries
@@ -111,7 +113,7 @@ def test_demo_events_spread_over_few_categories_and_keep_some_absent(tmp_path):
     cfg = MixtureConfig(duration=60.0, min_events=1, max_events=3)
     seen_counts = set()
     for index in range(20):
-        events = demo_data.draw_demo_events(np.random.default_rng([7, index]), test, cfg, n_events=6, absent=2)
+        events = long_mixtures.draw_demo_events(np.random.default_rng([7, index]), test, cfg, n_events=6, absent=2)
         categories = {e.category for e in events}
         seen_counts.add(len(categories))
         assert 1 <= len(categories) <= 3 and len(events) == 6
@@ -119,25 +121,25 @@ def test_demo_events_spread_over_few_categories_and_keep_some_absent(tmp_path):
         assert all(-0.25 * 2.0 * RATE <= e.start_sample <= 60.0 * RATE for e in events)
         assert all(0 <= e.snr_db <= 20 for e in events)
     assert seen_counts == {1, 2, 3}
-    again = demo_data.draw_demo_events(np.random.default_rng([7, 3]), test, cfg, n_events=6, absent=2)
-    assert again == demo_data.draw_demo_events(np.random.default_rng([7, 3]), test, cfg, n_events=6, absent=2)
+    again = long_mixtures.draw_demo_events(np.random.default_rng([7, 3]), test, cfg, n_events=6, absent=2)
+    assert again == long_mixtures.draw_demo_events(np.random.default_rng([7, 3]), test, cfg, n_events=6, absent=2)
     # more categories than events: each present category still sounds once
-    many = demo_data.draw_demo_events(np.random.default_rng(1), test, MixtureConfig(min_events=3, max_events=3),
-                                      n_events=1, absent=0)
+    many = long_mixtures.draw_demo_events(np.random.default_rng(1), test, MixtureConfig(min_events=3, max_events=3),
+                                          n_events=1, absent=0)
     assert len(many) == 3 and len({e.category for e in many}) == 3
     # absent categories are kept out of the draw: 5 categories, 3 absent -> at most 2 present
     for index in range(10):
-        events = demo_data.draw_demo_events(np.random.default_rng(index), test, cfg, n_events=6, absent=3)
+        events = long_mixtures.draw_demo_events(np.random.default_rng(index), test, cfg, n_events=6, absent=3)
         assert len({e.category for e in events}) <= 2
     with pytest.raises(ValueError, match="demo.absent_categories=5 leaves no category"):
-        demo_data.draw_demo_events(np.random.default_rng(0), test, cfg, n_events=6, absent=5)
+        long_mixtures.draw_demo_events(np.random.default_rng(0), test, cfg, n_events=6, absent=5)
 
 
 def test_back_to_back_demo_fills_the_file_with_the_present_categories(tmp_path):
     clips, _ = corpus(tmp_path)
     test = clips[clips["split"] == "test"]
     cfg = MixtureConfig(duration=20.0, min_events=2, max_events=2, layout="back_to_back")
-    events = demo_data.draw_demo_events(np.random.default_rng(0), test, cfg, n_events=6, absent=1)
+    events = long_mixtures.draw_demo_events(np.random.default_rng(0), test, cfg, n_events=6, absent=1)
     assert len({e.category for e in events}) == 2
     assert [e.start_sample for e in events] == [int(i * 2.0 * RATE) for i in range(10)]
 
@@ -149,7 +151,7 @@ def test_demo_queries_ask_for_present_and_absent_sounds(tmp_path):
                            ["demo_000.wav", 2.0, 4.0, "dog", "dog_test_0", "a dog sounds (test 0)", 5.0],
                            ["demo_000.wav", 5.0, 6.0, "bell", "bell_test_0", "a bell sounds (test 0)", 3.0]],
                           columns=["filename", "onset", "offset", "event_label", "clip_id", "description", "snr_db"])
-    rows = pd.DataFrame(demo_data.demo_queries("demo_000.wav", events, test, 2, np.random.default_rng(0)),
+    rows = pd.DataFrame(long_mixtures.demo_queries("demo_000.wav", events, test, 2, np.random.default_rng(0)),
                         columns=QUERY_COLUMNS)
     present = rows[rows["positive"] == 1]
     assert present[["text", "kind", "target_label"]].values.tolist() == [
@@ -166,12 +168,12 @@ def test_demo_queries_ask_for_present_and_absent_sounds(tmp_path):
 def test_generate_demo_writes_seeded_long_files_from_test_clips(tmp_path):
     clips, audio = corpus(tmp_path)
     cfg = MixtureConfig(duration=10.0, max_events=2)
-    settings = demo_data.DemoConfig(count=2, duration=10.0, seed=5, events_per_minute=24, absent_categories=1)
+    settings = long_mixtures.DemoConfig(count=2, duration=10.0, seed=5, events_per_minute=24, absent_categories=1)
 
     def make(name, demo_cfg=settings):
         out = tmp_path / name
-        events, queries = demo_data.generate_demo(clips, audio, out / "audio", out / "events.tsv", out / "queries.tsv",
-                                                  demo_cfg, cfg)
+        events, queries = long_mixtures.generate_demo(clips, audio, out / "audio", out / "events.tsv",
+                                                      out / "queries.tsv", demo_cfg, cfg)
         return out, events, queries
 
     out, events, queries = make("a")
@@ -195,8 +197,8 @@ def test_generate_demo_writes_seeded_long_files_from_test_clips(tmp_path):
 
     same, _, _ = make("b")
     assert digest(same) == digest(out) and (same / "events.tsv").read_bytes() == (out / "events.tsv").read_bytes()
-    other, _, _ = make("c", demo_data.DemoConfig(count=2, duration=10.0, seed=6, events_per_minute=24,
-                                                 absent_categories=1))
+    other, _, _ = make("c", long_mixtures.DemoConfig(count=2, duration=10.0, seed=6, events_per_minute=24,
+                                                     absent_categories=1))
     assert digest(other) != digest(out)
 
 
@@ -206,10 +208,11 @@ def test_demo_config_reads_the_workflow_config():
               "mixtures": {"duration": 8.0, "min_events": 1, "max_events": 3, "snr_db": [0, 10], "background_db": -30,
                            "edge_cut": 0.1, "layout": "random"},
               "audio": {"sample_rate": 8000}}
-    settings = demo_data.demo_config(config)
-    assert settings == demo_data.DemoConfig(count=2, duration=30.0, seed=9, events_per_minute=5.0, absent_categories=1)
+    settings = long_mixtures.demo_config(config)
+    assert settings == long_mixtures.DemoConfig(count=2, duration=30.0, seed=9, events_per_minute=5.0,
+                                                absent_categories=1)
     assert settings.n_events == 2  # 5 per minute over 30 s, rounded
-    cfg = demo_data.demo_mixture_config(config)
+    cfg = long_mixtures.demo_mixture_config(config)
     assert (cfg.duration, cfg.sample_rate, cfg.snr_db, cfg.max_events, cfg.edge_cut) == (30.0, 8000, (0, 10), 3, 0.1)
 
 
@@ -228,7 +231,7 @@ def test_score_per_query_and_overall():
                                 ["f_q01", 15.0, 16.0, 0.7],                             # bell: wrong place
                                 ["f_q03", 1.0, 1.5, 0.6]],                              # car: a false alarm
                                columns=["query_id", "onset", "offset", "score"])
-    table, metrics = demo.score(queries, events, predictions, 20.0, EvalConfig())
+    table, metrics = showcase.score(queries, events, predictions, 20.0, EvalConfig())
     rows = table.set_index("query_id")
     assert rows.loc["f_q00", "event_f1"] == 1.0 and rows.loc["f_q00", "n_reference"] == 2
     assert rows.loc["f_q00", "reference_covered"] == pytest.approx((1.9 + 2.0) / 4)
@@ -240,7 +243,7 @@ def test_score_per_query_and_overall():
 
 
 def _stub_model(query_encoder, labels):
-    """What predict.supported reads of a model: its query encoder and labels."""
+    """What query_inputs.supported reads of a model: its query encoder and labels."""
     return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels))
 
 
@@ -260,19 +263,19 @@ def test_whole_demo_step_as_arseg_segment(tmp_path, capsys):
     those of its own TSV."""
     clips, audio = corpus(tmp_path)
     cfg = MixtureConfig(duration=8.0, max_events=2)
-    settings = demo_data.DemoConfig(count=2, duration=8.0, seed=1, events_per_minute=20, absent_categories=1)
+    settings = long_mixtures.DemoConfig(count=2, duration=8.0, seed=1, events_per_minute=20, absent_categories=1)
     mix = tmp_path / "demo" / "mixtures"
-    events, queries = demo_data.generate_demo(clips, audio, mix / "audio", mix / "events.tsv", mix / "queries.tsv",
-                                              settings, cfg)
+    events, queries = long_mixtures.generate_demo(clips, audio, mix / "audio", mix / "events.tsv", mix / "queries.tsv",
+                                                  settings, cfg)
     models = [save_tiny(tmp_path / "results/models/yoho/seed0/model.pt", 0.2, query_encoder="label",
                         labels=CATEGORIES, min_duration=0.0, threshold=0.05),
               save_tiny(tmp_path / "results/models/yoho/seed1/model.pt", 0.1, query_encoder="label",
                         labels=CATEGORIES)]
     out = tmp_path / "demo"
-    summary = demo.run_demo(models=[str(p) for p in models], metrics=[], events_path=mix / "events.tsv",
-                            queries_path=mix / "queries.tsv", audio_dir=mix / "audio", embeddings=[],
-                            out_segments=out / "segments", out_cuts=out / "cuts", out_tsv=out / "summary.tsv",
-                            out_json=out / "summary.json", out_html=out / "summary.html", cfg=EvalConfig())
+    summary = showcase.run_demo(models=[str(p) for p in models], metrics=[], events_path=mix / "events.tsv",
+                                queries_path=mix / "queries.tsv", audio_dir=mix / "audio", embeddings=[],
+                                out_segments=out / "segments", out_cuts=out / "cuts", out_tsv=out / "summary.tsv",
+                                out_json=out / "summary.json", out_html=out / "summary.html", cfg=EvalConfig())
     assert summary["model"]["path"] == str(models[0]) and summary["model"]["threshold"] == 0.05
     table = pd.read_csv(out / "summary.tsv", sep="\t")
     labels = queries[queries["kind"] == "label"]

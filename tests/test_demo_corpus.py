@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.corpus.demo import CATEGORIES, MIN_DURATION_S, split_counts, synthesize_clip, synthesize_corpus
-from arseg.corpus.table import CLIP_COLUMNS, SPLITS, read_clips
+from arseg.data.corpus.synthetic import CATEGORIES, MIN_DURATION_S, split_counts, synthesize_clip, synthesize_corpus
+from arseg.data.corpus.table import CLIP_COLUMNS, SPLITS, read_clips
 
 SR = 16000
 

@@ -46,9 +46,9 @@ IMPORT_TO_DISTS: dict[str, set[str]] = {
     "soundfile": {"pysoundfile",  # conda-forge's name
                   "soundfile"},   # PyPI's name
     "librosa": {"librosa"},
-    "numba": {"numba"},  # arseg.features' kernels
+    "numba": {"numba"},  # arseg.features.logmel's kernels
     "soxr": {"soxr-python",  # conda-forge
-             "soxr"},        # PyPI (librosa's resampler; audio_io imports it directly)
+             "soxr"},        # PyPI (librosa's resampler; arseg.io.audio imports it directly)
     "torch": {"pytorch",  # conda-forge
               "torch"},   # PyPI
     "tqdm": {"tqdm"},
@@ -163,7 +163,7 @@ def own_module_file(module: str, src: Path = SRC) -> Path | None:
 
 
 def module_name_of(path: Path, src: Path = SRC) -> str | None:
-    """'arseg.corpus.demo' for src/arseg/corpus/demo.py; None outside src/."""
+    """'arseg.data.corpus.synthetic' for src/arseg/data/corpus/synthetic.py; None outside src/."""
     try:
         rel = path.resolve().relative_to(src.resolve())
     except ValueError:
@@ -217,7 +217,7 @@ def parse_imports(path: Path, src: Path = SRC) -> ModuleImports:
 
 def script_requirements(script: Path, src: Path = SRC) -> dict[str, str]:
     """Third-party import name -> where it comes from ('scripts/x.py:3' or
-    'arseg.mixtures:16 <- scripts/x.py:4'), following arseg imports transitively."""
+    'arseg.data.mixtures:16 <- scripts/x.py:4'), following arseg imports transitively."""
     needs: dict[str, str] = {}
     seen: set[str] = set()
     queue: list[tuple[Path, str]] = [(script, "")]  # (file, how it was reached)
@@ -332,9 +332,9 @@ def test_a_package_no_rule_imports_is_caught(rules, tmp_path):
     envs = tmp_path / "envs"
     shutil.copytree(ENVS, envs)
     torch_env = envs / "torch.yaml"
-    torch_env.write_text(torch_env.read_text().replace("      - tqdm==", "      - librosa==0.11.0\n      - tqdm=="))
+    torch_env.write_text(torch_env.read_text().replace("      - tqdm==", "      - seaborn==0.13.2\n      - tqdm=="))
     assert unused_env_packages(rules, envs_dir=envs) == [
-        "torch.yaml: 'librosa' is listed, but none of the rules using this env imports it "
+        "torch.yaml: 'seaborn' is listed, but none of the rules using this env imports it "
         "(remove it, or say why in NEEDED_BY_ANOTHER_PACKAGE)"]
 
 
@@ -347,17 +347,17 @@ def test_removing_a_package_from_an_env_is_caught(rules, tmp_path):
     assert pruned != text, "envs/segment.yaml no longer lists librosa: pick another package for this test"
     segment_env.write_text(pruned)
     problems = set(check_envs(rules, envs_dir=envs)) - set(check_envs(rules))
-    # arseg.audio_io imports librosa lazily (inside a function); the demo rule reaches it
-    # through scripts/demo.py -> arseg.demo -> arseg.segment -> arseg.audio_io
+    # arseg.io.audio imports librosa lazily (inside a function); the demo rule reaches it
+    # through scripts/demo.py -> arseg.report.showcase -> arseg.infer.segment -> arseg.io.audio
     assert any(p.startswith("rule demo: module 'librosa'") and "envs/segment.yaml" in p
-               and "arseg.audio_io" in p for p in problems), problems
+               and "arseg.io.audio" in p for p in problems), problems
     assert all("'librosa'" in p for p in problems), problems
 
 
 def test_an_unmapped_import_is_reported(rules, tmp_path):
     src = tmp_path / "src"
     shutil.copytree(SRC / OWN_PACKAGE, src / OWN_PACKAGE)
-    tables = src / OWN_PACKAGE / "tables.py"
+    tables = src / OWN_PACKAGE / "report" / "tables.py"
     tables.write_text(tables.read_text() + "\n\ndef _later():\n    import frobnicate  # noqa: F401\n")
     only = {"results_table": rules["results_table"]}
     problems = set(check_envs(only, src=src)) - set(check_envs(only))
@@ -368,10 +368,13 @@ def test_an_unmapped_import_is_reported(rules, tmp_path):
 def test_import_collection_follows_relative_and_lazy_imports():
     needs = script_requirements(ROOT / "scripts" / "demo.py")
     assert {"numpy", "torch", "soundfile", "librosa", "matplotlib"} <= needs.keys(), needs
-    assert needs["librosa"].startswith("arseg.audio_io:"), needs["librosa"]
+    assert needs["librosa"].startswith("arseg.io.audio:"), needs["librosa"]
     assert not {"os", "pathlib", "dataclasses", OWN_PACKAGE} & needs.keys()
-    # the features rule computes log-mel without librosa (arseg.features writes its filterbank out)
-    assert "librosa" not in script_requirements(ROOT / "scripts" / "features.py")
+    # the features rule reaches librosa only through arseg.io.audio's fallback for formats libsndfile
+    # cannot read; the log-mel itself needs none (arseg.features.logmel writes its filterbank out)
+    features = script_requirements(ROOT / "scripts" / "features.py")
+    assert features["librosa"].startswith("arseg.io.audio:"), features["librosa"]
+    assert "librosa" not in parse_imports(SRC / OWN_PACKAGE / "features" / "logmel.py").third_party
 
 
 def test_envs_list_python_and_pin_every_package():

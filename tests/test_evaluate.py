@@ -15,10 +15,11 @@ with warnings.catch_warnings():
     from sed_scores_eval import collar_based, intersection_based
     from sed_scores_eval.base_modules.scores import create_score_dataframe
 
-from arseg import compare, psds, tables
-from arseg.evaluate import Buckets, bucket_labels, bucket_of, evaluate, per_query_counts, sed_eval_scores
-from arseg.scoring import EvalConfig, f1_from_counts, merge_spans, reference_events
-from arseg.metrics import evaluate_model
+from arseg.eval import compare, psds
+from arseg.eval.evaluate import evaluate_model
+from arseg.eval.scoring import EvalConfig, f1_from_counts, merge_spans, reference_events
+from arseg.eval.sed_metrics import Buckets, bucket_labels, bucket_of, evaluate, per_query_counts, sed_eval_scores
+from arseg.report import tables
 
 CFG = EvalConfig()
 DURATION = 5.0

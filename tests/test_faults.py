@@ -33,13 +33,16 @@ import soundfile as sf
 import torch
 import yaml
 
-from arseg import MODEL_FORMAT_VERSION, atomic, text_encoder
+from arseg import MODEL_FORMAT_VERSION
 from arseg.cli import main
-from arseg.corpus.demo import synthesize_corpus
-from arseg.features import FeatureConfig, compute_split
-from arseg.mixtures import MixtureConfig, generate_split
-from arseg.models.model import ModelConfig, ModelFileError, ReferringSegmenter, load_model, save_model
-from arseg.queries import QUERY_COLUMNS, make_queries, read_queries, write_queries
+from arseg.data.corpus.synthetic import synthesize_corpus
+from arseg.data.mixtures import MixtureConfig, generate_split
+from arseg.data.queries import QUERY_COLUMNS, make_queries, read_queries, write_queries
+from arseg.features.logmel import FeatureConfig, compute_split
+from arseg.io import atomic
+from arseg.io.audio import write_wav
+from arseg.model import text_encoder
+from arseg.model.segmenter import ModelConfig, ModelFileError, ReferringSegmenter, load_model, save_model
 
 _spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
 runner = importlib.util.module_from_spec(_spec)
@@ -327,7 +330,7 @@ def test_every_load_is_safe():
             call = text[match.start():text.find(")", match.start()) + 1]
             if "weights_only=True" not in call:
                 offenders.append(f"{rel}: {call}")
-        if rel != "src/arseg/sounddescs/safe_pickle.py":
+        if rel != "src/arseg/data/sounddescs/safe_pickle.py":
             for pattern in (r"pickle\.loads?\(", r"pickle\.Unpickler", r"allow_pickle\s*=\s*True", r"dill\.|joblib\.load"):
                 offenders += [f"{rel}: {m.group(0)}" for m in re.finditer(pattern, text)]
     assert not offenders, offenders
@@ -362,7 +365,7 @@ ATOMIC_CASES = {  # writer -> (how it fails mid-way, the call)
     "write_tsv": (lambda mp: mp.setattr(pd.DataFrame, "to_csv", lambda self, path, **k: _half_then_boom(path)),
                   lambda dest: atomic.write_tsv(dest, pd.DataFrame({"a": [1, 2]}))),
     "write_wav": (lambda mp: mp.setattr(Path, "write_bytes", _method_half_then_boom),
-                  lambda dest: atomic.write_wav(dest, np.zeros(100, np.float32), RATE)),
+                  lambda dest: write_wav(dest, np.zeros(100, np.float32), RATE)),
     "write_npy": (lambda mp: mp.setattr(np, "save", _half_then_boom),
                   lambda dest: atomic.write_npy(dest, np.zeros(3))),
     "save_model": (lambda mp: mp.setattr(torch, "save", lambda obj, path, **k: _half_then_boom(path)),
@@ -403,7 +406,7 @@ def test_feature_extraction_stopped_by_a_bad_file_leaves_no_array(tmp_path):
     for i in range(12):
         rate = 8000 if i == 9 else RATE  # one mixture at the wrong rate, in the second batch
         path = audio / f"m{i:02d}.wav"
-        atomic.write_wav(path, rng.normal(0, 0.1, rate).astype(np.float32), rate)
+        write_wav(path, rng.normal(0, 0.1, rate).astype(np.float32), rate)
         paths.append(path)
     out_npy, out_index = tmp_path / "features" / "train.npy", tmp_path / "features" / "train.tsv"
     with pytest.raises(ValueError) as error:

@@ -1,4 +1,4 @@
-"""features.LogMel and features.log_mel (the chunked form `arseg segment` uses) against
+"""features.logmel.LogMel and log_mel (the chunked form `arseg segment` uses) against
 librosa's melspectrogram + power_to_db."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from arseg import features
-from arseg.features import FeatureConfig, LogMel
+from arseg.features import logmel
+from arseg.features.logmel import FeatureConfig, LogMel
 
 RATE = 16000
 TOLERANCE_DB = 1e-3
@@ -45,7 +45,7 @@ def test_logmel_equals_librosa(name):
     assert ours.dtype == torch.float32 and ours.shape == (2, cfg.n_frames(len(audio)), cfg.n_mels)
     for row, clip in zip(ours.numpy(), (audio, audio[::-1].copy())):
         assert np.abs(row - librosa_logmel(clip, cfg)).max() <= TOLERANCE_DB, name
-    chunked = features.log_mel(audio, cfg, chunk_frames=37)
+    chunked = logmel.log_mel(audio, cfg, chunk_frames=37)
     assert np.abs(chunked - librosa_logmel(audio, cfg)).max() <= TOLERANCE_DB, name
 
 
@@ -56,11 +56,11 @@ def test_values_do_not_depend_on_the_batch():
     rng = np.random.default_rng(3)
     clips = (rng.standard_normal((4, RATE)) * np.array([[1.0], [1e-3], [0.3], [1e-5]])).astype(np.float32)
     clips[1, :8000] = signals()["tone over a faint floor"][:8000]
-    logmel = LogMel(cfg)
-    together = logmel(clips).numpy()
-    assert np.array_equal(together, logmel(torch.from_numpy(clips)).numpy())
+    extract = LogMel(cfg)
+    together = extract(clips).numpy()
+    assert np.array_equal(together, extract(torch.from_numpy(clips)).numpy())
     for i, clip in enumerate(clips):
-        assert np.array_equal(logmel(clip[None]).numpy()[0], together[i])
+        assert np.array_equal(extract(clip[None]).numpy()[0], together[i])
 
 
 def test_faint_frames_need_the_float64_recompute(monkeypatch):
@@ -69,10 +69,10 @@ def test_faint_frames_need_the_float64_recompute(monkeypatch):
     cfg = FeatureConfig()
     audio = signals()["tone over a faint floor"]
     expected = librosa_logmel(audio, cfg)
-    monkeypatch.setattr(features, "WEAK_SHARE", 0.0)
+    monkeypatch.setattr(logmel, "WEAK_SHARE", 0.0)
     float32_only = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
     assert np.abs(float32_only - expected).max() > 20 * TOLERANCE_DB
-    assert np.abs(features.log_mel(audio, cfg) - expected).max() > 20 * TOLERANCE_DB
+    assert np.abs(logmel.log_mel(audio, cfg) - expected).max() > 20 * TOLERANCE_DB
 
 
 @pytest.mark.parametrize("rate, n_fft, n_mels", [(16000, 400, 64), (16000, 512, 32), (22050, 1024, 128)])
@@ -80,8 +80,8 @@ def test_mel_filterbank_and_window_equal_librosa_and_torch(rate, n_fft, n_mels):
     import librosa
 
     expected = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels)
-    assert np.allclose(features.mel_filterbank(rate, n_fft, n_mels), expected, rtol=1e-5, atol=1e-9)
-    assert np.allclose(features.hann_window(n_fft), torch.hann_window(n_fft, periodic=True).numpy(), atol=1e-7)
+    assert np.allclose(logmel.mel_filterbank(rate, n_fft, n_mels), expected, rtol=1e-5, atol=1e-9)
+    assert np.allclose(logmel.hann_window(n_fft), torch.hann_window(n_fft, periodic=True).numpy(), atol=1e-7)
 
 
 def test_chunked_log_mel_equals_logmel():
@@ -89,7 +89,7 @@ def test_chunked_log_mel_equals_logmel():
     for n in (100, 400, 16000 * 3 + 7):
         audio = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
         whole = LogMel(cfg)(torch.from_numpy(audio)[None])[0].numpy()
-        chunked = features.log_mel(audio, cfg, chunk_frames=37)
+        chunked = logmel.log_mel(audio, cfg, chunk_frames=37)
         assert chunked.shape == whole.shape
         assert np.abs(chunked - whole).max() < 1e-3
 
@@ -108,4 +108,23 @@ def test_logmel_equals_librosa_in_other_settings(cfg):
         expected = librosa_logmel(audio, cfg)
     assert ours.shape == expected.shape == (cfg.n_frames(len(audio)), cfg.n_mels)
     assert np.abs(ours - expected).max() <= TOLERANCE_DB
-    assert np.abs(features.log_mel(audio, cfg, chunk_frames=37) - expected).max() <= TOLERANCE_DB
+    assert np.abs(logmel.log_mel(audio, cfg, chunk_frames=37) - expected).max() <= TOLERANCE_DB
+
+
+def test_computing_a_split_imports_no_librosa(tmp_path):
+    """The features job reads the mixtures through io.audio, whose fallback for formats libsndfile
+    cannot read is librosa; a split of WAVs never loads it (importing it costs seconds per job)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; import numpy as np\n"
+            "from arseg.features.logmel import FeatureConfig, compute_split\n"
+            "from arseg.io.audio import write_wav\n"
+            "out = Path(sys.argv[1]); paths = [out / f'm{i}.wav' for i in range(2)]\n"
+            "for i, p in enumerate(paths): write_wav(p, np.full(1600, 0.1 * (i + 1), np.float32), 16000)\n"
+            "compute_split(paths, out / 'f.npy', out / 'f.tsv', FeatureConfig())\n"
+            "print('librosa' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert np.load(tmp_path / "f.npy").shape[0] == 2

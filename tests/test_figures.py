@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arseg import figures, tables
-from arseg.mixtures import EVENT_COLUMNS
-from arseg.queries import QUERY_COLUMNS
+from arseg.data.events import EVENT_COLUMNS
+from arseg.data.queries import QUERY_COLUMNS
+from arseg.report import figures, tables
 
 SPLITS = ["train", "val", "test"]
 

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.corpus.check import check_corpus
-from arseg.corpus.splits import assign_splits
-from arseg.corpus.table import SPLITS, CorpusError, read_clips
-from arseg.mixtures import ClipLoader
+from arseg.data.corpus.check import check_corpus
+from arseg.data.corpus.splits import assign_splits
+from arseg.data.corpus.table import SPLITS, CorpusError, read_clips
+from arseg.data.mixtures import ClipLoader
 
 RATE = 16000
 

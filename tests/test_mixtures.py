@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg import atomic
-from arseg.mixtures import MixtureConfig, NoiseBank, colored_noise, draw_events, generate_split, render, rms_db
+from arseg.data.mixtures import MixtureConfig, NoiseBank, colored_noise, draw_events, generate_split, render, rms_db
+from arseg.io.audio import write_wav
 
 RATE = 8000
 
@@ -29,7 +29,7 @@ def corpus(tmp_path_factory):
             else:
                 audio = (np.sin(2 * np.pi * 3 * t) > 0.9) * rng.standard_normal(len(t))
             clip_id = f"{category}_{v}"
-            atomic.write_wav(root / "audio" / f"{clip_id}.wav", 0.5 * audio / np.abs(audio).max(), RATE)
+            write_wav(root / "audio" / f"{clip_id}.wav", 0.5 * audio / np.abs(audio).max(), RATE)
             rows.append([clip_id, category, f"a {category} sound", seconds, ["train", "val", "test"][v]])
     clips = pd.DataFrame(rows, columns=["clip_id", "category", "description", "duration", "split"])
     return root, clips
@@ -141,7 +141,7 @@ def test_colored_noise_has_unit_rms():
 
 
 def test_back_to_back_layout_fills_the_mixture_without_overlap(corpus, tmp_path):
-    from arseg.mixtures import ClipPools, draw_back_to_back
+    from arseg.data.mixtures import ClipPools, draw_back_to_back
 
     root, clips = corpus
     clips = clips.assign(split="train")
@@ -157,7 +157,7 @@ def test_back_to_back_layout_fills_the_mixture_without_overlap(corpus, tmp_path)
 
 
 def test_select_categories_rejects_unknown_names(corpus):
-    from arseg.mixtures import select_categories
+    from arseg.data.corpus.table import select_categories
 
     _, clips = corpus
     assert set(select_categories(clips, ["tone"])["category"]) == {"tone"}
@@ -167,7 +167,7 @@ def test_select_categories_rejects_unknown_names(corpus):
 
 
 def test_annotation_starts_where_a_fade_in_becomes_audible():
-    from arseg.mixtures import audible_regions
+    from arseg.data.mixtures import audible_regions
 
     rate = 8000
     t = np.arange(4 * rate) / rate
@@ -194,8 +194,8 @@ def test_annotations_lie_inside_the_clip_span(corpus, tmp_path):
 def test_a_rhythmic_sound_is_one_event_whatever_its_pace(category):
     # Ticks, steps and barks come at most 0.6-0.67 s apart: every clip, slow or fast, is one
     # event, not one per tick (at a 0.5 s gap, clocks slower than 0.53 s per tick split).
-    from arseg.corpus.demo import _clip_rng, synthesize_clip
-    from arseg.mixtures import audible_regions
+    from arseg.data.corpus.synthetic import _clip_rng, synthesize_clip
+    from arseg.data.mixtures import audible_regions
 
     rate = 16000
     for variant in range(40):
@@ -206,8 +206,8 @@ def test_a_rhythmic_sound_is_one_event_whatever_its_pace(category):
 
 
 def test_telephone_rings_stay_separate_events():
-    from arseg.corpus.demo import _clip_rng, synthesize_clip
-    from arseg.mixtures import audible_regions
+    from arseg.data.corpus.synthetic import _clip_rng, synthesize_clip
+    from arseg.data.mixtures import audible_regions
 
     rate = 16000
     counts = []
@@ -220,7 +220,7 @@ def test_telephone_rings_stay_separate_events():
 
 
 def test_long_silences_split_an_event_short_ones_do_not():
-    from arseg.mixtures import audible_regions
+    from arseg.data.mixtures import audible_regions
 
     rate = 8000
     background = 0.01 * np.random.default_rng(1).standard_normal(5 * rate)

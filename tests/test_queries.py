@@ -1,7 +1,7 @@
 """Queries: positives per present category (label and description), negatives absent."""
 import pandas as pd
 
-from arseg.queries import make_queries
+from arseg.data.queries import make_queries
 
 CLIPS = pd.DataFrame({
     "clip_id": ["bell_0", "dog_0", "car_0", "siren_0"],

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.corpus.table import SAFE_STEM, SPLITS, read_clips
+from arseg.data.corpus.table import SAFE_STEM, SPLITS, read_clips
 
 _spec = importlib.util.spec_from_file_location("workflow_runner", Path(__file__).with_name("workflow_runner.py"))
 runner = importlib.util.module_from_spec(_spec)

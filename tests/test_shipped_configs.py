@@ -67,13 +67,13 @@ def dataclass_sections():
     """Each dataclass built from the config, the schema sections it takes keys from (a field
     takes the key of its own name in the first section that has one), and fields named
     otherwise in the config."""
-    from arseg.demo_data import DemoConfig
-    from arseg.evaluate import Buckets
-    from arseg.features import FeatureConfig
-    from arseg.mixtures import MixtureConfig
-    from arseg.models.model import ModelConfig
-    from arseg.scoring import EvalConfig
-    from arseg.training import TrainConfig
+    from arseg.data.long_mixtures import DemoConfig
+    from arseg.data.mixtures import MixtureConfig
+    from arseg.eval.scoring import EvalConfig
+    from arseg.eval.sed_metrics import Buckets
+    from arseg.features.logmel import FeatureConfig
+    from arseg.model.segmenter import ModelConfig
+    from arseg.train.loop import TrainConfig
 
     return [(TrainConfig, ["training"], {}),
             (ModelConfig, ["model", "decoding", "audio"], {"window_seconds": ("mixtures", "duration")}),
@@ -110,7 +110,7 @@ def test_dataclass_defaults_equal_the_schema_defaults(cls, sections, renamed):
 def test_training_keys_of_the_schema_are_train_config_fields():
     import dataclasses
 
-    from arseg.training import TrainConfig
+    from arseg.train.loop import TrainConfig
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())["properties"]["training"]["properties"]
     assert set(schema) <= {f.name for f in dataclasses.fields(TrainConfig)}

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.sounddescs import (
+from arseg.data.sounddescs import (
     SEED6_CATEGORY_MAP,
     LicenceNotAcceptedError,
     MetadataError,
@@ -36,15 +36,15 @@ from arseg.sounddescs import (
     excerpt_spans,
     fetch_metadata,
     load_metadata,
-    load_mono,
     load_pickle,
     prepare_corpus,
     read_clip_table,
     shard_ids,
     write_clip_table,
 )
-from arseg.sounddescs.ids import UnsafeIdError
-from arseg.sounddescs.metadata import load_categories, parse_download_links, read_splits
+from arseg.data.sounddescs.ids import UnsafeIdError
+from arseg.data.sounddescs.metadata import load_categories, parse_download_links, read_splits
+from arseg.io.audio import read_mono
 
 TESTS = Path(__file__).resolve().parent
 META_FILES = ["categories.pkl", "download_links.txt", "train_list.txt", "val_list.txt", "test_list.txt"]
@@ -404,7 +404,7 @@ def test_download_killed_mid_body_resumes(tmp_path, server):
     server.misbehave(audio_path("trickle"), "trickle", chunk=2048, delay=0.05)
     out = tmp_path / "raw"
     script = (
-        "import sys; from arseg.sounddescs import download_shard; "
+        "import sys; from arseg.data.sounddescs import download_shard; "
         "download_shard(['trickle'], sys.argv[1], sys.argv[2], accept_licence=True, "
         "audio_base_url=sys.argv[3], timeout=5, retries=0, progress=False)"
     )
@@ -448,13 +448,14 @@ def _events(seconds: float, events: list[tuple[float, float, float]], seed=0, sr
     return np.stack([mono, 0.6 * mono], axis=1)
 
 
-def test_load_mono_downmixes_and_resamples(tmp_path):
+def test_sources_are_downmixed_and_resampled(tmp_path):
+    """prepare reads its sources through io.audio.read_mono: channels averaged, soxr resampling."""
     const = np.stack([np.full(1600, 0.5), np.full(1600, 0.1)], axis=1)
     sf.write(tmp_path / "c.wav", const, 16000, subtype="FLOAT")
-    assert np.allclose(load_mono(tmp_path / "c.wav", 16000), 0.3, atol=1e-6)
+    assert np.allclose(read_mono(tmp_path / "c.wav", 16000)[0], 0.3, atol=1e-6)
 
     sf.write(tmp_path / "t.wav", _events(2.0, [(0, 2, 0.5)]), SR_IN, subtype="PCM_16")
-    mono = load_mono(tmp_path / "t.wav", 16000)
+    mono = read_mono(tmp_path / "t.wav", 16000)[0]
     assert mono.dtype == np.float32 and len(mono) == round(2.0 * 16000)
     spectrum = np.abs(np.fft.rfft(mono))
     assert abs(np.argmax(spectrum) * 16000 / len(mono) - 440) < 2  # pitch survives resampling
@@ -507,7 +508,7 @@ def test_prepare_corpus_writes_contract_folder(tmp_path):
     assert sorted(p.name for p in (corpus / "audio").iterdir()) == sorted(f"{c}.wav" for c in clips.clip_id)
     skipped = pd.read_csv(corpus / "skipped.tsv", sep="\t")
     assert skipped.source_id.tolist() == ["gone"] and "no downloaded audio" in skipped.reason[0]
-    from arseg.corpus.table import read_clips  # the project's corpus-contract checker
+    from arseg.data.corpus.table import read_clips  # the project's corpus-contract checker
     assert read_clips(corpus / "clips.tsv").clip_id.tolist() == clips.clip_id.tolist()
     excerpts = pd.read_csv(corpus / "excerpts.tsv", sep="\t", dtype={"clip_id": str, "source_id": str})
     assert excerpts.source_id.tolist() == ["07000001", "07000001", "nhu0002", "nhu0002"]

@@ -28,9 +28,9 @@ import pytest
 import soundfile as sf
 import yaml
 
-from arseg.corpus.table import read_clips
-from arseg.sounddescs import missing_downloads, shard_ids
-from arseg.sounddescs.metadata import load_categories, parse_download_links, read_splits
+from arseg.data.corpus.table import read_clips
+from arseg.data.sounddescs import missing_downloads, shard_ids
+from arseg.data.sounddescs.metadata import load_categories, parse_download_links, read_splits
 
 TESTS = Path(__file__).resolve().parent
 

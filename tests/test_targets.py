@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from arseg.targets import DecodeConfig, decode, encode
-from arseg.training import yoho_loss
+from arseg.model.targets import DecodeConfig, decode, encode
+from arseg.train.loop import yoho_loss
 
 BIN = 0.32
 N_BINS = 25
@@ -67,8 +67,8 @@ def test_decode_gate_keeps_only_segments_that_peak_above_it():
 def test_event_f1_equals_sed_eval_scores():
     # scoring re-implements sed_eval's event-based rules for the torch env: the same F1,
     # to the last digit
-    from arseg.evaluate import sed_eval_scores
-    from arseg.scoring import EvalConfig, event_f1
+    from arseg.eval.scoring import EvalConfig, event_f1
+    from arseg.eval.sed_metrics import sed_eval_scores
 
     rng = np.random.default_rng(3)
     reference = {f"q{i}": ([(o := rng.uniform(0, 6), o + rng.uniform(0.2, 2))] if i % 3 else []) for i in range(120)}
@@ -83,8 +83,8 @@ def test_event_f1_equals_sed_eval_scores():
 def test_remembered_event_counts_score_each_estimate_as_sed_eval_does():
     # One EventCounts scores several estimates of the same references (as the decoding grid
     # does), reusing the counts of pairs it has seen; each score equals sed_eval's own.
-    from arseg.evaluate import sed_eval_scores
-    from arseg.scoring import EvalConfig, EventCounts, event_f1
+    from arseg.eval.scoring import EvalConfig, EventCounts, event_f1
+    from arseg.eval.sed_metrics import sed_eval_scores
 
     rng = np.random.default_rng(4)
     reference = {f"q{i}": ([(o := round(rng.uniform(0, 6), 2), o + round(rng.uniform(0.2, 2), 2))] if i % 3 else [])
@@ -119,7 +119,7 @@ def test_loss_ignores_start_end_where_absent(kind):
 def test_tag_targets_are_the_fraction_of_each_bin_a_category_sounds():
     import pandas as pd
 
-    from arseg.tagging import tag_events, tag_targets
+    from arseg.train.tagging import tag_events, tag_targets
 
     events = pd.DataFrame({"filename": ["m0.wav", "m0.wav", "m0.wav", "m1.wav", "elsewhere.wav"],
                            "onset": [0.25, 0.5, 1.0, 0.0, 0.0], "offset": [0.75, 1.25, 1.5, 2.0, 2.0],
@@ -176,8 +176,8 @@ def test_decoding_grid_scores_every_setting_as_decode_and_sed_eval_do():
     import itertools
     import types
 
-    from arseg import calibrate
-    from arseg.evaluate import EvalConfig, sed_eval_scores
+    from arseg.eval.sed_metrics import EvalConfig, sed_eval_scores
+    from arseg.train import calibrate
 
     rng = np.random.default_rng(5)
     events = [[(o := rng.uniform(0, 6), o + rng.uniform(0.3, 2))] if i % 2 else [] for i in range(60)]
@@ -203,8 +203,8 @@ def test_decoding_grid_scores_every_setting_as_decode_and_sed_eval_do():
 def test_event_counts_equal_sed_eval_counts_with_several_events_per_query():
     # Several references and estimates per query-file, near the collar and the offset
     # tolerance, where the maximum matching decides: the counts are sed_eval's
-    from arseg.evaluate import EvalConfig, per_query_counts
-    from arseg.scoring import EventCounts
+    from arseg.eval.scoring import EventCounts
+    from arseg.eval.sed_metrics import EvalConfig, per_query_counts
 
     rng = np.random.default_rng(6)
     reference, estimated = {}, {}

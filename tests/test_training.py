@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from arseg import training
-from arseg.models.model import ModelConfig, ReferringSegmenter, load_model
-from arseg.tagging import TagEvents
-from arseg.targets import encode
-from arseg.training import NonFiniteLossError, SplitData, TrainConfig
-from arseg.workflow_steps import train_model
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model
+from arseg.model.targets import encode
+from arseg.train import loop
+from arseg.train.loop import NonFiniteLossError, SplitData, TrainConfig
+from arseg.train.run import train_model
+from arseg.train.tagging import TagEvents
 
 MODEL = ModelConfig(width=0.125, n_mels=16, window_seconds=4.0, n_bins=12, query_dim=16,
                     query_encoder="label", labels=["a", "b"])
@@ -68,7 +68,7 @@ def test_same_seed_same_model_and_loss_decreases(tmp_path):
 
 def kill_in_second_epoch(monkeypatch):
     calls = {"n": 0}
-    original = training.evaluate_loss
+    original = loop.evaluate_loss
 
     def killed(*args, **kwargs):
         calls["n"] += 1
@@ -76,17 +76,17 @@ def kill_in_second_epoch(monkeypatch):
             raise KeyboardInterrupt("killed")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "evaluate_loss", killed)
+    monkeypatch.setattr(loop, "evaluate_loss", killed)
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     reference, _ = run(tmp_path / "whole")
-    original = training.evaluate_loss
+    original = loop.evaluate_loss
     kill_in_second_epoch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "killed")
     assert (tmp_path / "killed" / "state.pt").exists() and not (tmp_path / "killed" / "model.pt").exists()
-    monkeypatch.setattr(training, "evaluate_loss", original)
+    monkeypatch.setattr(loop, "evaluate_loss", original)
     resumed, history = run(tmp_path / "killed")
     assert len(history) == 3
     assert same_weights(resumed, reference)
@@ -106,7 +106,7 @@ def test_stale_state_is_not_resumed(tmp_path, monkeypatch):
 
 
 def test_non_finite_loss_stops_with_clear_message_and_keeps_last_state(tmp_path, monkeypatch):
-    original = training.yoho_loss
+    original = loop.yoho_loss
     calls = {"n": 0}
 
     def nan_in_second_epoch(logits, target, kind):
@@ -114,7 +114,7 @@ def test_non_finite_loss_stops_with_clear_message_and_keeps_last_state(tmp_path,
         loss = original(logits, target, kind)
         return loss * float("nan") if calls["n"] > 3 else loss
 
-    monkeypatch.setattr(training, "yoho_loss", nan_in_second_epoch)
+    monkeypatch.setattr(loop, "yoho_loss", nan_in_second_epoch)
     with pytest.raises(NonFiniteLossError, match="loss became nan.*last good state"):
         run(tmp_path, cfg=TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, seed=0, threads=1))
     assert not (tmp_path / "model.pt").exists()
@@ -142,11 +142,11 @@ def test_validation_runs_a_folded_copy_and_leaves_the_model_training(tmp_path, m
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     data = synthetic_split(1)
-    loss = training.evaluate_loss(model, data, CFG, "cpu")
+    loss = loop.evaluate_loss(model, data, CFG, "cpu")
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    monkeypatch.setattr(training, "prepare_for_inference", lambda m: copy.deepcopy(m).eval())  # not folded
-    unfolded = training.evaluate_loss(model, data, CFG, "cpu")
+    monkeypatch.setattr(loop, "prepare_for_inference", lambda m: copy.deepcopy(m).eval())  # not folded
+    unfolded = loop.evaluate_loss(model, data, CFG, "cpu")
     assert loss == pytest.approx(unfolded, rel=1e-5)
 
 
@@ -158,8 +158,8 @@ def test_build_split_knows_which_categories_sound_in_each_mixture_and_what_each_
                            "event_label": ["dog", "bell", "dog", "siren"]})
     queries = pd.DataFrame({"query_id": ["q0", "q1", "q2", "q3"], "filename": ["m0.wav", "m0.wav", "m1.wav", "m2.wav"],
                             "target_label": ["dog", "car", "bell", "dog"], "positive": [1, 0, 0, 0]})
-    data = training.build_split(features, {"m0.wav": 0, "m1.wav": 1, "m2.wav": 2}, queries, events,
-                                np.zeros(4, dtype=np.int64), MODEL)
+    data = loop.build_split(features, {"m0.wav": 0, "m1.wav": 1, "m2.wav": 2}, queries, events,
+                            np.zeros(4, dtype=np.int64), MODEL)
     # categories in name order: bell, car, dog, siren (a mixture without a feature row adds none)
     assert data.mixture_categories.tolist() == [[True, False, True, False], [False, False, True, False],
                                                 [False, False, False, False]]
@@ -169,16 +169,16 @@ def test_build_split_knows_which_categories_sound_in_each_mixture_and_what_each_
 def test_mixing_pairs_mixtures_without_a_shared_category_and_keeps_the_true_queries():
     data = synthetic_split(0)
     rows = np.arange(8)
-    partners, gains = training.mixing_partners(data, rows, rows, 1.0, 3.0, np.random.default_rng(0))
+    partners, gains = loop.mixing_partners(data, rows, rows, 1.0, 3.0, np.random.default_rng(0))
     assert (partners >= 0).all() and (np.abs(gains) <= 3.0).all()
     assert ((partners - rows) % 2 == 1).all()  # 'a' mixtures (even rows) with 'b' ones (odd)
     for row, partner in zip(rows, partners):
-        kept = training.mixed_queries(data, row, partner)
+        kept = loop.mixed_queries(data, row, partner)
         # Each mixture's own positive query; the negatives ('b' asked of an 'a' mixture) now
         # name the partner's sound, so they are dropped.
         assert sorted(kept) == sorted([2 * row + row % 2, 2 * partner + partner % 2])
         assert all(data.query_target[q, :, 0].any() for q in kept)
-    assert (training.mixing_partners(data, rows, rows, 0.0, 3.0, np.random.default_rng(0))[0] == -1).all()
+    assert (loop.mixing_partners(data, rows, rows, 0.0, 3.0, np.random.default_rng(0))[0] == -1).all()
 
 
 def test_mixing_keeps_negatives_absent_from_both_and_adds_only_the_partners_positives():
@@ -186,17 +186,17 @@ def test_mixing_keeps_negatives_absent_from_both_and_adds_only_the_partners_posi
     data.query_category = np.array([0, 1] * 8)
     data.mixture_categories = np.eye(3, dtype=bool)[[0, 1] * 4]
     data.mixture_categories[2] = [False, False, True]  # row 2 sounds a third category 'c', not 'a'
-    kept = training.mixed_queries(data, 0, 2)
+    kept = loop.mixed_queries(data, 0, 2)
     # Row 0's 'b' stays negative ('b' sounds in neither); the partner adds only its positives
     # (none here: 'c' is never asked).
     assert sorted(kept) == [0, 1]
     data.query_category[5] = 2  # now row 2 is asked for 'c'
-    assert sorted(training.mixed_queries(data, 0, 2)) == [0, 1]  # no more queries than row 0 alone has
-    assert sorted(training.mixed_queries(data, 2, 0)) == [0, 5]  # row 2's 'a' would name row 0's sound
+    assert sorted(loop.mixed_queries(data, 0, 2)) == [0, 1]  # no more queries than row 0 alone has
+    assert sorted(loop.mixed_queries(data, 2, 0)) == [0, 5]  # row 2's 'a' would name row 0's sound
 
 
 def test_summed_log_mel_is_the_log_mel_of_the_summed_audio():
-    from arseg.features import FeatureConfig, LogMel
+    from arseg.features.logmel import FeatureConfig, LogMel
     logmel = LogMel(FeatureConfig())
     rng = np.random.default_rng(0)
     t = np.arange(128000) / 16000
@@ -204,16 +204,16 @@ def test_summed_log_mel_is_the_log_mel_of_the_summed_audio():
     y = (0.05 * rng.standard_normal(128000)).astype(np.float32)
     gain_db = -4.0
     summed = logmel(torch.from_numpy(x + y * 10 ** (gain_db / 20))[None])
-    approx = training.add_log_mel(logmel(torch.from_numpy(x)[None]), logmel(torch.from_numpy(y)[None]),
-                                  torch.tensor([gain_db]))
+    approx = loop.add_log_mel(logmel(torch.from_numpy(x)[None]), logmel(torch.from_numpy(y)[None]),
+                              torch.tensor([gain_db]))
     power = lambda db: 10 ** (db[:, 2:-2].double() / 10)  # the zero-padded edge frames are nearly silent
     # Powers of independent signals add: no bias over the whole map, per mel band within 5 %...
     assert float(power(approx).sum() / power(summed).sum()) == pytest.approx(1.0, abs=0.01)
     assert np.allclose(power(approx).sum(dim=1) / power(summed).sum(dim=1), 1.0, atol=0.05)
     # ...and per value only the cross term's fluctuation.
     assert float((approx - summed)[:, 2:-2].abs().mean()) < 1.5
-    assert float(training.add_log_mel(torch.tensor([[[10.0]]]), torch.tensor([[[10.0]]]),
-                                      torch.tensor([0.0]))) == pytest.approx(10 + 10 * np.log10(2), abs=1e-5)
+    assert float(loop.add_log_mel(torch.tensor([[[10.0]]]), torch.tensor([[[10.0]]]),
+                                  torch.tensor([0.0]))) == pytest.approx(10 + 10 * np.log10(2), abs=1e-5)
 
 
 def test_training_with_mixing_is_deterministic_and_differs_from_without(tmp_path):
@@ -229,8 +229,8 @@ def test_training_with_mixing_is_deterministic_and_differs_from_without(tmp_path
 def test_spec_augment_masks_bands_and_frames_with_the_fill_and_leaves_the_input():
     features = torch.randn(3, 100, 16)
     fill = torch.full((16,), 7.0)
-    masked = training.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
-    again = training.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
+    masked = loop.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
+    again = loop.spec_augment(features, fill, torch.Generator().manual_seed(0), time_width=10)
     assert torch.equal(masked, again)                   # the generator decides the masks
     changed = masked != features
     assert changed.any() and torch.all(masked[changed] == 7.0)  # masked values are the fill

@@ -36,8 +36,8 @@ def test_demo_runs_the_best_model_on_held_out_audio(finished_run):
     import pandas as pd
     import soundfile as sf
 
-    from arseg.demo import validation_event_f1
-    from arseg.models.model import load_model
+    from arseg.model.segmenter import load_model
+    from arseg.report.showcase import validation_event_f1
 
     demo = finished_run / "results/demo"
     summary = json.loads((demo / "summary.json").read_text())
@@ -120,7 +120,7 @@ def test_results_carry_what_made_them(finished_run, capsys):
     import yaml
 
     from arseg.cli import main
-    from arseg.models.model import load_model
+    from arseg.model.segmenter import load_model
 
     model, _ = load_model(finished_run / "results/models/yoho/seed0/model.pt")
     sidecar = json.loads((finished_run / "results/models/yoho/seed0/provenance.json").read_text())

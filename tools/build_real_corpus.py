@@ -605,7 +605,7 @@ def build(out: Path, cache: Path) -> None:
     import soxr
     import librosa
 
-    from arseg.corpus.splits import assign_splits
+    from arseg.data.corpus.splits import assign_splits
 
     candidates, rejected, copyrights = [], [], {}
     for package in PACKAGES:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from arseg import __version__
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE = 0, 1, 2
 
@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning.
-    # On a shared or busy CPU, spinning threads made the model 10-25x slower (measured on
-    # 2 cores at load 8); on an idle machine the difference is within noise.
+    # On a shared or busy CPU spinning threads slow the model down many times over
+    # (docs/experiments.md); on an idle machine the difference is within noise.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     try:
@@ -147,7 +147,7 @@ class _Notes:
 
 
 def _load(model_path: Path):
-    from .models.model import ModelFileError, load_model
+    from arseg.model.segmenter import ModelFileError, load_model
 
     try:
         return load_model(model_path)[0]
@@ -197,8 +197,8 @@ def run_segment(args) -> int:
 
 
 def _segment(args) -> int:
-    from . import inference
-    from .models.model import prepare_for_inference
+    from arseg.infer.windows import decode_config
+    from arseg.model.segmenter import prepare_for_inference
 
     note = _Notes(args.quiet)
     model = _load(args.model)
@@ -206,7 +206,7 @@ def _segment(args) -> int:
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
-    decode = inference.decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
+    decode = decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     _describe(note, args.model, model.cfg, decode)
     inputs = _query_inputs(model, queries, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
@@ -232,7 +232,7 @@ def _segment(args) -> int:
 
 
 def _check_queries(model, args):
-    from . import segment
+    from arseg.infer import segment
 
     try:
         return segment.check_queries(model, args.query, args.label, str(args.model))
@@ -249,10 +249,11 @@ def _describe(note, model_path: Path, cfg, decode) -> None:
 def _query_inputs(model, queries, note, cache: bool):
     """The model's inputs for the queries; text embeddings through the user's cache (unless
     --no-cache), the text encoder loaded only for texts the cache lacks."""
-    from . import inference, segment
+    from arseg.infer import segment
+    from arseg.model.query_inputs import query_inputs
 
     def encoder_factory():
-        from . import text_encoder
+        from arseg.model import text_encoder
 
         note("loading the text encoder (all-MiniLM-L6-v2) ...")
         try:
@@ -269,9 +270,9 @@ def _query_inputs(model, queries, note, cache: bool):
 
     texts = [q.text for q in queries]
     if model.cfg.query_encoder != "text":
-        return inference.query_inputs(model, texts)
+        return query_inputs(model, texts)
     with segment.embedding_cache(segment.embedding_cache_path() if cache else None) as embeddings:
-        return inference.query_inputs(model, texts, embeddings, encoder_factory)
+        return query_inputs(model, texts, embeddings, encoder_factory)
 
 
 def _report(model_path: Path, cfg, decode) -> dict:
@@ -281,13 +282,13 @@ def _report(model_path: Path, cfg, decode) -> dict:
 
 
 def _file_keys(paths: list[Path]) -> dict[Path, str]:
-    from . import segment
+    from arseg.infer import segment
 
     return segment.file_keys(paths)
 
 
 def _segment_file(path: Path, key: str, model, fast, queries, inputs, decode, args, advance) -> dict:
-    from . import segment
+    from arseg.infer import segment
 
     started = time.perf_counter()
     entry = segment.segment_file(path, key, model, fast, queries, inputs, decode, args.out, args.extract, args.pad,
@@ -305,13 +306,13 @@ class _Progress:
     def __init__(self, paths: list[Path], show: bool):
         from tqdm import tqdm
 
-        from . import audio_io
+        from arseg.io.audio import AudioError, info
 
         self.durations = {}
         for path in paths:  # for the progress bar only; errors are reported when the file's turn comes
             try:
-                self.durations[path] = audio_io.info(path).duration
-            except audio_io.AudioError:
+                self.durations[path] = info(path).duration
+            except AudioError:
                 self.durations[path] = 0.0
         total = sum(self.durations.values())
         self.bar = tqdm(total=round(total, 1), unit="s", unit_scale=True, desc="segment", file=sys.stderr,
@@ -331,7 +332,7 @@ class _Progress:
     def run(self, path: Path, work):
         """work(advance) for one file, advance(n, windows) moving the bar by n of its windows;
         its result, or None with self.error set when the file failed."""
-        from . import audio_io
+        from arseg.io.audio import AudioError
 
         self.bar.set_postfix_str(path.name[-30:], refresh=False)
         done, seconds = self.bar.n, self.durations[path]
@@ -341,8 +342,8 @@ class _Progress:
 
         try:
             result = work(advance)
-        except (audio_io.AudioError, *self.FAILURES) as error:
-            message = str(error) if isinstance(error, audio_io.AudioError) else \
+        except (AudioError, *self.FAILURES) as error:
+            message = str(error) if isinstance(error, AudioError) else \
                 f"{path}: {type(error).__name__}: {error}"
             self.bar.clear()
             print(f"arseg segment: error: {message}", file=sys.stderr, flush=True)
@@ -366,7 +367,7 @@ def _print_entry(entry: dict) -> None:
 
 def list_models(results: Path) -> list[dict]:
     """One row per results/models/{backbone}/seed{k}/model.pt, with test metrics if present."""
-    from .models.model import ModelFileError, load_model
+    from arseg.model.segmenter import ModelFileError, load_model
 
     def order(path: Path):
         seed = path.parent.name.removeprefix("seed")
@@ -440,7 +441,7 @@ def run_models(args) -> int:
 def print_provenance(rows: list[dict]) -> None:
     """What made each model: code, package versions and config values, each value shared by
     every model printed once, the others per model."""
-    from .provenance import describe_code, flatten
+    from arseg.provenance import describe_code, flatten
 
     made = {f"{r['backbone']} seed {r['seed']}": r.get("provenance") or {} for r in rows}
     unknown = [name for name, record in made.items() if not record]

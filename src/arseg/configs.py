@@ -3,15 +3,15 @@ dataclasses the library takes, and check what a schema cannot express.
 
 Each helper imports its dataclass when called: Snakemake imports this module to check the
 config at every start (the driver, and each cluster job again), which so imports no torch.
-mixture_config lives beside MixtureConfig in arseg.mixtures, and eval_config in
-arseg.evaluate, so that the rules without torch do not import it through here."""
+mixture_config lives beside MixtureConfig in arseg.data.mixtures, and eval_config in
+arseg.eval.sed_metrics, so that the rules without torch do not import it through here."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .models.model import ModelConfig
-    from .training import TrainConfig
+    from arseg.model.segmenter import ModelConfig
+    from arseg.train.loop import TrainConfig
 
 
 class ConfigError(ValueError):
@@ -48,7 +48,7 @@ def check_config(config: dict) -> None:
 
 
 def _check_bins(config: dict) -> None:
-    from .models.backbone_steps import bin_seconds, native_bin_seconds
+    from arseg.model.backbone_specs import bin_seconds, native_bin_seconds
 
     model, hop, duration = config["model"], config["audio"]["hop_seconds"], config["mixtures"]["duration"]
     for backbone in model["backbones"]:
@@ -63,8 +63,8 @@ def _check_bins(config: dict) -> None:
 
 
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
-    from .models.backbone_steps import bin_seconds
-    from .models.model import ModelConfig
+    from arseg.model.backbone_specs import bin_seconds
+    from arseg.model.segmenter import ModelConfig
 
     model, decoding = config["model"], config["decoding"]
     window = config["mixtures"]["duration"]
@@ -77,7 +77,7 @@ def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
 
 
 def train_config(config: dict, seed: int) -> TrainConfig:
-    from .training import TrainConfig
+    from arseg.train.loop import TrainConfig
 
     return TrainConfig(seed=seed, **config["training"])
 

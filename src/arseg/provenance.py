@@ -11,7 +11,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
+from arseg import __version__
 
 PACKAGES = ("torch", "numpy", "snakemake", "sed_eval", "sed_scores_eval")
 

@@ -8,7 +8,7 @@
 # The downloaded WAVs live in resources/sounddescs/raw/ and are NOT declared outputs:
 # Snakemake deletes the declared outputs of a failed or re-run job, which must never cost
 # hours of finished downloads. A shard job skips every clip already there, and a clip only
-# appears there once complete and verified (see src/arseg/sounddescs/download.py).
+# appears there once complete and verified (see src/arseg/data/sounddescs/download.py).
 #
 # params hold what decides the content of the outputs. The licence gate and the network
 # settings (timeouts, retries, politeness, the audio host or a mirror of it) reach the

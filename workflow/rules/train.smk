@@ -1,4 +1,4 @@
-from arseg.models.backbone_steps import training_priority
+from arseg.model.backbone_specs import training_priority
 
 
 # Train one backbone with one seed; resumable state lives beside the model, undeclared.

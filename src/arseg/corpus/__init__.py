@@ -1,1 +1,0 @@
-"""Corpora of labelled sound clips (the embedded synthetic demo corpus and friends)."""

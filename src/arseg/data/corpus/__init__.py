@@ -1,0 +1,2 @@
+"""Corpora of labelled sound clips: the corpus contract (table), the check that decodes every clip,
+seeded splits, and the embedded synthetic corpus."""

@@ -1,0 +1,108 @@
+"""Check and decode every clip of a corpus before anything is built from it.
+
+This is the one place that reads the corpus's own audio files: any format soundfile or
+librosa reads (WAV, FLAC, OGG, MP3, ...), any rate, any channel count. Each accepted clip is
+written as mono 16-bit WAV at the workflow's sample rate to `<out>/<clip_id>.wav`, and every
+later step reads those.
+
+A clip's audio is its table's `file` entry (relative to the table's folder) when the table has
+one, else the first of `audio/<clip_id>.<ext>` for the extensions in AUDIO_EXTENSIONS.
+
+What happens to a bad clip (the rest of the corpus goes on; rejected.tsv lists each case,
+naming the table line and the audio file):
+
+| problem                                   | action |
+|-------------------------------------------|--------|
+| audio file missing, unreadable, truncated | skip, recorded in rejected.tsv |
+| empty file or silent clip                 | skip, recorded |
+| NaN or Inf samples                        | skip, recorded |
+| other sample rate or several channels     | keep: resampled / downmixed, noted |
+| duration in clips.tsv differs from audio  | keep, duration taken from the audio, noted |
+| empty description                         | keep (no description queries for it), noted |
+| bad table (columns, ids, splits, files)   | stop: `read_clips` names file and line |
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from arseg.io.audio import AudioError, read_mono, write_wav
+
+SILENCE_PEAK = 1e-4  # about -80 dBFS
+REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
+# Looked for in this order when a clip has no `file` entry (lower and upper case).
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "m4a")
+
+
+def find_audio(corpus_dir: Path, clip_id: str, file: str = "") -> tuple[Path, str]:
+    """(the clip's audio file, a note): its `file` entry, or audio/<clip_id>.<ext>."""
+    if file:
+        return corpus_dir / file, ""
+    found = [corpus_dir / "audio" / f"{clip_id}.{ext}" for e in AUDIO_EXTENSIONS for ext in (e, e.upper())]
+    found = [p for p in found if p.is_file()]
+    if not found:
+        return corpus_dir / "audio" / f"{clip_id}.wav", f"no audio/{clip_id}.<{'|'.join(AUDIO_EXTENSIONS)}>"
+    note = f"several files for this id; read {found[0].name}" if len(found) > 1 else ""
+    return found[0], note
+
+
+def check_clip(path, sample_rate: int) -> tuple[str | None, str, np.ndarray | None]:
+    """(problem or None, detail, mono audio at sample_rate) for one audio file."""
+    try:
+        audio, meta = read_mono(path, sample_rate)
+    except AudioError as error:
+        return error.kind, str(error), None
+    if np.abs(audio).max() < SILENCE_PEAK:
+        return "silent", f"{path} peaks below {SILENCE_PEAK:g}", None
+    notes = []
+    if meta.sample_rate != sample_rate:
+        notes.append(f"resampled from {meta.sample_rate} Hz")
+    if meta.channels > 1:
+        notes.append(f"downmixed from {meta.channels} channels")
+    return None, "; ".join(notes), audio
+
+
+def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=None,
+                 table_path=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(accepted clips with a `note` column, rejected clips with problem and detail).
+
+    corpus_dir: the folder of the corpus table (clips' `file` entries and audio/ are in it).
+    out_audio: where each accepted clip goes as <clip_id>.wav (mono, 16-bit, sample_rate);
+    None checks only. table_path: named with the line in each rejected clip's detail.
+    """
+    corpus_dir = Path(corpus_dir)
+    lines = {}
+    if table_path is not None:  # the table's own line of each clip, for the report
+        ids = pd.read_csv(table_path, sep="\t", usecols=["clip_id"], dtype=str, keep_default_na=False)["clip_id"]
+        lines = {clip_id: f"{table_path}:{row}: " for row, clip_id in enumerate(ids, start=2)}
+    if out_audio is not None:
+        Path(out_audio).mkdir(parents=True, exist_ok=True)
+    has_file = "file" in clips.columns
+    accepted, rejected = [], []
+    for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="check corpus", unit="clip"):
+        path, found_note = find_audio(corpus_dir, clip.clip_id, str(clip.file) if has_file else "")
+        where = lines.get(clip.clip_id, "")
+        if found_note.startswith("no audio/"):
+            rejected.append([clip.clip_id, "missing", f"{where}{corpus_dir}: {found_note}"])
+            continue
+        problem, detail, audio = check_clip(path, sample_rate)
+        if problem:
+            rejected.append([clip.clip_id, problem, f"{where}{detail}"])
+            continue
+        duration = len(audio) / sample_rate
+        notes = [n for n in (found_note, detail) if n]
+        if abs(duration - clip.duration) > 0.05:
+            notes.append(f"duration {clip.duration:g} s in the table, {duration:.3f} s in the audio")
+        if not str(clip.description).strip():
+            notes.append("empty description: no description queries")
+        if out_audio is not None:
+            write_wav(Path(out_audio) / f"{clip.clip_id}.wav", audio, sample_rate)
+        row = clip._asdict()
+        if has_file:  # later steps read <out_audio>/<clip_id>.wav; keep where it came from
+            row["source_file"] = row.pop("file") or str(path.relative_to(corpus_dir))
+        accepted.append({**row, "duration": round(duration, 3), "note": "; ".join(notes)})
+    columns = [("source_file" if c == "file" else c) for c in clips.columns] + ["note"]
+    return pd.DataFrame(accepted, columns=columns), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)

@@ -1,0 +1,2 @@
+"""Log-mel features: computing them (features.logmel, torch) and reading stored ones (features.store,
+numpy only)."""

