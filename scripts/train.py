@@ -13,4 +13,5 @@ with logged(snakemake):
               model_path=model_path, history_path=Path(snakemake.output.history),
               state_path=model_path.with_name("train_state.pt"), threads=snakemake.threads,
               provenance_configs=[snakemake.params.data, config],
-              provenance_path=Path(snakemake.output.provenance))
+              provenance_path=Path(snakemake.output.provenance),
+              encoder=Path(snakemake.input.encoder) if snakemake.input.encoder else None)

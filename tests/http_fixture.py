@@ -77,7 +77,9 @@ class FixtureServer:
 
             def _headers(self, status: int, length: int) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream")
+                # pip reads an index page (a path ending in '/') only if it says it is HTML
+                kind = "text/html" if self.path.endswith("/") else "application/octet-stream"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(length))
                 self.end_headers()
 

@@ -63,17 +63,21 @@ def _check_bins(config: dict) -> None:
 
 
 def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
-    from arseg.model.backbone_specs import bin_seconds
+    from arseg.model.backbone_specs import ENCODER, ENCODER_DIM, ENCODER_FRAME_SECONDS, bin_seconds
     from arseg.model.segmenter import ModelConfig
 
     model, decoding = config["model"], config["decoding"]
     window = config["mixtures"]["duration"]
-    bins = bin_seconds(backbone, model["bin_seconds"], config["audio"]["hop_seconds"])
+    bins = bin_seconds(backbone, model["bin_seconds"], config["audio"].get("hop_seconds"))
+    inputs = dict(config["audio"])
+    if backbone in ENCODER:  # reads the encoder's features of audio at the configured rate
+        encoder = ENCODER[backbone]
+        inputs.update(n_mels=ENCODER_DIM[encoder], hop_seconds=ENCODER_FRAME_SECONDS[encoder])
     return ModelConfig(backbone=backbone, width=model["width"], query_encoder=model["query_encoder"],
                        query_dim=model["query_dim"], labels=list(labels), window_seconds=window,
                        n_bins=max(1, int(round(window / bins))),
                        threshold=decoding["threshold"], merge_gap=decoding["merge_gap"],
-                       min_duration=decoding["min_duration"], gate=decoding["gate"], **config["audio"])
+                       min_duration=decoding["min_duration"], gate=decoding["gate"], **inputs)
 
 
 def train_config(config: dict, seed: int) -> TrainConfig:

@@ -20,6 +20,7 @@ envvars:
 
 
 from arseg.configs import check_config
+from arseg.model.backbone_specs import ENCODER
 from arseg.provenance import merge_configs
 from arseg.rule_io import Untracked
 
@@ -104,11 +105,34 @@ def get_data_config(splits):
 
 
 def get_model_config(wildcards):
-    """What arseg.configs.model_config and train_config read, for one backbone."""
+    """What arseg.configs.model_config and train_config read, for one backbone; a backbone that
+    reads a pretrained encoder's features uses no log-mel setting and no log-mel augmentation."""
+    log_mel_only = ["audio/n_mels", "audio/win_seconds", "audio/hop_seconds", "training/mix_probability",
+                    "training/mix_gain_db", "training/spec_augment"] if wildcards.backbone in ENCODER else []
     subset = get_config_subset("model", "training", "decoding", "audio", "mixtures/duration",
-                               drop=["model/backbones", "model/seeds", *UNTRACKED])
+                               drop=["model/backbones", "model/seeds", *UNTRACKED, *log_mel_only])
     subset["model"]["backbone"] = wildcards.backbone
     return subset
+
+
+def feature_dir(backbone):
+    """Where the features a backbone reads live: the log-mel's, or its encoder's."""
+    return f"results/features/{ENCODER[backbone]}" if backbone in ENCODER else "results/features"
+
+
+def get_features(suffix, splits=None):
+    """Input function: the feature files (.npy or .index.tsv) the job's backbone reads, of
+    `splits` (a list), or of the job's own split (one path)."""
+    def paths(wildcards):
+        if splits is None:
+            return f"{feature_dir(wildcards.backbone)}/{wildcards.split}.{suffix}"
+        return [f"{feature_dir(wildcards.backbone)}/{split}.{suffix}" for split in splits]
+    return paths
+
+
+def get_encoder(wildcards):
+    """The pretrained encoder's checkpoint, for a backbone that reads its features."""
+    return "resources/encoders/aisfx.pth" if wildcards.backbone in ENCODER else []
 
 
 def get_report_config():

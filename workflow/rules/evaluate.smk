@@ -2,8 +2,8 @@
 rule predict:
     input:
         model=rules.train.output.model,
-        features=rules.features.output.array,
-        index=rules.features.output.index,
+        features=get_features("npy"),
+        index=get_features("index.tsv"),
         queries=rules.queries.output.queries,
         embeddings=get_embeddings,
     output:

@@ -13,3 +13,33 @@ rule features:
         f"{ENVS}/torch.yaml"
     script:
         "../../scripts/features.py"
+
+
+# The pretrained encoder's checkpoint (arseg.model.aisfx.CHECKPOINT), out of the wheel that
+# `pip download` fetches through pip's own configured index, its digests checked.
+rule fetch_encoder:
+    output:
+        "resources/encoders/aisfx.pth",
+    log:
+        "results/logs/fetch_encoder.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/fetch_encoder.py"
+
+
+# The frozen pretrained encoder's features of one split, computed once and read by every
+# backbone that reads them (model/backbone_specs.py: ENCODER), as the log-mel is by the others.
+rule encoder_features:
+    input:
+        audio=rules.mixtures.output.audio,
+        encoder=rules.fetch_encoder.output[0],
+    output:
+        array="results/features/aisfx/{split}.npy",
+        index="results/features/aisfx/{split}.index.tsv",
+    log:
+        "results/logs/encoder_features/{split}.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/encoder_features.py"

@@ -5,8 +5,9 @@ from arseg.model.backbone_specs import training_priority
 # Longer trainings start first (and before any prediction), so side by side they end together.
 rule train:
     input:
-        features=expand(rules.features.output.array, split=["train", "val"]),
-        index=expand(rules.features.output.index, split=["train", "val"]),
+        features=get_features("npy", ["train", "val"]),
+        index=get_features("index.tsv", ["train", "val"]),
+        encoder=get_encoder,
         queries=expand(rules.queries.output.queries, split=["train", "val"]),
         events=expand(rules.mixtures.output.events, split=["train", "val"]),
         embeddings=get_embeddings,

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from arseg.features.logmel import feature_config, log_mel
+from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
 from arseg.io.audio import read_mono, read_span, write_wav
@@ -131,6 +131,14 @@ def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: l
     return results
 
 
+def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarray:
+    """What the model reads of a whole recording (at its sample rate): the log-mel, or its
+    pretrained encoder's features, computed by the encoder the model file carries."""
+    if model.encoder is not None:
+        return model.encoder(audio, model.cfg.sample_rate).numpy()
+    return log_mel(audio, feature_config(model.cfg))
+
+
 def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: ReferringSegmenter, queries: list[Query],
                  inputs: torch.Tensor, decode: targets.DecodeConfig, out: Path, extract: Path | None = None,
                  pad: float = 0.1, picture: bool = False, progress: Callable | None = None) -> dict:
@@ -142,11 +150,11 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     windows are done."""
     cfg = model.cfg
     audio, meta = read_mono(path, cfg.sample_rate)
-    logmel = log_mel(audio, feature_config(cfg))
+    features = recording_features(model, audio)
     duration = meta.duration
-    windows = max(1, n_windows(model, len(logmel)))
+    windows = max(1, n_windows(model, len(features)))
     advance = None if progress is None else (lambda n: progress(n, windows))
-    results = segment_features(fast, logmel, queries, inputs, duration, decode, progress=advance)
+    results = segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
     entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
              "channels": meta.channels, "results": []}
     for result in results:
@@ -162,7 +170,8 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
             item["extracted"] = [str(p) for p in cuts]
         if picture:
             png = out / f"{stem}.png"
-            plot(png, logmel, result, cfg.bin_width, cfg.hop_seconds, duration, decode,
+            shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
+            plot(png, log_mel(audio, shown), result, cfg.bin_width, shown.hop_seconds, duration, decode,
                  f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
             item["plot"] = str(png)
         entry["results"].append(item)

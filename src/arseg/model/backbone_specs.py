@@ -1,20 +1,33 @@
-"""What the workflow needs to know about each backbone before any torch import: how many
-input frames one of its output time steps spans (its time stride), and which trains
-longest. tests/test_backbones.py checks the strides against the backbones' real outputs."""
+"""What the workflow needs to know about each backbone before any torch import: what it
+reads (a log-mel, or a pretrained encoder's features), how many input frames one of its
+output time steps spans (its time stride), and which trains longest. tests/test_backbones.py checks the strides against the backbones' real outputs."""
 from __future__ import annotations
 
 # Input frames per output time step (801 frames -> ceil(801 / stride) steps).
-TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8}
+TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8, "aisfx": 1}
+
+# Backbones that read a pretrained encoder's features (computed once per split, like the
+# log-mel) instead of the log-mel; the others read the log-mel of the config's audio section.
+ENCODER = {"aisfx": "aisfx"}
+# Seconds per frame of each encoder's features: the aisfx trunk pools 8 frames of its
+# 1024-sample hop at 44.1 kHz.
+ENCODER_FRAME_SECONDS = {"aisfx": 8 * 1024 / 44100}
+ENCODER_DIM = {"aisfx": 768}  # values per frame
 
 # Longest training first, by seconds per epoch on the default config (docs/experiments.md):
 # the workflow starts the longest trainings first, so that two side by side finish close
 # together.
-LONGEST_TRAINING_FIRST = ("yoho", "efficientnet_attention", "crnn", "vgg")
+LONGEST_TRAINING_FIRST = ("yoho", "efficientnet_attention", "crnn", "vgg", "aisfx")
+
+
+def frame_seconds(backbone: str, hop_seconds: float) -> float:
+    """Seconds per input frame of `backbone`: the log-mel hop, or its encoder's frame."""
+    return ENCODER_FRAME_SECONDS.get(ENCODER.get(backbone), hop_seconds)
 
 
 def native_bin_seconds(backbone: str, hop_seconds: float) -> float:
     """The width of one output step of `backbone`: its finest possible time bin."""
-    return TIME_STRIDE[backbone] * hop_seconds
+    return TIME_STRIDE[backbone] * frame_seconds(backbone, hop_seconds)
 
 
 def bin_seconds(backbone: str, configured: float | None, hop_seconds: float) -> float:

@@ -11,6 +11,8 @@ from torch import nn
 
 from arseg import MODEL_FORMAT_VERSION, __version__
 from arseg.io import atomic
+from . import aisfx
+from .backbone_specs import ENCODER
 from .backbones import build_backbone
 from .conditioning import QueryEncoder
 
@@ -29,7 +31,8 @@ class ModelConfig:
     query_dim: int = 128
     text_dim: int = 384
     labels: list = dataclasses.field(default_factory=list)  # category names (label queries)
-    # Input: log-mel of a fixed window; outputs n_bins time bins over it.
+    # Input: log-mel of a fixed window (for a backbone that reads a pretrained encoder's
+    # features, those: n_mels values per frame of hop_seconds); outputs n_bins time bins over it.
     sample_rate: int = 16000
     n_mels: int = 64
     win_seconds: float = 0.025
@@ -47,9 +50,16 @@ class ModelConfig:
         return self.window_seconds / self.n_bins
 
     @property
+    def encoder(self) -> str | None:
+        """The pretrained encoder whose features the backbone reads (None: the log-mel)."""
+        return ENCODER.get(self.backbone)
+
+    @property
     def window_frames(self) -> int:
-        hop = int(round(self.hop_seconds * self.sample_rate))
-        return 1 + int(round(self.window_seconds * self.sample_rate)) // hop
+        samples = int(round(self.window_seconds * self.sample_rate))
+        if self.encoder:
+            return aisfx.output_frames(samples, self.sample_rate)
+        return 1 + samples // int(round(self.hop_seconds * self.sample_rate))
 
 
 class ReferringSegmenter(nn.Module):
@@ -58,6 +68,9 @@ class ReferringSegmenter(nn.Module):
         self.cfg = cfg
         self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels))
         self.backbone = build_backbone(cfg.backbone, cfg.n_mels, cfg.query_dim, cfg.width)
+        # The frozen pretrained encoder, carried so that the model file alone segments audio
+        # (`features`); training reads its features from the workflow's cache instead.
+        self.encoder = aisfx.Encoder() if cfg.encoder else None
         self.head = nn.Conv1d(self.backbone.out_channels, 3, 1)
         # Per-mel-band standardisation, estimated on training features.
         self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))
@@ -69,7 +82,7 @@ class ReferringSegmenter(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def encode_audio(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, frames, mels) log-mel -> (B, C, T') query-free audio features."""
+        """(B, frames, mels) log-mel (or encoder features) -> (B, C, T') query-free audio features."""
         x = (features - self.feature_mean) / self.feature_std
         return self.backbone.encode(x.unsqueeze(1))
 
@@ -84,8 +97,8 @@ class ReferringSegmenter(nn.Module):
         index = torch.arange(len(features), device=features.device)
         return self.forward_queries(self.encode_audio(features), index, query)
 
-    def count_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    def count_parameters(self, trainable: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)
 
 
 def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:

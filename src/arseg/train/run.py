@@ -16,6 +16,7 @@ from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
+from arseg.model.aisfx import load_trunk_weights
 from arseg.model.query_inputs import query_inputs, query_texts, supported
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import load_cache
@@ -25,10 +26,12 @@ from arseg.train.loop import SplitData, TrainConfig, build_split, train, validat
 
 def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
               model_path: Path, history_path: Path, state_path: Path, threads: int = 1,
-              provenance_configs=(), provenance_path: Path | None = None):
-    """features/index/queries/events: [train, val] paths each. provenance_configs: the config
-    subsets the model is made from (the rule's params), recorded in the model file and, as
-    JSON, at provenance_path."""
+              provenance_configs=(), provenance_path: Path | None = None, encoder: Path | None = None):
+    """features/index/queries/events: [train, val] paths each (the pretrained encoder's
+    features for a backbone that reads them). provenance_configs: the config subsets the
+    model is made from (the rule's params), recorded in the model file and, as JSON, at
+    provenance_path. encoder: the encoder's checkpoint, for such a backbone: its weights go
+    into the model file."""
     torch.set_num_threads(threads)
     made_by = provenance.record(*provenance_configs, {"training": {"seed": train_cfg.seed}})
     cache = load_cache(embeddings)
@@ -37,20 +40,36 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         model_cfg = dataclasses.replace(model_cfg, labels=sorted(set(tables[0]["target_label"])))
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed only
     model = ReferringSegmenter(model_cfg)
+    if model.encoder is not None:
+        train_cfg = with_encoder(model, encoder, train_cfg)
     splits = []
     for npy, idx, table, ev in zip(features, index, tables, events):
         store = FeatureStore(npy, idx)
         table = supported(model, table)
         splits.append(build_split(store.array, store.row, table, read_events(ev),
                                   query_inputs(model, query_texts(model, table), cache).numpy(), model_cfg))
-    print(f"{model_cfg.backbone}: {model.count_parameters():,} parameters; "
+    print(f"{model_cfg.backbone}: {model.count_parameters(trainable=True):,} parameters trained; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
     return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
                        model_path, history_path, state_path,
-                       fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events]),
+                       fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events,
+                                                                      *([encoder] if encoder else [])]),
                        provenance=made_by)
+
+
+def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainConfig) -> TrainConfig:
+    """Load the pretrained encoder's weights into the model; the training settings that only
+    make sense on a log-mel (summed mixtures, SpecAugment) are switched off."""
+    if checkpoint is None:
+        raise ValueError(f"backbone {model.cfg.backbone} reads the {model.cfg.encoder} encoder's features: "
+                         f"give the encoder checkpoint (rule fetch_encoder)")
+    model.encoder.trunk.load_state_dict(load_trunk_weights(checkpoint))
+    if cfg.mix_probability or cfg.spec_augment:
+        print(f"{model.cfg.backbone} reads encoder features: training.mix_probability and training.spec_augment "
+              f"apply to log-mel backbones only and are off for it")
+    return dataclasses.replace(cfg, mix_probability=0.0, spec_augment=False)
 
 
 def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,

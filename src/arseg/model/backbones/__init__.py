@@ -5,12 +5,14 @@ A backbone is an nn.Module built as `Backbone(n_mels, query_dim, width)` with
 `condition(h, q)`: (Q, C, T'), (Q, query_dim) -> (Q, out_channels, T'), plus the
 attribute `out_channels`. T' should be at least the model's n_bins (the model
 adaptive-pools to n_bins). `width` scales channels (1.0 = published size); a backbone
-may derive its depth from it (see its docstring). To add one: write a module here, add
+may derive its depth from it (see its docstring). A backbone that reads a pretrained
+encoder's features instead of a log-mel (aisfx) says so in model/backbone_specs.py. To add one: write a module here, add
 it below, and add its name to the enum of `model.backbones` in
 workflow/schemas/config.schema.yaml.
 """
 from __future__ import annotations
 
+from .aisfx import AisfxBackbone
 from .crnn import CrnnBackbone
 from .efficientnet_attention import EfficientNetAttentionBackbone
 from .vgg import VggBackbone
@@ -21,6 +23,7 @@ BACKBONES = {
     "efficientnet_attention": EfficientNetAttentionBackbone,
     "vgg": VggBackbone,
     "crnn": CrnnBackbone,
+    "aisfx": AisfxBackbone,
 }
 
 
