@@ -183,8 +183,8 @@ def test_decoding_grid_scores_every_setting_as_decode_and_sed_eval_do():
     events = [[(o := rng.uniform(0, 6), o + rng.uniform(0.3, 2))] if i % 2 else [] for i in range(60)]
     query_target = np.stack([encode(e, N_BINS, BIN) for e in events])
     bins = np.clip(query_target + rng.normal(0, 0.25, query_target.shape), 0, 1).astype(np.float32)
-    cfg = types.SimpleNamespace(bin_width=BIN, window_seconds=8.0)
-    result = calibrate.choose_decoding(bins, query_target, cfg, min_duration=0.1)
+    model_cfg = types.SimpleNamespace(bin_width=BIN, window_seconds=8.0)
+    result = calibrate.choose_decoding(bins, query_target, model_cfg, min_duration=0.1)
     reference = {str(q): [(on, off) for on, off, _ in decode(t, BIN, DecodeConfig(0.5, 0.0, 0.0), 8.0)]
                  for q, t in enumerate(query_target)}
     expected = []
@@ -193,11 +193,37 @@ def test_decoding_grid_scores_every_setting_as_decode_and_sed_eval_do():
             continue
         cfg = DecodeConfig(threshold, gap, 0.1, gate)
         estimated = {str(q): [(on, off) for on, off, _ in decode(b, BIN, cfg, 8.0)] for q, b in enumerate(bins)}
+        absent = [q for q, spans in reference.items() if not spans]
         expected.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
-                         "event_f1": sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]})
+                         "event_f1": sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"],
+                         "false_alarm_rate": sum(bool(estimated[q]) for q in absent) / len(absent)})
     assert expected == result["grid"]
     assert len({r["event_f1"] for r in expected}) > 5  # the settings do make a difference here
     assert result["chosen"]["event_f1"] == max(r["event_f1"] for r in expected)
+
+
+def test_a_cap_on_false_alarms_picks_the_best_setting_within_it():
+    import types
+
+    from arseg.train import calibrate
+
+    # Weak detections (0.55) of every present sound, and equally weak ones of a third of the
+    # absent sounds: any threshold that finds the sounds also answers those absent ones.
+    events = [[(1.0, 3.0)] if i % 2 else [] for i in range(60)]
+    query_target = np.stack([encode(e, N_BINS, BIN) for e in events])
+    bins = np.where(query_target[..., :1] > 0, 0.55, 0.0) * np.ones(3, np.float32)
+    bins[..., 1:] = query_target[..., 1:]  # exact boundaries where present
+    bins[::6] = bins[1] * 1.0                # a third of the absent sounds look just like a present one
+    cfg = types.SimpleNamespace(bin_width=BIN, window_seconds=8.0)
+    free = calibrate.choose_decoding(bins, query_target, cfg, min_duration=0.1)["chosen"]
+    assert free["event_f1"] > 0.5 and free["false_alarm_rate"] == pytest.approx(1 / 3)
+    capped = calibrate.choose_decoding(bins, query_target, cfg, min_duration=0.1, max_false_alarm_rate=0.1)
+    assert capped["chosen"]["false_alarm_rate"] == 0.0  # found nothing: F1 0 is the price of the cap here
+    within = [r for r in capped["grid"] if r["false_alarm_rate"] <= 0.1]
+    assert capped["chosen"]["event_f1"] == max(r["event_f1"] for r in within)
+    # A cap no setting meets: the fewest false alarms
+    none = calibrate.choose_decoding(bins, query_target, cfg, min_duration=0.1, max_false_alarm_rate=-1.0)
+    assert none["chosen"]["false_alarm_rate"] == min(r["false_alarm_rate"] for r in capped["grid"])
 
 
 def test_event_counts_equal_sed_eval_counts_with_several_events_per_query():

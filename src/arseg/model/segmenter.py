@@ -44,6 +44,7 @@ class ModelConfig:
     merge_gap: float = 0.3
     min_duration: float = 0.1
     gate: float = 0.0                # keep a segment only if its peak presence reaches this
+    max_false_alarm_rate: float | None = None  # the cap on validation false alarms the choice met
 
     @property
     def bin_width(self) -> float:

@@ -16,8 +16,10 @@ MERGE_GAPS = (0.15, 0.3, 0.6)
 
 
 def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duration: float,
-                    eval_cfg: EvalConfig = EvalConfig()) -> dict:
-    """Grid-search threshold x gate x merge gap for the best validation event-based F1.
+                    eval_cfg: EvalConfig = EvalConfig(), max_false_alarm_rate: float | None = None) -> dict:
+    """Grid-search threshold x gate x merge gap for the best validation event-based F1, among
+    the settings that answer at most `max_false_alarm_rate` of the queries for absent sounds
+    with a segment (None: any; none within it: the fewest false alarms).
 
     bins: the model's sigmoid outputs (Q, n_bins, 3) on the validation queries; query_target:
     their targets (Q, n_bins, 3); cfg: the model's config (bin width, window)."""
@@ -34,6 +36,7 @@ def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duratio
                                          if s[1] - s[0] >= min_duration]
                                 for q in np.flatnonzero(peaks >= threshold)}
              for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS)}
+    absent = [q for q, spans in reference.items() if not spans]
     results = []
     for threshold, gate, gap in itertools.product(THRESHOLDS, GATES, MERGE_GAPS):
         if 0 < gate <= threshold:
@@ -41,8 +44,13 @@ def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duratio
         estimated = {q: [(on, off) for on, off, _, peak in segs if peak >= gate]
                      for q, segs in found[threshold, gap].items()}
         results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
-                        "event_f1": event_f1(reference, estimated, eval_cfg, counts)})
-    best = max(results, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
+                        "event_f1": event_f1(reference, estimated, eval_cfg, counts),
+                        "false_alarm_rate": sum(bool(estimated.get(q)) for q in absent) / max(len(absent), 1)})
+    allowed = [r for r in results if max_false_alarm_rate is None or r["false_alarm_rate"] <= max_false_alarm_rate]
+    if not allowed:
+        fewest = min(r["false_alarm_rate"] for r in results)
+        allowed = [r for r in results if r["false_alarm_rate"] == fewest]
+    best = max(allowed, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
     return {"chosen": best, "grid": results}
 
 

@@ -79,7 +79,8 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
     model and its history; the state is removed once the model is saved."""
     run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path))
     decoding = calibrate.choose_decoding(validation_bins(model, val_data), val_data.query_target, model.cfg,
-                                         min_duration=model.cfg.min_duration)
+                                         min_duration=model.cfg.min_duration,
+                                         max_false_alarm_rate=model.cfg.max_false_alarm_rate)
     calibrate.apply_decoding(model, decoding["chosen"])
     print(f"decoding chosen on validation: {decoding['chosen']}")
     model.cpu()
