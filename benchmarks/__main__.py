@@ -30,6 +30,7 @@ from benchmarks.common import REPO, Row, Settings, environment, load_average, ta
 BENCHMARKS = {
     "mixtures": ("mixtures", "mixture generation vs Scaper and a numpy loop, 1 and N processes"),
     "logmel": ("logmel", "log-mel extraction vs librosa, with and without WAV I/O"),
+    "encoder": ("encoder", "the pretrained aisfx encoder vs the package's own pipeline, per hour of audio"),
     "inference": ("inference", "real-time factor, parameters and MACs per backbone"),
     "segment": ("segment", "`arseg segment` on one hour of audio, end to end, stage by stage"),
     "training": ("training", "training throughput per backbone"),

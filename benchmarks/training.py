@@ -48,6 +48,7 @@ def split_data(model, n_mixtures: int):
 
 
 def run(settings: Settings) -> list[Row]:
+    from arseg.model.backbone_specs import ENCODER
     from arseg.model.backbones import BACKBONES
     from arseg.train.loop import TrainConfig, make_tagger, mixing_partners, run_batch
 
@@ -58,7 +59,7 @@ def run(settings: Settings) -> list[Row]:
     batch = cfg.mixtures_per_batch
     default_threads = torch.get_num_threads()
     state = {}
-    for name in BACKBONES:
+    for name in (b for b in BACKBONES if b not in ENCODER):  # log-mel inputs; see `encoder`
         model = build(name).train()
         data = split_data(model, batch)
         tagger = make_tagger(model, data, cfg)

@@ -45,6 +45,10 @@ CASES = {
     "another backbone": ({"model.backbones": ["yoho", "crnn"]}, MODEL),  # crnn's jobs; yoho's stay
     "another seed": ({"model.seeds": [0, 1]}, {**MODEL, "examples_figure": 0}),  # examples: first seed only
     "training": ({"training.learning_rate": 0.002}, MODEL),
+    "training of this backbone": ({"training.per_backbone": {"yoho": {"epochs": 3}}}, MODEL),
+    "training of another backbone": ({"training.per_backbone": {"crnn": {"epochs": 3}}}, {"provenance": 1}),
+    "the pretrained backbone": ({"model.backbones": ["yoho", "aisfx"]},
+                                {"fetch_encoder": 1, "encoder_features": 3, **MODEL}),
     "decoding": ({"decoding.merge_gap": 0.5}, MODEL),
     "evaluation": ({"evaluation.t_collar": 0.3},
                    {"evaluate": 1, "results_table": 1, "result_figures": 1, "demo": 1, "provenance": 1}),

@@ -110,9 +110,11 @@ def get_model_config(wildcards):
     log_mel_only = ["audio/n_mels", "audio/win_seconds", "audio/hop_seconds", "training/mix_probability",
                     "training/mix_gain_db", "training/spec_augment"] if wildcards.backbone in ENCODER else []
     subset = get_config_subset("model", "training", "decoding", "audio", "mixtures/duration",
-                               drop=["model/backbones", "model/seeds", *UNTRACKED, *log_mel_only])
+                               drop=["model/backbones", "model/seeds", "training/per_backbone", *UNTRACKED,
+                                     *log_mel_only])
     subset["model"]["backbone"] = wildcards.backbone
-    return subset
+    subset["training"].update(config["training"]["per_backbone"].get(wildcards.backbone, {}))
+    return merge_configs(subset)
 
 
 def feature_dir(backbone):
