@@ -1,6 +1,6 @@
 """The shipped corpus of real recordings (data/real_sfx) keeps its contract, and a slice of it,
-handed over as a user would (mixed formats, no split column), runs through the workflow's
-corpus check and mixtures."""
+handed over as a user would (mixed formats, no split column), runs through the workflow with
+config/real.yaml, the recommended settings for a real corpus (the pretrained backbone)."""
 import importlib.util
 import json
 import re
@@ -90,12 +90,14 @@ def slice_run(tmp_path_factory, clips):
     pd.DataFrame(rows, columns=["clip_id", "category", "description", "duration", "file"]).to_csv(
         folder / "clips.tsv", sep="\t", index=False)
     workdir = tmp_path_factory.mktemp("real_slice_run")
-    config = (ROOT / "tests" / "data" / "real_slice.yaml").read_text().replace("REAL_SLICE", str(folder))
-    source = workdir / "real_slice.yaml"
-    source.write_text(config)
-    runner.prepare_workdir(workdir, source)
-    # up to a trained model's metrics: the folder goes through every step the paper's results take
-    runner.snakemake(workdir, "--cores", "2", "results/metrics/yoho/seed0.json", timeout=900)
+    sizes = runner.prepare_workdir(workdir, ROOT / "tests" / "data" / "real_slice.yaml")
+    my_corpus = workdir / "my_corpus.yaml"  # all a user writes, as the README says
+    my_corpus.write_text(f"corpus: {{source: folder, path: {folder}}}\n")
+    runner.place_encoder(workdir)
+    # config/real.yaml on the folder, up to the trained model's metrics and the demo (which
+    # segments long recordings with the model file alone)
+    runner.snakemake(workdir, "--cores", "2", "results/metrics/aisfx/seed0.json", "results/demo/summary.json",
+                     configfile=[workdir / "config" / "real.yaml", my_corpus, sizes], timeout=900)
     return workdir, rows
 
 
@@ -113,6 +115,11 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
         events = pd.read_csv(workdir / "results" / "mixtures" / split / "events.tsv", sep="\t")
         assert set(events["clip_id"]) <= set(checked.loc[checked["split"] == split, "clip_id"])
         assert len(events) > 0
-    metrics = json.loads((workdir / "results" / "metrics" / "yoho" / "seed0.json").read_text())
+    metrics = json.loads((workdir / "results" / "metrics" / "aisfx" / "seed0.json").read_text())
     assert metrics["overall"]["n_queries"] > 0 and metrics["negatives"]["n_negative_queries"] > 0
     assert metrics["provenance"]["config"]["corpus"]["source"] == "folder"
+    # the pretrained backbone read the frozen encoder's features, computed once per split
+    features = np.load(workdir / "results" / "features" / "aisfx" / "train.npy", mmap_mode="r")
+    assert features.shape[1:] == (21, 768)  # 4 s at 186 ms per frame
+    demo = json.loads((workdir / "results" / "demo" / "summary.json").read_text())
+    assert demo["model"]["backbone"] == "aisfx", demo["model"]

@@ -1,5 +1,6 @@
 """Every configuration the project ships passes the checks the workflow runs before any job,
-merged over config/config.yaml the way `snakemake --configfile` merges it."""
+merged over config/config.yaml the way `snakemake --configfile` merges it (the overlays of the
+demo run over config/demo.yaml, as their files say), and changes only what it says it does."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,12 @@ from arseg.configs import check_config
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 EXTRA = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "config.yaml")
+ON_DEMO = {"more_data.yaml", "crnn_8k.yaml", "seed_protocol.yaml"}  # overlays of config/demo.yaml
 
 
-def merged(name: str | None) -> dict:
+def merged(*names: str | None) -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    if name is not None:
+    for name in filter(None, names):
         update_config(config, yaml.safe_load((ROOT / "config" / name).read_text()))
     validate(config, SCHEMA)  # also fills in the defaults
     check_config(config)
@@ -25,34 +27,56 @@ def merged(name: str | None) -> dict:
 
 
 def test_the_project_ships_the_documented_configs():
-    assert {"seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml", "crnn_8k.yaml",
-            "real_corpus.yaml"} <= set(EXTRA)
+    assert {"demo.yaml", "real.yaml", "seeds.yaml", "seed_protocol.yaml", "sounddescs.yaml", "more_data.yaml",
+            "crnn_8k.yaml", "real_corpus.yaml"} <= set(EXTRA)
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"`config/{name}`" in readme for name in ["config.yaml", *EXTRA])
 
 
 @pytest.mark.parametrize("name", [None, *EXTRA])
 def test_shipped_config_passes_the_workflow_checks(name):
-    merged(name)
+    merged("demo.yaml" if name in ON_DEMO else None, name)
+
+
+def test_the_default_runs_the_real_corpus_with_the_pretrained_backbone_and_crnn():
+    default = merged(None)
+    assert (default["corpus"]["source"], default["corpus"]["path"]) == ("folder", "data/real_sfx")
+    assert (ROOT / default["corpus"]["path"] / "clips.tsv").is_file()
+    assert default["model"]["backbones"] == ["aisfx", "crnn"] and default["model"]["seeds"] == [0]
+
+
+def test_demo_changes_only_the_corpus_and_the_backbones():
+    default, demo = merged(None), merged("demo.yaml")
+    assert demo["corpus"]["source"] == "demo"
+    assert demo["model"]["backbones"] == ["yoho", "efficientnet_attention", "vgg", "crnn"]
+    demo["corpus"], demo["model"]["backbones"] = default["corpus"], default["model"]["backbones"]
+    assert demo == default
+
+
+def test_real_changes_only_the_backbones():
+    default, real = merged(None), merged("real.yaml")
+    assert real["model"]["backbones"] == ["aisfx"]
+    real["model"]["backbones"] = default["model"]["backbones"]
+    assert real == default
 
 
 def test_more_data_changes_only_the_training_mixtures():
-    default, more = merged(None), merged("more_data.yaml")
+    default, more = merged("demo.yaml"), merged("demo.yaml", "more_data.yaml")
     assert more["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
     more["mixtures"]["count"] = default["mixtures"]["count"]
     assert more == default
 
 
-def test_real_corpus_changes_only_the_corpus_and_the_seeds():
+def test_real_corpus_changes_only_the_backbones_and_the_seeds():
     default, real = merged(None), merged("real_corpus.yaml")
-    assert (real["corpus"]["source"], real["corpus"]["path"]) == ("folder", "data/real_sfx")
-    assert (ROOT / real["corpus"]["path"] / "clips.tsv").is_file()
-    assert real["model"]["backbones"] == ["yoho", "efficientnet_attention", "vgg", "crnn"]
+    assert sorted(real["model"]["backbones"]) == sorted(["aisfx", "yoho", "efficientnet_attention", "vgg", "crnn"])
     assert real["model"]["seeds"] == [0, 1, 2]
-    real["corpus"], real["model"]["seeds"] = default["corpus"], default["model"]["seeds"]
+    real["model"]["backbones"], real["model"]["seeds"] = default["model"]["backbones"], default["model"]["seeds"]
     assert real == default
 
 
 def test_crnn_8k_changes_only_the_training_mixtures_the_backbones_and_the_augmentation():
-    default, best = merged(None), merged("crnn_8k.yaml")
+    default, best = merged("demo.yaml"), merged("demo.yaml", "crnn_8k.yaml")
     assert best["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 8000}
     assert best["model"]["backbones"] == ["crnn"]
     # as it was measured (see the file): no sums, SpecAugment on

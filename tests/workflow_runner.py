@@ -18,14 +18,32 @@ def prepare_workdir(workdir: Path, configfile: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
-              configfile: Path | None = None, python: str = sys.executable) -> subprocess.CompletedProcess:
-    """Snakemake on the workdir with config/test.yaml (or `configfile`), run by `python`."""
-    configfile = configfile or workdir / "config" / "test.yaml"
+              configfile: Path | list[Path] | None = None, python: str = sys.executable) -> subprocess.CompletedProcess:
+    """Snakemake on the workdir with config/test.yaml (or `configfile`: one file, or several,
+    each merged over the ones before), run by `python`."""
+    configfiles = configfile if isinstance(configfile, list) else [configfile or workdir / "config" / "test.yaml"]
     command = [python, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(configfile),
+               "--directory", str(workdir), "--configfile", *map(str, configfiles),
                "--workflow-profile", "none", *args]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result
+
+
+def place_encoder(workdir: Path, seed: int = 0) -> Path:
+    """A checkpoint in the aisfx format (state dict of its CrossNet, datasets with numpy ints),
+    with random weights, where the fetch_encoder rule would write it: the frozen path runs
+    without the network (the fetch itself is tested against a local index)."""
+    import numpy as np
+    import torch
+
+    from arseg.model.aisfx import Trunk
+
+    torch.manual_seed(seed)
+    state = {f"embedding_net.{k}": v for k, v in Trunk().state_dict().items()}
+    path = workdir / "resources" / "encoders" / "aisfx.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save((state, {"prosfx": (np.int64(0), 78)}), path)
+    return path
