@@ -45,11 +45,13 @@ def test_the_default_runs_the_real_corpus_with_the_pretrained_backbone_and_crnn(
     assert default["model"]["backbones"] == ["aisfx", "crnn"] and default["model"]["seeds"] == [0]
 
 
-def test_demo_changes_only_the_corpus_and_the_backbones():
+def test_demo_changes_only_the_corpus_the_backbones_and_the_cap_on_false_alarms():
     default, demo = merged(None), merged("demo.yaml")
     assert demo["corpus"]["source"] == "demo"
     assert demo["model"]["backbones"] == ["yoho", "efficientnet_attention", "vgg", "crnn"]
+    assert default["decoding"]["max_false_alarm_rate"] == 0.2 and demo["decoding"]["max_false_alarm_rate"] is None
     demo["corpus"], demo["model"]["backbones"] = default["corpus"], default["model"]["backbones"]
+    demo["decoding"] = default["decoding"]
     assert demo == default
 
 
