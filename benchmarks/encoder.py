@@ -27,7 +27,7 @@ from .data import mixture_set
 
 NAME = "encoder"
 TOLERANCE = 1e-4
-CHECKPOINT = REPO / "resources" / "aisfx" / "checkpoint.pth"
+CHECKPOINT = REPO / "resources" / "encoders" / "aisfx.pth"  # where the fetch_encoder rule writes it
 
 
 def package_modules(folder: Path):
@@ -50,7 +50,7 @@ def package_modules(folder: Path):
 def run(settings: Settings) -> list[Row]:
     import soundfile as sf
 
-    from arseg.features.encoder import load_encoder
+    from arseg.infer.encode import load_encoder
     from arseg.io.wheel_fetch import fetch
     from arseg.model.aisfx import CHECKPOINT as SPEC, LOG_SCALE, N_MELS, load_trunk_weights
 
