@@ -156,7 +156,7 @@ def test_a_foreign_state_dict_is_refused(tmp_path):
         load_trunk_weights(path)
 
 
-@pytest.mark.parametrize("seconds,rate", [(8.0, 16000), (8.0, 44100), (3.3, 22050), (0.5, 16000)])
+@pytest.mark.parametrize("seconds,rate", [(8.0, 16000), (8.0, 44100), (3.3, 22050), (0.5, 16000), (0.05, 16000)])
 def test_output_frames_counts_what_the_encoder_gives(seconds, rate):
     encoder = Encoder()
     audio = np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32)

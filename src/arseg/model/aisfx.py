@@ -156,7 +156,7 @@ class FrontEnd(nn.Module):
 def output_frames(n_samples: int, sample_rate: int) -> int:
     """Trunk output frames for a recording of n_samples at sample_rate."""
     resampled = n_samples if sample_rate == SAMPLE_RATE else int(np.ceil(n_samples * SAMPLE_RATE / sample_rate))
-    return (1 + resampled // HOP) // TIME_REDUCTION
+    return max(1, (1 + resampled // HOP) // TIME_REDUCTION)
 
 
 class Encoder(nn.Module):
@@ -177,6 +177,8 @@ class Encoder(nn.Module):
         """Audio of any length -> (frames, 768); long audio in chunks of chunk_frames input
         frames (a multiple of 8) with margins, so memory stays bounded."""
         log_mel = self.front_end(audio, sample_rate)
+        if len(log_mel) < TIME_REDUCTION:  # under 186 ms: padded with silence to one frame
+            log_mel = F.pad(log_mel, (0, 0, 0, TIME_REDUCTION - len(log_mel)))
         frames = len(log_mel) // TIME_REDUCTION
         if len(log_mel) <= chunk_frames + 2 * CHUNK_MARGIN:
             return self.trunk(log_mel[None])[0, :frames]
