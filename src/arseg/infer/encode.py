@@ -37,7 +37,7 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
             if meta.frames != first.frames or meta.sample_rate != first.sample_rate:
                 raise ValueError(f"{path}: {meta.frames} samples at {meta.sample_rate} Hz, expected "
                                  f"{first.frames} at {first.sample_rate} Hz like the rest of the split")
-            array[row] = encoder(audio, first.sample_rate).numpy()
+            array[row] = encoder(audio, first.sample_rate).cpu().numpy()
         array.flush()
         del array
     atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),

@@ -135,7 +135,7 @@ def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarr
     """What the model reads of a whole recording (at its sample rate): the log-mel, or its
     pretrained encoder's features, computed by the encoder the model file carries."""
     if model.encoder is not None:
-        return model.encoder(audio, model.cfg.sample_rate).numpy()
+        return model.encoder(audio, model.cfg.sample_rate).cpu().numpy()
     return log_mel(audio, feature_config(model.cfg))
 
 

@@ -148,8 +148,8 @@ class FrontEnd(nn.Module):
             y = soxr.resample(y, sample_rate, SAMPLE_RATE).astype(np.float32)
         peak = float(np.abs(y).max()) if len(y) else 0.0
         y = y / max(peak, 10 ** (-MAX_GAIN_DB / 20))
-        spec = torch.stft(torch.from_numpy(y), N_FFT, HOP, window=self.window, center=True, pad_mode="constant",
-                          return_complex=True).abs().square()
+        spec = torch.stft(torch.from_numpy(y).to(self.window.device), N_FFT, HOP, window=self.window, center=True,
+                          pad_mode="constant", return_complex=True).abs().square()
         return (torch.log10(self.mel @ spec * 10000.0 + 1.0) / LOG_SCALE).T.contiguous()
 
 

@@ -70,7 +70,8 @@ class ReferringSegmenter(nn.Module):
         self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels))
         self.backbone = build_backbone(cfg.backbone, cfg.n_mels, cfg.query_dim, cfg.width)
         # The frozen pretrained encoder, carried so that the model file alone segments audio
-        # (`features`); training reads its features from the workflow's cache instead.
+        # (infer.segment.recording_features); training reads its features from the
+        # workflow's cache instead.
         self.encoder = aisfx.Encoder() if cfg.encoder else None
         self.head = nn.Conv1d(self.backbone.out_channels, 3, 1)
         # Per-mel-band standardisation, estimated on training features.
