@@ -55,10 +55,11 @@ def test_demo_changes_only_the_corpus_the_backbones_and_the_cap_on_false_alarms(
     assert demo == default
 
 
-def test_real_changes_only_the_backbones():
+def test_real_changes_only_the_backbones_and_the_training_mixtures():
     default, real = merged(None), merged("real.yaml")
     assert real["model"]["backbones"] == ["aisfx"]
-    real["model"]["backbones"] = default["model"]["backbones"]
+    assert real["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
+    real["model"]["backbones"], real["mixtures"]["count"] = default["model"]["backbones"], default["mixtures"]["count"]
     assert real == default
 
 
