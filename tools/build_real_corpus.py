@@ -334,17 +334,16 @@ def deb_path(cache: Path, package: str) -> Path:
 
 def fetch(cache: Path, package: str) -> Path:
     """The package's .deb in `cache`, downloaded with apt-get if missing, sha256 checked."""
+    from arseg.io.digest import file_sha256
+
     version, sha256 = PACKAGES[package]
     path = deb_path(cache, package)
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=cache, check=True)
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != sha256:
-        raise SystemExit(f"{path}: sha256 {digest.hexdigest()} is not the pinned {sha256}")
+    got = file_sha256(path)
+    if got != sha256:
+        raise SystemExit(f"{path}: sha256 {got} is not the pinned {sha256}")
     return path
 
 

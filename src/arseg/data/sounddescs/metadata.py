@@ -6,7 +6,6 @@ stand in. Ids are lower case everywhere; only the audio URL uses upper case.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from arseg.data.corpus.table import SPLITS
 from arseg.io.atomic import atomic_path, write_tsv
+from arseg.io.digest import file_sha256
 from .fetch import DEFAULT_USER_AGENT, fetch
 from .ids import check_clip_id
 from .safe_pickle import load_pickle
@@ -36,14 +36,6 @@ class MetadataError(ValueError):
 
 
 # ---------------------------------------------------------------- fetching
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_metadata(
     out_dir: str | os.PathLike,
     *,
@@ -69,14 +61,14 @@ def fetch_metadata(
     for name, url in tqdm(urls.items(), desc="sounddescs metadata", unit="file", disable=not progress):
         dest = out_dir / name
         expected = sha256.get(name)
-        if dest.exists() and (expected is None or _sha256(dest) == expected):
+        if dest.exists() and (expected is None or file_sha256(dest) == expected):
             paths[name] = dest
             continue
         with atomic_path(dest) as tmp:
             result = fetch(url, tmp, timeout=timeout, retries=retries, backoff=backoff, user_agent=user_agent)
             if not result.ok:
                 raise MetadataError(f"cannot fetch {url} after {result.attempts} attempt(s): {result.error}")
-            if expected is not None and (actual := _sha256(tmp)) != expected:
+            if expected is not None and (actual := file_sha256(tmp)) != expected:
                 raise MetadataError(f"{url}: sha256 {actual} does not match the configured {expected}")
         paths[name] = dest
     return paths
