@@ -13,13 +13,11 @@ from tqdm import tqdm
 
 from ..io import atomic
 from ..io.audio import info, read_mono
-from ..model.aisfx import FEATURE_DIM, Encoder, load_trunk_weights, output_frames
+from ..model.aisfx import FEATURE_DIM, Encoder, output_frames
 
 
 def load_encoder(checkpoint: str | Path) -> Encoder:
-    encoder = Encoder()
-    encoder.trunk.load_state_dict(load_trunk_weights(checkpoint))
-    return encoder.to(memory_format=torch.channels_last)
+    return Encoder().load_checkpoint(checkpoint).to(memory_format=torch.channels_last)
 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, checkpoint: str | Path) -> None:

@@ -172,6 +172,11 @@ class Encoder(nn.Module):
     def train(self, mode: bool = True):
         return super().train(False)  # frozen: batch norm keeps the pretrained statistics
 
+    def load_checkpoint(self, path: str | Path) -> "Encoder":
+        """The trunk's weights from the package's checkpoint (load_trunk_weights)."""
+        self.trunk.load_state_dict(load_trunk_weights(path))
+        return self
+
     @torch.no_grad()
     def forward(self, audio: np.ndarray, sample_rate: int, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
         """Audio of any length -> (frames, 768); long audio in chunks of chunk_frames input

@@ -16,7 +16,6 @@ from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
-from arseg.model.aisfx import load_trunk_weights
 from arseg.model.query_inputs import query_inputs, query_texts, supported
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import load_cache
@@ -65,7 +64,7 @@ def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainC
     if checkpoint is None:
         raise ValueError(f"backbone {model.cfg.backbone} reads the {model.cfg.encoder} encoder's features: "
                          f"give the encoder checkpoint (rule fetch_encoder)")
-    model.encoder.trunk.load_state_dict(load_trunk_weights(checkpoint))
+    model.encoder.load_checkpoint(checkpoint)
     if cfg.mix_probability or cfg.spec_augment:
         print(f"{model.cfg.backbone} reads encoder features: training.mix_probability and training.spec_augment "
               f"apply to log-mel backbones only and are off for it")
