@@ -157,6 +157,9 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     results = segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
     entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
              "channels": meta.channels, "results": []}
+    if picture:  # the spectrogram drawn: the model's log-mel, or a plain one beside encoder features
+        shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
+        spectrogram = log_mel(audio, shown) if cfg.encoder else features
     for result in results:
         stem = f"{key}.{safe_name(result.query.text)}"
         tsv = out / f"{stem}.tsv"
@@ -170,8 +173,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
             item["extracted"] = [str(p) for p in cuts]
         if picture:
             png = out / f"{stem}.png"
-            shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
-            plot(png, log_mel(audio, shown), result, cfg.bin_width, shown.hop_seconds, duration, decode,
+            plot(png, spectrogram, result, cfg.bin_width, shown.hop_seconds, duration, decode,
                  f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
             item["plot"] = str(png)
         entry["results"].append(item)
