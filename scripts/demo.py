@@ -10,4 +10,4 @@ with logged(snakemake):
              out_tsv=output.tsv, out_json=output.json, out_html=output.summary,
              cfg=EvalConfig(t_collar=params.t_collar, percentage_of_length=params.percentage_of_length,
                             segment_seconds=params.segment_seconds),
-             threads=snakemake.threads)
+             threads=snakemake.threads, clips_dir=snakemake.input.clips)

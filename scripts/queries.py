@@ -5,6 +5,7 @@ from arseg.rule_io import logged
 
 with logged(snakemake):
     table = make_queries(read_events(snakemake.input.events), read_clips(snakemake.input.clips),
-                         snakemake.wildcards.split, snakemake.params.negatives, snakemake.params.seed)
+                         snakemake.wildcards.split, snakemake.params.negatives, snakemake.params.seed,
+                         examples=snakemake.params.examples)
     write_queries(snakemake.output.queries, table)
     print(table.groupby(["kind", "positive"]).size())

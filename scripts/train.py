@@ -14,4 +14,5 @@ with logged(snakemake):
               state_path=model_path.with_name("train_state.pt"), threads=snakemake.threads,
               provenance_configs=[snakemake.params.data, config],
               provenance_path=Path(snakemake.output.provenance),
-              encoder=Path(snakemake.input.encoder) if snakemake.input.encoder else None)
+              encoder=Path(snakemake.input.encoder) if snakemake.input.encoder else None,
+              examples=snakemake.input.examples)

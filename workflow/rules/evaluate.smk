@@ -6,6 +6,7 @@ rule predict:
         index=get_features("index.tsv"),
         queries=rules.queries.output.queries,
         embeddings=get_embeddings,
+        examples=get_examples,
     output:
         segments="results/predictions/{backbone}/seed{seed}/{split}.tsv",
         scores="results/predictions/{backbone}/seed{seed}/{split}.scores.npz",

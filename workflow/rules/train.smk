@@ -11,6 +11,7 @@ rule train:
         queries=expand(rules.queries.output.queries, split=["train", "val"]),
         events=expand(rules.mixtures.output.events, split=["train", "val"]),
         embeddings=get_embeddings,
+        examples=get_examples,
     output:
         model="results/models/{backbone}/seed{seed}/model.pt",
         history="results/models/{backbone}/seed{seed}/history.tsv",

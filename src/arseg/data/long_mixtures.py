@@ -34,7 +34,7 @@ from arseg.data.corpus.table import label_text
 from arseg.data.events import EVENT_COLUMNS
 from arseg.data.mixtures import (ClipLoader, ClipPools, Event, MixtureConfig, draw_back_to_back, draw_events, event_rows,
                                  mix, mixture_config)
-from arseg.data.queries import QUERY_COLUMNS
+from arseg.data.queries import QUERY_COLUMNS, example_queries
 from arseg.io import atomic
 from arseg.io.audio import write_wav
 
@@ -45,6 +45,7 @@ DEMO_SPLIT = "test"
 class DemoConfig:
     count: int = 3
     duration: float = 60.0
+    examples: bool = False  # also ask by example clip (queries.examples)
     seed: int = 1000
     events_per_minute: float = 6.0
     absent_categories: int = 2
@@ -59,7 +60,8 @@ def demo_config(config: dict) -> DemoConfig:
     demo = config["demo"]
     return DemoConfig(count=demo["count"], duration=float(demo["duration"]), seed=demo["seed"],
                       events_per_minute=float(demo["events_per_minute"]),
-                      absent_categories=demo["absent_categories"])
+                      absent_categories=demo["absent_categories"],
+                      examples=bool(config.get("queries", {}).get("examples", False)))
 
 
 def demo_mixture_config(config: dict) -> MixtureConfig:
@@ -86,10 +88,12 @@ def draw_demo_events(rng: np.random.Generator, clips: pd.DataFrame, cfg: Mixture
 
 
 def demo_queries(filename: str, events: pd.DataFrame, clips: pd.DataFrame, absent: int,
-                 rng: np.random.Generator) -> list[list]:
+                 rng: np.random.Generator, examples_rng: np.random.Generator | None = None) -> list[list]:
     """Rows (QUERY_COLUMNS) for one demo file: each category present, as its label and as the
     description of its first clip in the file; `absent` categories not in the file, as their
-    label and as the description of one of their clips (as the test split's negatives)."""
+    label and as the description of one of their clips (as the test split's negatives). With
+    examples_rng, each category is also asked by an example clip of the split that is not in
+    the file (`queries.example_queries`)."""
     stem = Path(filename).stem
     queries = []
     first = events.sort_values("onset", kind="stable").drop_duplicates("event_label")
@@ -99,11 +103,16 @@ def demo_queries(filename: str, events: pd.DataFrame, clips: pd.DataFrame, absen
             queries.append((event.description, "description", event.event_label, 1))
     categories = sorted(clips["category"].unique())
     missing = [c for c in categories if c not in set(events["event_label"])]
-    for category in sorted(str(c) for c in rng.permutation(missing)[:absent]):
+    negatives = sorted(str(c) for c in rng.permutation(missing)[:absent])
+    for category in negatives:
         queries.append((label_text(category), "label", category, 0))
         texts = [t for t in clips.loc[clips["category"] == category, "description"] if t.strip()]
         if texts:
             queries.append((texts[int(rng.integers(len(texts)))], "description", category, 0))
+    if examples_rng is not None:
+        clip_ids = {c: sorted(clips.loc[clips["category"] == c, "clip_id"]) for c in categories}
+        present = sorted(first["event_label"])
+        queries += example_queries(present, set(events["clip_id"]), negatives, clip_ids, examples_rng)
     return [[f"{stem}_q{j:02d}", filename, text, kind, target, positive]
             for j, (text, kind, target, positive) in enumerate(queries)]
 
@@ -128,7 +137,8 @@ def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_eve
         rows = event_rows(filename, events, regions, cfg.sample_rate)
         table = pd.DataFrame(rows, columns=EVENT_COLUMNS)
         all_events += rows
-        query_rows += demo_queries(filename, table, pool, demo.absent_categories, rng)
+        query_rows += demo_queries(filename, table, pool, demo.absent_categories, rng,
+                                   np.random.default_rng([demo.seed, index, 1]) if demo.examples else None)
         n = table["event_label"].nunique()
         print(f"{filename}: {len(events)} events of {n} categor{'y' if n == 1 else 'ies'} "
               f"({', '.join(sorted(table['event_label'].unique()))}), {len(table)} annotated regions", flush=True)

@@ -1,5 +1,11 @@
 """Queries per mixture: positives (each present category, as its label and as the clip's
-description) and negatives (absent categories, as label and as another clip's description)."""
+description) and negatives (absent categories, as label and as another clip's description).
+
+With examples, each of them is also asked by example: the query names a clip of the split
+(its id is the query's text) of the target category that does not sound in the mixture, for a
+positive one another clip of the same category. A category whose only clips in the split are in
+the mixture gets no example query. Example clips are drawn with their own generator, so the label
+and description queries are the same with examples or without."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,11 +20,12 @@ QUERY_COLUMNS = ["query_id", "filename", "text", "kind", "target_label", "positi
 
 
 def make_queries(events: pd.DataFrame, clips: pd.DataFrame, split: str, negatives_per_mixture: int,
-                 seed: int) -> pd.DataFrame:
+                 seed: int, examples: bool = False) -> pd.DataFrame:
     """Build the query table of one split from its events and the split's clips."""
     pool = clips[clips["split"] == split]
     categories = sorted(pool["category"].unique())
     descriptions = {c: pool.loc[pool["category"] == c, "description"].tolist() for c in categories}
+    clip_ids = {c: sorted(pool.loc[pool["category"] == c, "clip_id"]) for c in categories}
     rows = []
     for index, (filename, group) in enumerate(events.groupby("filename", sort=True)):
         rng = np.random.default_rng([seed, SPLITS.index(split), index])
@@ -28,15 +35,31 @@ def make_queries(events: pd.DataFrame, clips: pd.DataFrame, split: str, negative
             if event.description.strip():
                 queries.append((event.description, "description", event.event_label, 1))
         absent = [c for c in categories if c not in set(group["event_label"])]
-        for category in rng.permutation(absent)[:negatives_per_mixture]:
+        negatives = list(rng.permutation(absent)[:negatives_per_mixture])
+        for category in negatives:
             queries.append((label_text(category), "label", category, 0))
             texts = [t for t in descriptions[category] if t.strip()]
             if texts:
                 queries.append((texts[int(rng.integers(len(texts)))], "description", category, 0))
+        if examples:
+            queries += example_queries(list(group.drop_duplicates("event_label")["event_label"]), set(group["clip_id"]),
+                                       negatives, clip_ids, np.random.default_rng([seed, SPLITS.index(split), index, 1]))
         stem = Path(filename).stem
         for j, (text, kind, target, positive) in enumerate(queries):
             rows.append([f"{stem}_q{j:02d}", filename, text, kind, target, positive])
     return pd.DataFrame(rows, columns=QUERY_COLUMNS)
+
+
+def example_queries(present: list[str], in_mixture: set[str], negatives: list[str],
+                    clip_ids: dict[str, list[str]], rng: np.random.Generator) -> list[tuple]:
+    """One example query per present category and per queried absent one: a clip of the
+    category (clip_ids: the split's, by category), never one of those in the mixture."""
+    queries = []
+    for category, positive in [*((c, 1) for c in present), *((c, 0) for c in negatives)]:
+        candidates = [c for c in clip_ids.get(category, []) if c not in in_mixture]
+        if candidates:
+            queries.append((candidates[int(rng.integers(len(candidates)))], "example", category, positive))
+    return queries
 
 
 def read_queries(path: str | Path) -> pd.DataFrame:

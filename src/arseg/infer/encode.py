@@ -1,7 +1,8 @@
 """Features of one split from the pretrained encoder (arseg.model.aisfx): each mixture through
 the frozen front end and trunk once, into one (N, frames, 768) float32 .npy array, read like
 the log-mel features (arseg.features.store). The trunk is frozen, so the pretrained
-backbone's training reads these and never runs it."""
+backbone's training reads these and never runs it. Likewise the clip embeddings of the
+example queries' clips (arseg.model.examples), once per clip."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from ..io import atomic
 from ..io.audio import info, read_mono
 from ..model.aisfx import FEATURE_DIM, Encoder, output_frames
+from ..model.examples import EXAMPLE_DIM, ExampleBank, clip_embedding
 
 
 def load_encoder(checkpoint: str | Path) -> Encoder:
@@ -40,3 +42,15 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
         del array
     atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),
                                               "filename": [Path(p).name for p in audio_paths]}))
+
+
+def embed_clips(clips: pd.DataFrame, audio_dir: str | Path, checkpoint: str | Path, sample_rate: int,
+                window_seconds: float) -> ExampleBank:
+    """The clip embedding of each clip of a corpus table (audio_dir/<clip_id>.wav), of its
+    first window_seconds: a model takes examples no longer than its window."""
+    encoder = load_encoder(checkpoint)
+    vectors = np.zeros((len(clips), EXAMPLE_DIM), np.float32)
+    for i, clip_id in enumerate(tqdm(clips["clip_id"], desc="example clips", unit="clip", mininterval=5)):
+        audio, _ = read_mono(Path(audio_dir) / f"{clip_id}.wav", sample_rate)
+        vectors[i] = clip_embedding(encoder, audio[:int(round(window_seconds * sample_rate))], sample_rate)
+    return ExampleBank(list(clips["clip_id"]), vectors, list(clips["category"]), list(clips["split"]))

@@ -13,7 +13,8 @@ from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.infer.windows import predict_bins, segments_from_bins
 from arseg.io import atomic
-from arseg.model.query_inputs import query_inputs, query_texts, supported
+from arseg.model.examples import ExampleBank, load_bank
+from arseg.model.query_inputs import supported, table_inputs
 from arseg.model.segmenter import ReferringSegmenter, load_model, prepare_for_inference
 from arseg.model.text_encoder import EmbeddingCache, load_cache
 
@@ -21,12 +22,13 @@ PREDICTION_COLUMNS = ["query_id", "onset", "offset", "score"]
 
 
 def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd.DataFrame,
-                  cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path) -> pd.DataFrame:
+                  cache: EmbeddingCache | None, duration: float, out_tsv: Path, out_scores: Path,
+                  examples: ExampleBank | None = None) -> pd.DataFrame:
     queries = supported(model, queries)
     fast = prepare_for_inference(model)  # what `arseg segment` runs
     rows, ids, scores = [], [], []
     for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
-        bins = predict_bins(fast, features[filename], query_inputs(model, query_texts(model, group), cache))
+        bins = predict_bins(fast, features[filename], table_inputs(model, group, cache, examples))
         for query_id, query_bins in zip(group["query_id"], bins):
             for onset, offset, score in segments_from_bins(query_bins, model, duration):
                 rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])
@@ -42,9 +44,10 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
     return table
 
 
-def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path):
-    """The predict rule: a model file, a split's stored features, queries and embeddings in;
-    segments and bin scores out."""
+def predict_one(model, features, index, queries, embeddings, duration: float, out_tsv: Path, out_scores: Path,
+                examples=()):
+    """The predict rule: a model file, a split's stored features, queries, text embeddings and
+    example clip embeddings in; segments and bin scores out."""
     segmenter, _ = load_model(model)
     return predict_split(segmenter, FeatureStore(features, index), read_queries(queries), load_cache(embeddings),
-                         duration, out_tsv, out_scores)
+                         duration, out_tsv, out_scores, load_bank(examples))

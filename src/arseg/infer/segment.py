@@ -21,8 +21,9 @@ import torch
 from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
-from arseg.io.audio import read_mono, read_span, write_wav
+from arseg.io.audio import AudioError, read_mono, read_span, write_wav
 from arseg.model import targets
+from arseg.model.examples import ExampleBank, ExampleError, check_length, clip_embedding
 from arseg.model.segmenter import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
@@ -30,13 +31,19 @@ RESOLUTION = 0.001  # seconds: times are written with 3 decimals
 
 
 class QueryError(ValueError):
-    """A query the model cannot answer (free text on a closed-set model, an unknown label)."""
+    """A query the model cannot answer (free text on a closed-set model, an unknown label,
+    an example clip for a model trained without them, or one it cannot read)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-    text: str
-    kind: str  # "text" or "label"
+    text: str  # the text, the label, or the example clip's path
+    kind: str  # "text", "label" or "example"
+
+    @property
+    def name(self) -> str:
+        """The query's part of its output files' names: an example is named after its clip."""
+        return f"example-{safe_name(Path(self.text).stem)}" if self.kind == "example" else safe_name(self.text)
 
 
 @dataclasses.dataclass
@@ -49,9 +56,11 @@ class Result:
 # ---------------------------------------------------------------- queries
 
 
-def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str], model_path: str) -> list[Query]:
-    """The queries in the order given (duplicates dropped); QueryError naming the model when
-    the model cannot take one. On a text model a --label is simply its name as text."""
+def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str], model_path: str,
+                  examples: list = ()) -> list[Query]:
+    """The queries in the order given (texts, labels, example clips; duplicates dropped);
+    QueryError naming the model when the model cannot take one. On a text model a --label is
+    simply its name as text."""
     cfg = model.cfg
     queries: list[Query] = []
     for text in texts:
@@ -68,10 +77,36 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
         if cfg.query_encoder == "label" and label not in cfg.labels:
             raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
         queries.append(Query(label.strip(), "label" if cfg.query_encoder == "label" else "text"))
+    for example in examples:
+        if not cfg.example_dim:
+            raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
+                             f"retrain it with queries.examples: true, or ask with --query")
+        queries.append(Query(str(example), "example"))
     unique = list(dict.fromkeys(queries))
+    names = {}
+    for query in unique:
+        if names.setdefault(query.name, query) != query:
+            raise QueryError(f"queries {names[query.name].text!r} and {query.text!r} would write the same files "
+                             f"(*.{query.name}.tsv); rename one")
     if not unique:
-        raise QueryError("nothing to look for: give at least one --query TEXT or --label NAME")
+        raise QueryError("nothing to look for: give at least one --query TEXT, --label NAME or --example CLIP")
     return unique
+
+
+def embed_examples(model: ReferringSegmenter, queries: list[Query]) -> ExampleBank:
+    """The clip embeddings of the example queries, keyed by their text (the clip's path): each
+    clip read as the recordings are (any format, rate and channels), at most one window long;
+    QueryError naming the clip when it is missing, unreadable, silent or too long."""
+    clips = [q.text for q in queries if q.kind == "example"]
+    vectors = []
+    for clip in clips:
+        try:
+            audio, _ = read_mono(clip, model.cfg.sample_rate)
+            check_length(clip, audio, model.cfg.sample_rate, model.cfg.window_seconds)
+        except (AudioError, ExampleError) as error:
+            raise QueryError(f"--example: {error}") from None
+        vectors.append(clip_embedding(model.encoder, audio, model.cfg.sample_rate))
+    return ExampleBank(clips, np.stack(vectors) if vectors else np.zeros((0, model.cfg.example_dim), np.float32))
 
 
 def embedding_cache_path() -> Path:
@@ -134,7 +169,7 @@ def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: l
 def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarray:
     """What the model reads of a whole recording (at its sample rate): the log-mel, or its
     pretrained encoder's features, computed by the encoder the model file carries."""
-    if model.encoder is not None:
+    if model.cfg.encoder:
         return model.encoder(audio, model.cfg.sample_rate).cpu().numpy()
     return log_mel(audio, feature_config(model.cfg))
 
@@ -161,7 +196,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
         shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
         spectrogram = log_mel(audio, shown) if cfg.encoder else features
     for result in results:
-        stem = f"{key}.{safe_name(result.query.text)}"
+        stem = f"{key}.{result.query.name}"
         tsv = out / f"{stem}.tsv"
         write_segments_tsv(tsv, result.segments)
         item = {"query": result.query.text, "kind": result.query.kind,

@@ -7,20 +7,35 @@ from torch import nn
 
 
 class QueryEncoder(nn.Module):
-    """Text embedding (frozen sentence encoder output) or category index -> query vector."""
+    """Text embedding (frozen sentence encoder output) or category index -> query vector.
 
-    def __init__(self, kind: str, query_dim: int, text_dim: int = 384, n_labels: int = 0):
+    With example_dim, a text model also takes example clips: a query row is then a text
+    embedding followed by example_dim zeros, or text_dim zeros followed by a clip embedding
+    (model.examples.input_rows), and each part has its own projection into the same space.
+    """
+
+    def __init__(self, kind: str, query_dim: int, text_dim: int = 384, n_labels: int = 0, example_dim: int = 0):
         super().__init__()
         self.kind = kind
+        self.text_dim = text_dim
         if kind == "text":
             self.net = nn.Sequential(nn.Linear(text_dim, query_dim), nn.GELU(), nn.Linear(query_dim, query_dim))
         elif kind == "label":
+            if example_dim:
+                raise ValueError("a label model takes no example queries")
             self.net = nn.Embedding(n_labels, query_dim)
         else:
             raise ValueError(f"unknown query encoder {kind!r}; expected 'text' or 'label'")
+        # Layer norm first: clip embeddings are unnormalised feature statistics.
+        self.example = nn.Sequential(nn.LayerNorm(example_dim), nn.Linear(example_dim, query_dim), nn.GELU(),
+                                     nn.Linear(query_dim, query_dim)) if example_dim else None
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
-        return self.net(query)
+        if self.example is None:
+            return self.net(query)
+        text, clip = query[:, :self.text_dim], query[:, self.text_dim:]
+        is_example = (text == 0).all(dim=1, keepdim=True)
+        return torch.where(is_example, self.example(clip), self.net(text))
 
 
 class FiLM(nn.Module):

@@ -31,6 +31,7 @@ class ModelConfig:
     query_dim: int = 128
     text_dim: int = 384
     labels: list = dataclasses.field(default_factory=list)  # category names (label queries)
+    example_dim: int = 0             # clip embedding width of example queries (0: takes none)
     # Input: log-mel of a fixed window (for a backbone that reads a pretrained encoder's
     # features, those: n_mels values per frame of hop_seconds); outputs n_bins time bins over it.
     sample_rate: int = 16000
@@ -56,6 +57,11 @@ class ModelConfig:
         return ENCODER.get(self.backbone)
 
     @property
+    def needs_encoder(self) -> bool:
+        """Whether the model runs the pretrained encoder: on its audio, or on example clips."""
+        return bool(self.encoder or self.example_dim)
+
+    @property
     def window_frames(self) -> int:
         samples = int(round(self.window_seconds * self.sample_rate))
         if self.encoder:
@@ -67,12 +73,12 @@ class ReferringSegmenter(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels))
+        self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels), cfg.example_dim)
         self.backbone = build_backbone(cfg.backbone, cfg.n_mels, cfg.query_dim, cfg.width)
         # The frozen pretrained encoder, carried so that the model file alone segments audio
-        # (infer.segment.recording_features); training reads its features from the
-        # workflow's cache instead.
-        self.encoder = aisfx.Encoder() if cfg.encoder else None
+        # (infer.segment.recording_features) and embeds example clips; training reads its
+        # features and clip embeddings from the workflow's caches instead.
+        self.encoder = aisfx.Encoder() if cfg.needs_encoder else None
         self.head = nn.Conv1d(self.backbone.out_channels, 3, 1)
         # Per-mel-band standardisation, estimated on training features.
         self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))

@@ -110,9 +110,11 @@ def load_embeddings(embeddings):
 
 
 def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segments: Path, out_cuts: Path,
-                  threads: int = 1, pad: float = 0.1) -> tuple[pd.DataFrame, dict, dict]:
+                  threads: int = 1, pad: float = 0.1, clips_dir: Path | None = None) -> tuple[pd.DataFrame, dict, dict]:
     """Segment each demo file for its queries with `arseg segment`'s steps: per query a
     segments TSV and a picture in OUT_SEGMENTS/<file>/, the cut-out audio in OUT_CUTS/<file>/.
+    An example query's clip (clips_dir/<clip_id>.wav) is asked as `--example` asks it, from
+    OUT_CUTS/<file>/examples/<clip_id>.wav (`example_clip`), where the report offers it too.
     Returns (predictions: query_id, onset, offset, score as `arseg segment` reports them;
     per query its output files; per file its duration)."""
     import torch
@@ -124,7 +126,8 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
 
     label = model.cfg.query_encoder == "label"
     if not label:  # every text at once: the encoder, if needed at all, is loaded once
-        query_inputs(model, list(dict.fromkeys(t.strip() for t in asked["text"] if t.strip())), cache)
+        texts = asked.loc[asked["kind"] != "example", "text"]
+        query_inputs(model, list(dict.fromkeys(t.strip() for t in texts if t.strip())), cache)
     decode, fast = decode_config(model), prepare_for_inference(model)
     rows, outputs, durations = [], {}, {}
     threads_before = torch.get_num_threads()
@@ -132,9 +135,14 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
     try:
         for filename, group in asked.groupby("filename", sort=True):
             path, stem = audio_dir / filename, Path(filename).stem
-            asked_as = group["target_label" if label else "text"].tolist()
-            queries = segment.check_queries(model, [] if label else asked_as, asked_as if label else [], str(path))
-            inputs = query_inputs(model, [q.text for q in queries], cache)
+            asked_as = [str(example_clip(clips_dir, row.text, out_cuts / stem, model.cfg)) if row.kind == "example"
+                        else row.target_label if label else row.text for row in group.itertuples(index=False)]
+            is_example = (group["kind"] == "example").tolist()
+            texts = [a for a, example in zip(asked_as, is_example) if not example]
+            clips = [a for a, example in zip(asked_as, is_example) if example]
+            queries = segment.check_queries(model, [] if label else texts, texts if label else [], str(path), clips)
+            inputs = query_inputs(model, [q.text for q in queries], cache, kinds=[q.kind for q in queries],
+                                  examples=segment.embed_examples(model, queries))
             (out_segments / stem).mkdir(parents=True, exist_ok=True)
             entry = segment.segment_file(path, segment.file_keys([path])[path], model, fast, queries, inputs, decode,
                                          out_segments / stem, out_cuts / stem, pad, picture=True)
@@ -150,6 +158,18 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
     finally:  # leave the caller's setting as it was
         torch.set_num_threads(threads_before)
     return pd.DataFrame(rows, columns=["query_id", "onset", "offset", "score"]), outputs, durations
+
+
+def example_clip(clips_dir: Path, clip_id: str, folder: Path, cfg) -> Path:
+    """The corpus clip of an example query as the workflow embeds it (its first window, at the
+    model's rate), written to FOLDER/examples/<clip_id>.wav for `--example` to read."""
+    from arseg.io.audio import read_mono, write_wav
+
+    audio, _ = read_mono(clips_dir / f"{clip_id}.wav", cfg.sample_rate)
+    path = folder / "examples" / f"{clip_id}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(path, audio[:int(round(cfg.window_seconds * cfg.sample_rate))], cfg.sample_rate)
+    return path
 
 
 # ---------------------------------------------------------------- scoring
@@ -198,7 +218,8 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
 
 
 def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, out_segments, out_cuts,
-             out_tsv, out_json, out_html, cfg: EvalConfig, threads: int = 1, pad: float = 0.1) -> dict:
+             out_tsv, out_json, out_html, cfg: EvalConfig, threads: int = 1, pad: float = 0.1,
+             clips_dir: Path | None = None) -> dict:
     """Choose the best model on validation, segment every demo file with it as `arseg
     segment` does, score the segments, write the summary (TSV, JSON, HTML)."""
     from arseg.model.query_inputs import supported
@@ -213,7 +234,8 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
     events, queries = read_events(events_path), read_queries(queries_path)
     asked = supported(model, queries).reset_index(drop=True)
     predictions, outputs, durations = segment_files(model, asked, Path(audio_dir), load_embeddings(embeddings),
-                                                    Path(out_segments), Path(out_cuts), threads, pad)
+                                                    Path(out_segments), Path(out_cuts), threads, pad,
+                                                    Path(clips_dir) if clips_dir else None)
     table, scores = score(asked, events, predictions, max(durations.values()) if durations else 0.0, cfg)
     table["segments_tsv"] = [outputs[q]["tsv"] for q in table["query_id"]]
     table["picture"] = [outputs[q]["plot"] for q in table["query_id"]]

@@ -219,7 +219,7 @@ def category_display(table: pd.DataFrame) -> Display:
     return _grouped_display(
         "per_category", "Results per queried category (test split)", table, ["category"], ["Category"],
         CATEGORY_METRICS, "n_queries", "Queries",
-        "Queries: label and description queries of the category, positive and negative. Mean (± standard "
+        "Queries: every query of the category (each kind), positive and negative. Mean (± standard "
         "deviation) over seeds; with several backbones, the best backbone per row and metric in bold.")
 
 

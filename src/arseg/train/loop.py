@@ -19,6 +19,7 @@ from arseg.eval.scoring import reference_events
 from arseg.io import atomic
 from arseg.model import targets
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, prepare_for_inference
+from arseg.train.example_draws import ExampleDraws, redraw
 from arseg.train.tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 
 
@@ -54,6 +55,7 @@ class SplitData:
     tags: TagEvents | None = None  # every event of every mixture, for the tagging head
     query_category: np.ndarray | None = None     # (Q,) category index of each query's target label
     mixture_categories: np.ndarray | None = None  # (N, categories) bool: which sound in each mixture
+    example_draws: ExampleDraws | None = None     # training: the clips each example query may be asked with
 
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
@@ -165,10 +167,12 @@ def add_log_mel(features: torch.Tensor, other: torch.Tensor, gain_db: torch.Tens
 
 
 def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None,
-                 partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
+                 partners: np.ndarray | None = None, gains_db: np.ndarray | None = None,
+                 draw: np.random.Generator | None = None):
     """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), their ids,
     and the mixtures' audio features. With `partners` (mixing_partners), mixture i is summed
-    with mixture partners[i] where that is not -1, and answers the queries still true of the sum."""
+    with mixture partners[i] where that is not -1, and answers the queries still true of the sum.
+    With `draw` (training), example queries are asked with a clip drawn anew (example_draws)."""
     if partners is None:
         partners = np.full(len(rows), -1, dtype=np.int64)
     per_row = [mixed_queries(data, r, p) for r, p in zip(rows, partners)]
@@ -183,15 +187,19 @@ def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torc
     if augment is not None:
         features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
-    return model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device)), query_ids, audio
+    inputs = to_tensor(data.query_input[query_ids], device)
+    if draw is not None and data.example_draws is not None:
+        inputs = redraw(inputs, query_ids, data.example_draws, draw)
+    return model.forward_queries(audio, index, inputs), query_ids, audio
 
 
 def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
               augment: torch.Generator | None = None, tagger: TaggingHead | None = None,
-              partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
+              partners: np.ndarray | None = None, gains_db: np.ndarray | None = None,
+              draw: np.random.Generator | None = None):
     """(query loss, tagging loss or None without a tagger, number of queries) of the given mixtures
-    (each summed with its partner, if any: batch_logits)."""
-    logits, query_ids, audio = batch_logits(model, data, rows, device, augment, partners, gains_db)
+    (each summed with its partner, if any, and example clips drawn anew with `draw`: batch_logits)."""
+    logits, query_ids, audio = batch_logits(model, data, rows, device, augment, partners, gains_db, draw)
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
     tag_loss = None
     if tagger is not None:
@@ -324,11 +332,12 @@ def train_epoch(run: Run, data: SplitData, rows: np.ndarray, epoch: int, cfg: Tr
     total, tag_total, count = 0.0, 0.0, 0
     augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
     mixing = np.random.default_rng([cfg.seed, epoch, 1])
+    draw = np.random.default_rng([cfg.seed, epoch, 2])
     for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False, mininterval=5):
         partners, gains = mixing_partners(data, batch, rows, cfg.mix_probability, cfg.mix_gain_db, mixing)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
             loss, tag_loss, n = run_batch(run.model, data, batch, device, cfg.loss, augment, run.tagger,
-                                          partners, gains)
+                                          partners, gains, draw)
         objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
         if not torch.isfinite(objective):
             raise NonFiniteLossError(

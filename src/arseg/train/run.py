@@ -16,37 +16,45 @@ from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
-from arseg.model.query_inputs import query_inputs, query_texts, supported
+from arseg.model.examples import EXAMPLE_DIM, load_bank
+from arseg.model.query_inputs import supported, table_inputs
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate
+from arseg.train.example_draws import example_draws
 from arseg.train.loop import SplitData, TrainConfig, build_split, train, validation_bins
 
 
 def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
               model_path: Path, history_path: Path, state_path: Path, threads: int = 1,
-              provenance_configs=(), provenance_path: Path | None = None, encoder: Path | None = None):
+              provenance_configs=(), provenance_path: Path | None = None, encoder: Path | None = None,
+              examples=()):
     """features/index/queries/events: [train, val] paths each (the pretrained encoder's
     features for a backbone that reads them). provenance_configs: the config subsets the
     model is made from (the rule's params), recorded in the model file and, as JSON, at
-    provenance_path. encoder: the encoder's checkpoint, for such a backbone: its weights go
-    into the model file."""
+    provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
+    queries: its weights go into the model file. examples: the example clips' embeddings
+    (a path, or a list of at most one; none: the model takes no example queries)."""
     torch.set_num_threads(threads)
     made_by = provenance.record(*provenance_configs, {"training": {"seed": train_cfg.seed}})
-    cache = load_cache(embeddings)
+    cache, bank = load_cache(embeddings), load_bank(examples)
     tables = [read_queries(p) for p in queries]
     if model_cfg.query_encoder == "label":
         model_cfg = dataclasses.replace(model_cfg, labels=sorted(set(tables[0]["target_label"])))
+    elif bank is not None:
+        model_cfg = dataclasses.replace(model_cfg, example_dim=EXAMPLE_DIM)
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed only
     model = ReferringSegmenter(model_cfg)
     if model.encoder is not None:
         train_cfg = with_encoder(model, encoder, train_cfg)
     splits = []
     for npy, idx, table, ev in zip(features, index, tables, events):
-        store = FeatureStore(npy, idx)
-        table = supported(model, table)
-        splits.append(build_split(store.array, store.row, table, read_events(ev),
-                                  query_inputs(model, query_texts(model, table), cache).numpy(), model_cfg))
+        store, table, ev = FeatureStore(npy, idx), supported(model, table), read_events(ev)
+        splits.append(build_split(store.array, store.row, table, ev, table_inputs(model, table, cache, bank).numpy(),
+                                  model_cfg))
+    if model_cfg.example_dim:
+        splits[0].example_draws = example_draws(supported(model, tables[0]), read_events(events[0]), bank, "train",
+                                                model_cfg.text_dim)
     print(f"{model_cfg.backbone}: {model.count_parameters(trainable=True):,} parameters trained; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     if provenance_path is not None:
@@ -54,17 +62,22 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
                        model_path, history_path, state_path,
                        fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events,
-                                                                      *([encoder] if encoder else [])]),
+                                                                      *([encoder] if encoder else []),
+                                                                      *([examples] if isinstance(examples, (str, Path))
+                                                                        else list(examples or []))]),
                        provenance=made_by)
 
 
 def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainConfig) -> TrainConfig:
-    """Load the pretrained encoder's weights into the model; the training settings that only
-    make sense on a log-mel (summed mixtures, SpecAugment) are switched off."""
+    """Load the pretrained encoder's weights into the model; for a backbone that reads its
+    features, the training settings that only make sense on a log-mel (summed mixtures,
+    SpecAugment) are switched off."""
     if checkpoint is None:
-        raise ValueError(f"backbone {model.cfg.backbone} reads the {model.cfg.encoder} encoder's features: "
-                         f"give the encoder checkpoint (rule fetch_encoder)")
+        needs = f"backbone {model.cfg.backbone} reads" if model.cfg.encoder else "example queries need"
+        raise ValueError(f"{needs} the aisfx encoder: give the encoder checkpoint (rule fetch_encoder)")
     model.encoder.load_checkpoint(checkpoint)
+    if not model.cfg.encoder:
+        return cfg
     if cfg.mix_probability or cfg.spec_augment:
         print(f"{model.cfg.backbone} reads encoder features: training.mix_probability and training.spec_augment "
               f"apply to log-mel backbones only and are off for it")
