@@ -117,7 +117,7 @@ def test_the_workflow_embeds_the_first_window_of_each_clip(encoder, tmp_path, mo
     monkeypatch.setattr(encode, "load_encoder", lambda checkpoint: encoder)
     table = pd.DataFrame({"clip_id": ["long", "short"], "category": ["rain", "bell"], "split": ["train", "test"]})
     bank = embed_clips(table, tmp_path, "unused.pth", RATE, window_seconds=4.0)
-    assert bank.clips_of("bell", "test") == ["short"] and bank.clips_of("bell", "train") == []
+    assert (bank.categories, bank.splits) == (["rain", "bell"], ["train", "test"])
     np.testing.assert_allclose(bank.lookup(["long"])[0], clip_embedding(encoder, long[:4 * RATE], RATE), rtol=1e-5)
     np.testing.assert_allclose(bank.lookup(["short"])[0], clip_embedding(encoder, long[:RATE], RATE), rtol=1e-5)
     bank.save(tmp_path / "bank.npz")
@@ -131,21 +131,52 @@ def test_the_workflow_embeds_the_first_window_of_each_clip(encoder, tmp_path, mo
 # ---------------------------------------------------------------- what the model is asked
 
 
-def test_the_query_encoder_routes_text_rows_and_example_rows_to_their_own_projection():
+def test_an_example_is_the_blend_of_its_categories_label_queries():
     torch.manual_seed(0)
-    query = QueryEncoder("text", 16, text_dim=EMBEDDING_DIM, example_dim=EXAMPLE_DIM)
+    query = QueryEncoder("text", 16, text_dim=EMBEDDING_DIM, example_dim=EXAMPLE_DIM, n_example_labels=3)
+    query.example.prototypes.copy_(torch.nn.functional.normalize(torch.randn(3, EMBEDDING_DIM), dim=1))
     texts = torch.nn.functional.normalize(torch.randn(3, EMBEDDING_DIM), dim=1).numpy()
     clips = torch.rand(2, EXAMPLE_DIM).numpy()
-    rows = torch.from_numpy(input_rows(EMBEDDING_DIM, texts=texts, examples=clips))
-    out = query(rows)
+    out = query(torch.from_numpy(input_rows(EMBEDDING_DIM, texts=texts, examples=clips)))
     torch.testing.assert_close(out[:3], query.net(torch.from_numpy(texts)))
-    torch.testing.assert_close(out[3:], query.example(torch.from_numpy(clips)))
+    posterior = query.example(torch.from_numpy(clips))
+    torch.testing.assert_close(posterior.sum(1), torch.ones(2))
+    torch.testing.assert_close(out[3:], posterior @ query.net(query.example.prototypes))
+    # a sure posterior gives exactly that category's label query
+    query.example.bias.data = torch.tensor([0.0, 100.0, 0.0])
+    sure = query(torch.from_numpy(input_rows(EMBEDDING_DIM, examples=clips)))
+    torch.testing.assert_close(sure, query.net(query.example.prototypes[[1, 1]]), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="label model"):
         QueryEncoder("label", 16, n_labels=2, example_dim=EXAMPLE_DIM)
 
 
+def test_the_example_classifier_is_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from arseg.model.examples import ExampleClassifier
+    from arseg.train.example_classifier import fit_example_classifier
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, EXAMPLE_DIM)).astype(np.float32)
+    labels = ["bell", "car", "dog"]
+    y = rng.integers(0, 3, size=90)
+    x = (centres[y] + rng.normal(scale=3.0, size=(90, EXAMPLE_DIM))).astype(np.float32) * 5 + 2
+    classifier = ExampleClassifier(EXAMPLE_DIM, 3, EMBEDDING_DIM)
+    prototypes = rng.normal(size=(3, EMBEDDING_DIM)).astype(np.float32)
+    accuracy = fit_example_classifier(classifier, x, [labels[i] for i in y], labels, prototypes, strength=0.01)
+    scaler = StandardScaler().fit(x)
+    reference = LogisticRegression(C=0.01, max_iter=5000, tol=1e-8).fit(scaler.transform(x), y)
+    ours = classifier(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours, reference.predict_proba(scaler.transform(x)), atol=2e-3)
+    assert accuracy == pytest.approx(reference.score(scaler.transform(x), y))
+    np.testing.assert_array_equal(classifier.prototypes.numpy(), prototypes)
+    assert not any(p.requires_grad for p in classifier.parameters())  # frozen while the segmenter trains
+
+
 def test_query_inputs_put_texts_and_clips_in_their_parts():
-    model = ReferringSegmenter(ModelConfig(query_encoder="text", example_dim=EXAMPLE_DIM, **TINY))
+    model = ReferringSegmenter(ModelConfig(query_encoder="text", example_dim=EXAMPLE_DIM, example_labels=["dog"],
+                                           **TINY))
     bank = ExampleBank(["dog_1"], np.arange(EXAMPLE_DIM, dtype=np.float32)[None])
     table = pd.DataFrame({"text": ["a dog barks", "dog_1", "dog"], "kind": ["description", "example", "label"],
                           "target_label": ["dog"] * 3})
@@ -170,8 +201,8 @@ def example_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("example_models")
     torch.manual_seed(0)
     paths = {"example": root / "example.pt", "text": root / "text.pt"}
-    save_model(ReferringSegmenter(ModelConfig(query_encoder="text", example_dim=EXAMPLE_DIM, **TINY)).eval(),
-               paths["example"])
+    save_model(ReferringSegmenter(ModelConfig(query_encoder="text", example_dim=EXAMPLE_DIM,
+                                              example_labels=["bell", "door"], **TINY)).eval(), paths["example"])
     save_model(ReferringSegmenter(ModelConfig(query_encoder="text", **TINY)).eval(), paths["text"])
     return paths
 
@@ -231,29 +262,3 @@ def test_a_bad_example_clip_stops_the_command_and_writes_nothing(example_models,
     assert "Traceback" not in err and out == ""
     assert not (tmp_path / "out").exists()
 
-
-def test_training_draws_example_clips_of_the_category_never_in_the_mixture():
-    from arseg.train.example_draws import example_draws, redraw
-
-    queries = make_queries(EVENTS, CLIPS, "test", negatives_per_mixture=3, seed=0, examples=True)
-    named = list(CLIPS["clip_id"])
-    bank = ExampleBank(named, np.stack([np.full(EXAMPLE_DIM, i, np.float32) for i in range(len(named))]),
-                       CLIPS["category"], CLIPS["split"])
-    draws = example_draws(queries, EVENTS, bank, "test", offset=EMBEDDING_DIM)
-    clips = CLIPS.set_index("clip_id")
-    for query, choices in zip(queries.itertuples(index=False), draws.choices):
-        if query.kind != "example":
-            assert len(choices) == 0
-            continue
-        allowed = {named[i] for i in choices}
-        assert query.text in allowed
-        assert all(clips.loc[c, "category"] == query.target_label for c in allowed)
-        assert all(clips.loc[c, "split"] == "test" for c in allowed)  # never bell_val
-        assert not allowed & set(EVENTS.loc[EVENTS["filename"] == query.filename, "clip_id"])
-    ids = np.flatnonzero([len(c) > 1 for c in draws.choices])
-    assert len(ids)  # some query has a choice: bell in test_00001 (bell_0, bell_1)
-    inputs = torch.zeros(len(queries), EMBEDDING_DIM + EXAMPLE_DIM)
-    rng = np.random.default_rng(0)
-    seen = {float(redraw(inputs, ids, draws, rng)[0, -1]) for _ in range(20)}
-    assert seen == {float(i) for i in draws.choices[ids[0]]}  # every allowed clip turns up, no other
-    assert (redraw(inputs, ids, draws, rng)[:, :EMBEDDING_DIM] == 0).all()

@@ -242,3 +242,39 @@ def test_training_with_spec_augment_differs_from_the_default_without(tmp_path):
     augmented, _ = run(tmp_path / "a", cfg=dataclasses.replace(CFG, spec_augment=True))
     plain, _ = run(tmp_path / "plain", cfg=dataclasses.replace(CFG, spec_augment=False))
     assert not same_weights(augmented, plain)
+
+
+def test_selecting_on_validation_event_f1_keeps_that_epoch_and_counts_patience_on_it(tmp_path, monkeypatch):
+    """With select_on: event_f1 the epoch kept is the one whose validation event F1 (decoding
+    chosen on validation) is highest, whatever the loss says; patience counts from it."""
+    import arseg.train.run as run_module
+
+    scores = iter([0.2, 0.6, 0.3, 0.1, 0.5])
+    states = []
+    original = run_module.calibrate.choose_decoding
+
+    def scripted(bins, target, cfg, **kwargs):  # each epoch's score comes from the script
+        chosen = original(bins, target, cfg, **kwargs)
+        if len(states) < 5:
+            chosen["chosen"]["event_f1"] = next(scores)
+        return chosen
+
+    monkeypatch.setattr(run_module.calibrate, "choose_decoding", scripted)
+    original_record = loop.record_epoch
+
+    def record(run, *args, **kwargs):
+        original_record(run, *args, **kwargs)
+        states.append(copy.deepcopy(run.model.state_dict()))
+
+    monkeypatch.setattr(loop, "record_epoch", record)
+    cfg = dataclasses.replace(CFG, epochs=6, patience=2, select_on="event_f1")
+    torch.manual_seed(cfg.seed)
+    model = ReferringSegmenter(MODEL)
+    history = train_model(model, synthetic_split(0), synthetic_split(1), cfg, tmp_path / "model.pt",
+                          tmp_path / "history.tsv", tmp_path / "state.pt")
+    assert list(history["val_event_f1"]) == [0.2, 0.6, 0.3, 0.1]  # stopped: two epochs without a better one
+    assert list(history["best"]) == [1, 1, 0, 0]
+    saved, extra = load_model(tmp_path / "model.pt")
+    kept = {k: v for k, v in states[1].items()}
+    assert all(torch.equal(saved.state_dict()[k], kept[k]) for k in kept)  # epoch 2's weights
+    assert extra["epoch_kept"] == 2 and extra["best_val_loss"] == pytest.approx(history["val_loss"][1])

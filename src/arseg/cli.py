@@ -257,7 +257,8 @@ def _embed_examples(model, queries):
 
 
 def _describe(note, model_path: Path, cfg, decode) -> None:
-    note(f"model {model_path}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} queries, "
+    note(f"model {model_path}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} "
+         f"{'and example ' if cfg.example_dim else ''}queries, "
          f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, gate {decode.gate:g}, "
          f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
 
@@ -401,7 +402,8 @@ def list_models(results: Path) -> list[dict]:
             model, _ = load_model(path)
             row["provenance"] = model.provenance
             cfg = model.cfg
-            row.update(query=cfg.query_encoder if cfg.query_encoder != "label" else f"label ({len(cfg.labels)})",
+            query = "text + example" if cfg.example_dim else cfg.query_encoder
+            row.update(query=query if cfg.query_encoder != "label" else f"label ({len(cfg.labels)})",
                        parameters=model.count_parameters(), width=cfg.width)
             if cfg.query_encoder == "label":
                 row["labels"] = list(cfg.labels)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .examples import ExampleClassifier
+
 
 class QueryEncoder(nn.Module):
     """Text embedding (frozen sentence encoder output) or category index -> query vector.
 
     With example_dim, a text model also takes example clips: a query row is then a text
     embedding followed by example_dim zeros, or text_dim zeros followed by a clip embedding
-    (model.examples.input_rows), and each part has its own projection into the same space.
+    (model.examples.input_rows). An example's query vector is the blend of its categories'
+    label query vectors, weighted by the clip's category posterior (n_example_labels
+    categories; model.examples.ExampleClassifier).
     """
 
-    def __init__(self, kind: str, query_dim: int, text_dim: int = 384, n_labels: int = 0, example_dim: int = 0):
+    def __init__(self, kind: str, query_dim: int, text_dim: int = 384, n_labels: int = 0, example_dim: int = 0,
+                 n_example_labels: int = 0):
         super().__init__()
         self.kind = kind
         self.text_dim = text_dim
@@ -26,16 +31,17 @@ class QueryEncoder(nn.Module):
             self.net = nn.Embedding(n_labels, query_dim)
         else:
             raise ValueError(f"unknown query encoder {kind!r}; expected 'text' or 'label'")
-        # Layer norm first: clip embeddings are unnormalised feature statistics.
-        self.example = nn.Sequential(nn.LayerNorm(example_dim), nn.Linear(example_dim, query_dim), nn.GELU(),
-                                     nn.Linear(query_dim, query_dim)) if example_dim else None
+        self.example = ExampleClassifier(example_dim, n_example_labels, text_dim) if example_dim else None
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         if self.example is None:
             return self.net(query)
         text, clip = query[:, :self.text_dim], query[:, self.text_dim:]
         is_example = (text == 0).all(dim=1, keepdim=True)
-        return torch.where(is_example, self.example(clip), self.net(text))
+        if not is_example.any():
+            return self.net(text)
+        blended = self.example(clip) @ self.net(self.example.prototypes)
+        return torch.where(is_example, blended, self.net(text))
 
 
 class FiLM(nn.Module):

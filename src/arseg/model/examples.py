@@ -2,6 +2,12 @@
 pretrained encoder's features, averaged and maximised over time), and a bank of such
 embeddings of every corpus clip, kept in one .npz file so every clip is encoded once.
 
+The model answers an example through the categories it was trained on (`ExampleClassifier`):
+a classifier on clip embeddings gives the clip's category posterior, and the query is the
+posterior-weighted blend of those categories' label queries. A free projection of the clip
+embedding into the query space, trained end to end, learned the training clips by heart and
+generalised to new clips barely above chance (docs/experiments.md).
+
 A model's query input row holds a sentence embedding in its first `text_dim` values or a
 clip embedding in its last EXAMPLE_DIM values, the other part zero (`input_rows`): a
 sentence embedding has unit length, so a row whose text part is zero is an example."""
@@ -11,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from arseg.io import atomic
 from .aisfx import FEATURE_DIM, Encoder
@@ -26,6 +33,29 @@ def clip_embedding(encoder: Encoder, audio: np.ndarray, sample_rate: int) -> np.
     """(EXAMPLE_DIM,) float32: the mean and the maximum over time of the clip's encoder features."""
     features = encoder(audio, sample_rate)
     return torch.cat([features.mean(0), features.amax(0)]).cpu().numpy().astype(np.float32)
+
+
+class ExampleClassifier(nn.Module):
+    """Clip embedding -> posterior over the model's categories (standardised input, one linear
+    layer), with each category's label text embedding (`prototypes`) to blend the label queries
+    with. Fitted on the training split's clips before the segmenter trains
+    (train.example_classifier), then frozen."""
+
+    def __init__(self, example_dim: int, n_categories: int, text_dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(example_dim))
+        self.register_buffer("std", torch.ones(example_dim))
+        self.register_buffer("prototypes", torch.zeros(n_categories, text_dim))
+        # Zeros, not a random initialisation: it is fitted anyway, and drawing nothing from the
+        # random generator leaves the segmenter's initial weights as they are without examples.
+        self.weight = nn.Parameter(torch.zeros(n_categories, example_dim), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(n_categories), requires_grad=False)
+
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        return ((clips - self.mean) / self.std) @ self.weight.T + self.bias
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(clips), dim=-1)
 
 
 def check_length(name: str, audio: np.ndarray, sample_rate: int, window_seconds: float) -> None:
@@ -75,9 +105,6 @@ class ExampleBank:
         if missing:
             raise KeyError(f"no embedding for example clip(s) {missing[:5]}; rerun rule embed_examples")
         return self.vectors[[self.index[c] for c in clip_ids]]
-
-    def clips_of(self, category: str, split: str) -> list[str]:
-        return [c for c, k, s in zip(self.clip_ids, self.categories, self.splits) if k == category and s == split]
 
 
 def load_bank(examples) -> ExampleBank | None:

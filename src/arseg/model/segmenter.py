@@ -32,6 +32,7 @@ class ModelConfig:
     text_dim: int = 384
     labels: list = dataclasses.field(default_factory=list)  # category names (label queries)
     example_dim: int = 0             # clip embedding width of example queries (0: takes none)
+    example_labels: list = dataclasses.field(default_factory=list)  # the categories examples are read as
     # Input: log-mel of a fixed window (for a backbone that reads a pretrained encoder's
     # features, those: n_mels values per frame of hop_seconds); outputs n_bins time bins over it.
     sample_rate: int = 16000
@@ -73,7 +74,8 @@ class ReferringSegmenter(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels), cfg.example_dim)
+        self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels), cfg.example_dim,
+                                  len(cfg.example_labels))
         self.backbone = build_backbone(cfg.backbone, cfg.n_mels, cfg.query_dim, cfg.width)
         # The frozen pretrained encoder, carried so that the model file alone segments audio
         # (infer.segment.recording_features) and embeds example clips; training reads its

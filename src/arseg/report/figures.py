@@ -70,7 +70,7 @@ def training_figure(history_paths, out_png) -> None:
         for color, (seed, history) in zip(colors, histories):
             ax.plot(history["epoch"], history["train_loss"], color=color, label=f"{seed} train")
             ax.plot(history["epoch"], history["val_loss"], "--", color=color, label=f"{seed} validation")
-            best = history["val_loss"].idxmin()
+            best = history.index[history["best"] == 1][-1]  # the epoch kept
             ax.plot(history["epoch"][best], history["val_loss"][best], "o", color=color)
         ax.set(title=backbone, xlabel="epoch", ylabel="loss per query (log scale)", yscale="log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))

@@ -8,6 +8,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,6 @@ from arseg.eval.scoring import reference_events
 from arseg.io import atomic
 from arseg.model import targets
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, prepare_for_inference
-from arseg.train.example_draws import ExampleDraws, redraw
 from arseg.train.tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 
 
@@ -38,6 +38,7 @@ class TrainConfig:
     mix_probability: float = 0.5  # share of training mixtures summed with another one (mixing_partners)
     mix_gain_db: float = 3.0      # the other mixture's gain is drawn from +-this (dB)
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
+    select_on: str = "loss"  # the epoch kept (and patience counted) by "loss" or "event_f1" on validation
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,7 +56,6 @@ class SplitData:
     tags: TagEvents | None = None  # every event of every mixture, for the tagging head
     query_category: np.ndarray | None = None     # (Q,) category index of each query's target label
     mixture_categories: np.ndarray | None = None  # (N, categories) bool: which sound in each mixture
-    example_draws: ExampleDraws | None = None     # training: the clips each example query may be asked with
 
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
@@ -167,12 +167,10 @@ def add_log_mel(features: torch.Tensor, other: torch.Tensor, gain_db: torch.Tens
 
 
 def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torch.Generator | None = None,
-                 partners: np.ndarray | None = None, gains_db: np.ndarray | None = None,
-                 draw: np.random.Generator | None = None):
+                 partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
     """Logits (Q, n_bins, 3) of every query of the given mixtures (one audio pass each), their ids,
     and the mixtures' audio features. With `partners` (mixing_partners), mixture i is summed
-    with mixture partners[i] where that is not -1, and answers the queries still true of the sum.
-    With `draw` (training), example queries are asked with a clip drawn anew (example_draws)."""
+    with mixture partners[i] where that is not -1, and answers the queries still true of the sum."""
     if partners is None:
         partners = np.full(len(rows), -1, dtype=np.int64)
     per_row = [mixed_queries(data, r, p) for r, p in zip(rows, partners)]
@@ -187,19 +185,15 @@ def batch_logits(model, data: SplitData, rows: np.ndarray, device, augment: torc
     if augment is not None:
         features = spec_augment(features, model.feature_mean, augment)
     audio = model.encode_audio(features)
-    inputs = to_tensor(data.query_input[query_ids], device)
-    if draw is not None and data.example_draws is not None:
-        inputs = redraw(inputs, query_ids, data.example_draws, draw)
-    return model.forward_queries(audio, index, inputs), query_ids, audio
+    return model.forward_queries(audio, index, to_tensor(data.query_input[query_ids], device)), query_ids, audio
 
 
 def run_batch(model, data: SplitData, rows: np.ndarray, device, loss_kind: str,
               augment: torch.Generator | None = None, tagger: TaggingHead | None = None,
-              partners: np.ndarray | None = None, gains_db: np.ndarray | None = None,
-              draw: np.random.Generator | None = None):
+              partners: np.ndarray | None = None, gains_db: np.ndarray | None = None):
     """(query loss, tagging loss or None without a tagger, number of queries) of the given mixtures
-    (each summed with its partner, if any, and example clips drawn anew with `draw`: batch_logits)."""
-    logits, query_ids, audio = batch_logits(model, data, rows, device, augment, partners, gains_db, draw)
+    (each summed with its partner, if any: batch_logits)."""
+    logits, query_ids, audio = batch_logits(model, data, rows, device, augment, partners, gains_db)
     target = torch.from_numpy(data.query_target[query_ids]).to(device)
     tag_loss = None
     if tagger is not None:
@@ -248,9 +242,11 @@ class Run:
 
 
 def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
-          state_path: Path, fingerprint: str = "", device: str | None = None, name: str = "") -> Run:
-    """Train with early stopping on validation loss; leave the best weights in `model` and
-    return the run (its history and best validation loss).
+          state_path: Path, fingerprint: str = "", device: str | None = None, name: str = "",
+          score: Callable[[ReferringSegmenter], float] | None = None) -> Run:
+    """Train with early stopping on validation loss, or, with `score` (the model's validation
+    event F1 with its decoding chosen, higher is better), on that; leave the best weights in
+    `model` and return the run (its history and best selection value).
 
     After every epoch the full state goes to `state_path`, so a killed job resumes from
     its last finished epoch and ends with the same result as an uninterrupted run (CPU).
@@ -272,7 +268,7 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         train_loss, tag_loss = train_epoch(run, train_data, rows, epoch, cfg, device, state_path, name)
         run.schedule.step()
         val_loss = evaluate_loss(model, val_data, cfg, device)
-        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began)
+        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began, None if score is None else score(model))
         save_state(run, state_path, fingerprint)
     model.load_state_dict(run.best_state)
     return run
@@ -332,12 +328,11 @@ def train_epoch(run: Run, data: SplitData, rows: np.ndarray, epoch: int, cfg: Tr
     total, tag_total, count = 0.0, 0.0, 0
     augment = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch) if cfg.spec_augment else None
     mixing = np.random.default_rng([cfg.seed, epoch, 1])
-    draw = np.random.default_rng([cfg.seed, epoch, 2])
     for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False, mininterval=5):
         partners, gains = mixing_partners(data, batch, rows, cfg.mix_probability, cfg.mix_gain_db, mixing)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
             loss, tag_loss, n = run_batch(run.model, data, batch, device, cfg.loss, augment, run.tagger,
-                                          partners, gains, draw)
+                                          partners, gains)
         objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
         if not torch.isfinite(objective):
             raise NonFiniteLossError(
@@ -359,16 +354,27 @@ def step(run: Run, objective: torch.Tensor) -> None:
 
 
 def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None, val_loss: float,
-                 began: float) -> None:
-    """Keep the weights if validation improved; add the epoch to the history."""
-    if val_loss < run.best:
-        run.best = val_loss
+                 began: float, val_event_f1: float | None = None) -> None:
+    """Keep the weights if validation improved (its loss, or its event F1 where given); add the
+    epoch to the history."""
+    entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
+    if val_event_f1 is not None:
+        entry["val_event_f1"] = val_event_f1
+    value = selection_value(entry)
+    if value < run.best:
+        run.best = value
         run.best_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
-    run.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                        "best": int(val_loss <= run.best), "seconds": time.perf_counter() - began})
+    run.history.append({**entry, "best": int(value <= run.best), "seconds": time.perf_counter() - began})
     if tag_loss is not None:
         run.history[-1]["tag_loss"] = tag_loss
-    print(f"epoch {epoch + 1}: train {train_loss:.4f} val {val_loss:.4f}", flush=True)
+    print(f"epoch {epoch + 1}: train {train_loss:.4f} val {val_loss:.4f}"
+          + ("" if val_event_f1 is None else f" val event F1 {val_event_f1:.3f}"), flush=True)
+
+
+def selection_value(entry: dict) -> float:
+    """What an epoch is chosen by, lower is better: minus its validation event F1 where it was
+    scored, else its validation loss."""
+    return -entry["val_event_f1"] if "val_event_f1" in entry else entry["val_loss"]
 
 
 def save_state(run: Run, state_path: Path, fingerprint: str) -> None:
@@ -402,8 +408,8 @@ def make_tagger(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConf
 
 
 def epoch_since_best(history: list[dict]) -> int:
-    """Epochs since the best validation loss (0 when the last epoch was the best)."""
+    """Epochs since the best one (selection_value; 0 when the last epoch was the best)."""
     if not history:
         return 0
-    losses = [h["val_loss"] for h in history]
-    return len(losses) - 1 - int(np.argmin(losses))
+    values = [selection_value(h) for h in history]
+    return len(values) - 1 - int(np.argmin(values))

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from arseg import provenance
+from arseg.data.corpus.table import label_text
 from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
@@ -21,7 +22,7 @@ from arseg.model.query_inputs import supported, table_inputs
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate
-from arseg.train.example_draws import example_draws
+from arseg.train.example_classifier import fit_example_classifier
 from arseg.train.loop import SplitData, TrainConfig, build_split, train, validation_bins
 
 
@@ -33,8 +34,10 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     features for a backbone that reads them). provenance_configs: the config subsets the
     model is made from (the rule's params), recorded in the model file and, as JSON, at
     provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
-    queries: its weights go into the model file. examples: the example clips' embeddings
-    (a path, or a list of at most one; none: the model takes no example queries)."""
+    queries: its weights go into the model file. examples: every corpus clip's embedding (a
+    path, or a list of at most one; none: the model takes no example queries); the model
+    answers an example through the categories a classifier fitted on the training clips gives
+    it (model.examples)."""
     torch.set_num_threads(threads)
     made_by = provenance.record(*provenance_configs, {"training": {"seed": train_cfg.seed}})
     cache, bank = load_cache(embeddings), load_bank(examples)
@@ -42,30 +45,51 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     if model_cfg.query_encoder == "label":
         model_cfg = dataclasses.replace(model_cfg, labels=sorted(set(tables[0]["target_label"])))
     elif bank is not None:
-        model_cfg = dataclasses.replace(model_cfg, example_dim=EXAMPLE_DIM)
+        model_cfg = dataclasses.replace(model_cfg, example_dim=EXAMPLE_DIM,
+                                        example_labels=sorted({c for c, s in zip(bank.categories, bank.splits)
+                                                               if s == "train"}))
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed only
     model = ReferringSegmenter(model_cfg)
     if model.encoder is not None:
         train_cfg = with_encoder(model, encoder, train_cfg)
-    splits = []
-    for npy, idx, table, ev in zip(features, index, tables, events):
-        store, table, ev = FeatureStore(npy, idx), supported(model, table), read_events(ev)
-        splits.append(build_split(store.array, store.row, table, ev, table_inputs(model, table, cache, bank).numpy(),
-                                  model_cfg))
     if model_cfg.example_dim:
-        splits[0].example_draws = example_draws(supported(model, tables[0]), read_events(events[0]), bank, "train",
-                                                model_cfg.text_dim)
+        fit_examples(model, bank, cache)
+    stores = [FeatureStore(npy, idx) for npy, idx in zip(features, index)]
+    tables, split_events = [supported(model, t) for t in tables], [read_events(e) for e in events]
+
+    def split_data(i: int, table: pd.DataFrame):
+        return build_split(stores[i].array, stores[i].row, table, split_events[i],
+                           table_inputs(model, table, cache, bank).numpy(), model_cfg)
+    # Example queries do not train the segmenter (nor choose its epoch); they take part in
+    # choosing the decoding.
+    splits = [split_data(i, t[t["kind"] != "example"]) for i, t in enumerate(tables)]
+    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
     print(f"{model_cfg.backbone}: {model.count_parameters(trainable=True):,} parameters trained; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
     return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
-                       model_path, history_path, state_path,
+                       model_path, history_path, state_path, calibration=calibration,
                        fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events,
                                                                       *([encoder] if encoder else []),
                                                                       *([examples] if isinstance(examples, (str, Path))
                                                                         else list(examples or []))]),
                        provenance=made_by)
+
+
+def fit_examples(model: ReferringSegmenter, bank, cache) -> None:
+    """Fit the example classifier on the training split's clips (their categories: the model's
+    example_labels), blending the label queries of those categories."""
+    labels = model.cfg.example_labels
+    train = [i for i, split in enumerate(bank.splits) if split == "train"]
+    accuracy = fit_example_classifier(model.query.example, bank.vectors[train], [bank.categories[i] for i in train],
+                                      labels, cache.lookup([label_text(c) for c in labels]))
+    val = [i for i, split in enumerate(bank.splits) if split == "val" and bank.categories[i] in labels]
+    with torch.no_grad():
+        guessed = model.query.example.logits(torch.from_numpy(bank.vectors[val])).argmax(1).numpy() if val else []
+    val_accuracy = sum(labels[g] == bank.categories[i] for g, i in zip(guessed, val)) / max(len(val), 1)
+    print(f"example classifier: {len(labels)} categories; names the category of {accuracy:.0%} of the {len(train)} "
+          f"training clips and {val_accuracy:.0%} of the {len(val)} validation clips")
 
 
 def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainConfig) -> TrainConfig:
@@ -86,18 +110,28 @@ def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainC
 
 def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
                 model_path: Path, history_path: Path, state_path: Path, fingerprint: str = "",
-                device: str | None = None, provenance: dict | None = None) -> pd.DataFrame:
-    """Train (resumable through `state_path`), choose the decoding on validation, write the
-    model and its history; the state is removed once the model is saved."""
-    run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path))
-    decoding = calibrate.choose_decoding(validation_bins(model, val_data), val_data.query_target, model.cfg,
+                device: str | None = None, provenance: dict | None = None,
+                calibration: SplitData | None = None) -> pd.DataFrame:
+    """Train (resumable through `state_path`), choose the decoding on validation (on the
+    queries of `calibration`, by default val_data's), write the model and its history; the
+    state is removed once the model is saved."""
+    calibration = calibration or val_data
+
+    def choose_decoding(model: ReferringSegmenter) -> dict:
+        return calibrate.choose_decoding(validation_bins(model, calibration), calibration.query_target, model.cfg,
                                          min_duration=model.cfg.min_duration,
                                          max_false_alarm_rate=model.cfg.max_false_alarm_rate)
+
+    score = (lambda m: choose_decoding(m)["chosen"]["event_f1"]) if cfg.select_on == "event_f1" else None
+    run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path), score=score)
+    decoding = choose_decoding(model)
     calibrate.apply_decoding(model, decoding["chosen"])
     print(f"decoding chosen on validation: {decoding['chosen']}")
     model.cpu()
     history = pd.DataFrame(run.history)
-    save_model(model, model_path, extra={"best_val_loss": run.best, "epochs_run": len(run.history),
+    kept = [h for h in run.history if h["best"]][-1]  # the last epoch that was the best so far
+    save_model(model, model_path, extra={"best_val_loss": kept["val_loss"], "epoch_kept": kept["epoch"],
+                                         "epochs_run": len(run.history),
                                          "validation_decoding": decoding}, provenance=provenance)
     atomic.write_tsv(history_path, history)
     state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
