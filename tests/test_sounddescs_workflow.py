@@ -139,7 +139,7 @@ class Slice:
                              "backoff": 0.01, "timeout": 10, "max_failure_rate": 0.0},
                 "excerpt": {"mode": "longest_active", "max_seconds": 1.5, "min_seconds": 0.5}}},
             "mixtures": {"seed": 0, "duration": 4.0, "count": {"train": 12, "val": 4, "test": 4}, "max_events": 2},
-            "queries": {"negatives_per_mixture": 1},
+            "queries": {"negatives_per_mixture": 1, "examples": False},
             "model": {"backbones": ["yoho"], "seeds": [0], "width": 0.125, "query_encoder": "label"},
             "training": {"epochs": 1, "patience": 1, "threads": 1},
         }
