@@ -41,10 +41,15 @@ CASES = {
     "audio": ({"audio.n_mels": 40}, {"features": 3, **MODEL}),
     "mixtures": ({"mixtures.snr_db": [5, 25]}, MIXTURES),
     "queries": ({"queries.negatives_per_mixture": 1}, QUERIES),
+    # Example queries: the encoder's checkpoint and every clip's embedding; the demo asks them too.
+    "example queries": ({"queries.examples": True},
+                        {"fetch_encoder": 1, "embed_examples": 1, "demo_mixtures": 1, "demo_embeddings": 1,
+                         **QUERIES}),
     "model": ({"model.width": 0.25}, MODEL),
     "another backbone": ({"model.backbones": ["yoho", "crnn"]}, MODEL),  # crnn's jobs; yoho's stay
     "another seed": ({"model.seeds": [0, 1]}, {**MODEL, "examples_figure": 0}),  # examples: first seed only
     "training": ({"training.learning_rate": 0.002}, MODEL),
+    "epoch selection": ({"training.select_on": "event_f1"}, MODEL),
     "training of this backbone": ({"training.per_backbone": {"yoho": {"epochs": 3}}}, MODEL),
     "training of another backbone": ({"training.per_backbone": {"crnn": {"epochs": 3}}}, {"provenance": 1}),
     "the pretrained backbone": ({"model.backbones": ["yoho", "aisfx"]},

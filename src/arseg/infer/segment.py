@@ -41,6 +41,11 @@ class Query:
     kind: str  # "text", "label" or "example"
 
     @property
+    def label(self) -> str:
+        """How a picture names the query."""
+        return f"example clip {Path(self.text).name}" if self.kind == "example" else repr(self.text)
+
+    @property
     def name(self) -> str:
         """The query's part of its output files' names: an example is named after its clip."""
         return f"example-{safe_name(Path(self.text).stem)}" if self.kind == "example" else safe_name(self.text)
@@ -209,7 +214,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
         if picture:
             png = out / f"{stem}.png"
             plot(png, spectrogram, result, cfg.bin_width, shown.hop_seconds, duration, decode,
-                 f"{path.name}: {result.query.text!r} ({len(result.segments)} segments)")
+                 f"{path.name}: {result.query.label} ({len(result.segments)} segments)")
             item["plot"] = str(png)
         entry["results"].append(item)
     return entry
