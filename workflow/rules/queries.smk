@@ -11,6 +11,7 @@ rule queries:
         examples=lookup(within=config, dpath="queries/examples"),
     log:
         "results/logs/queries/{split}.log",
+    priority: 10
     conda:
         f"{ENVS}/data.yaml"
     script:
@@ -25,6 +26,7 @@ rule embed_queries:
         embeddings="results/queries/embeddings.npz",
     log:
         "results/logs/embed_queries.log",
+    priority: 10
     conda:
         f"{ENVS}/torch.yaml"
     script:
