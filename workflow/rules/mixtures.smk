@@ -1,5 +1,4 @@
-# Mix corpus clips of one split into seeded mixtures with DCASE-style annotations. Every
-# training waits on the mixtures, queries and query embeddings (short jobs): they go first.
+# Mix corpus clips of one split into seeded mixtures with DCASE-style annotations.
 rule mixtures:
     input:
         clips=rules.check_corpus.output.clips,
@@ -12,7 +11,6 @@ rule mixtures:
         config=get_config_subset("mixtures", "audio/sample_rate", drop=["mixtures/count"]),
     log:
         "results/logs/mixtures/{split}.log",
-    priority: 10
     conda:
         f"{ENVS}/data.yaml"
     script:

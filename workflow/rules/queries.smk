@@ -11,7 +11,6 @@ rule queries:
         examples=lookup(within=config, dpath="queries/examples"),
     log:
         "results/logs/queries/{split}.log",
-    priority: 10
     conda:
         f"{ENVS}/data.yaml"
     script:
@@ -26,7 +25,6 @@ rule embed_queries:
         embeddings="results/queries/embeddings.npz",
     log:
         "results/logs/embed_queries.log",
-    priority: 10
     conda:
         f"{ENVS}/torch.yaml"
     script:
