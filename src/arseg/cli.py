@@ -207,8 +207,7 @@ def _segment(args) -> int:
 
     note = _Notes(args.quiet)
     model = _load(args.model)
-    queries = _check_queries(model, args)
-    examples = _embed_examples(model, queries)
+    queries, examples = _check_queries(model, args)
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
@@ -238,20 +237,13 @@ def _segment(args) -> int:
 
 
 def _check_queries(model, args):
+    """The queries, and the embeddings of the example clips among them, before anything is
+    written: a query the model cannot take, or a bad clip, stops the command."""
     from arseg.infer import segment
 
     try:
-        return segment.check_queries(model, args.query, args.label, str(args.model), args.example)
-    except segment.QueryError as error:
-        raise UsageError(str(error)) from None
-
-
-def _embed_examples(model, queries):
-    """The example clips' embeddings, before anything is written (a bad clip stops the command)."""
-    from arseg.infer import segment
-
-    try:
-        return segment.embed_examples(model, queries)
+        queries = segment.check_queries(model, args.query, args.label, str(args.model), args.example)
+        return queries, segment.embed_examples(model, queries)
     except segment.QueryError as error:
         raise UsageError(str(error)) from None
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from arseg.io import atomic
+from arseg.io.optional_input import optional_input
 from .aisfx import FEATURE_DIM, Encoder
 
 EXAMPLE_DIM = 2 * FEATURE_DIM  # mean and maximum over the clip's frames
@@ -110,5 +111,5 @@ class ExampleBank:
 def load_bank(examples) -> ExampleBank | None:
     """The bank a rule names as input: a path, or a list of at most one path (empty when the
     run asks no example queries)."""
-    paths = [examples] if isinstance(examples, (str, Path)) else list(examples or [])
-    return ExampleBank.load(paths[0]) if paths else None
+    path = optional_input(examples)
+    return ExampleBank.load(path) if path else None

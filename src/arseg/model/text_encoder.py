@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from arseg.io import atomic
+from arseg.io.optional_input import optional_input
 
 EMBEDDING_DIM = 384
 
@@ -33,8 +34,8 @@ def encode(texts: list[str], encoder=None, batch_size: int = 64) -> np.ndarray:
 def load_cache(embeddings) -> "EmbeddingCache | None":
     """The cache a rule names as input: a path, or a list of at most one path (empty for
     label models, which embed no text)."""
-    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings)
-    return EmbeddingCache.load(paths[0]) if paths else None
+    path = optional_input(embeddings)
+    return EmbeddingCache.load(path) if path else None
 
 
 class EmbeddingCache:

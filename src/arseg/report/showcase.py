@@ -101,12 +101,9 @@ def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
 
 def load_embeddings(embeddings):
     """The workflow's text-embedding cache (the same encoder), or an empty one."""
-    from arseg.model.text_encoder import EMBEDDING_DIM, EmbeddingCache
+    from arseg.model.text_encoder import EMBEDDING_DIM, EmbeddingCache, load_cache
 
-    paths = [embeddings] if isinstance(embeddings, (str, Path)) else list(embeddings or [])
-    if paths:
-        return EmbeddingCache.load(paths[0])
-    return EmbeddingCache([], np.zeros((0, EMBEDDING_DIM), np.float32))
+    return load_cache(embeddings) or EmbeddingCache([], np.zeros((0, EMBEDDING_DIM), np.float32))
 
 
 def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segments: Path, out_cuts: Path,

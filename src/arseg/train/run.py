@@ -17,6 +17,7 @@ from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
+from arseg.io.optional_input import optional_input
 from arseg.model.examples import EXAMPLE_DIM, load_bank
 from arseg.model.query_inputs import supported, table_inputs
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
@@ -70,10 +71,9 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         atomic.write_json(provenance_path, made_by)
     return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
                        model_path, history_path, state_path, calibration=calibration,
-                       fingerprint=fingerprint(model_cfg, train_cfg, [*features, *index, *queries, *events,
-                                                                      *([encoder] if encoder else []),
-                                                                      *([examples] if isinstance(examples, (str, Path))
-                                                                        else list(examples or []))]),
+                       fingerprint=fingerprint(model_cfg, train_cfg,
+                                               [*features, *index, *queries, *events,
+                                                *(p for p in (encoder, optional_input(examples)) if p)]),
                        provenance=made_by)
 
 

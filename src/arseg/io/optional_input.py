@@ -1,0 +1,14 @@
+"""A rule input that may be absent: an input function gives a path, or nothing, which reaches
+the rule script as an empty list (no text embeddings for a label model, no clip embeddings
+when no example queries are asked)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def optional_input(value) -> Path | None:
+    """The path of a rule input given as a path, or as a list of at most one path; None when
+    there is none."""
+    paths = [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
+    return Path(paths[0]) if paths else None
