@@ -24,6 +24,7 @@ PARAMETERS_AT_WIDTH_1 = {
     "vgg": (3.5e6, 5.0e6),                     # 64-128-256-512-512 conv stack
     "crnn": (0.2e6, 1.0e6),                    # DCASE baseline size
     "aisfx": (9e6, 13e6),                      # the frozen trunk's 4.7 M + a crnn-like head of about 6.5 M
+    "aisfx_tuned": (13e6, 17e6),               # aisfx + its own copy of the trunk's last block (3.5 M)
 }
 FASTEST = "vgg"  # the cheapest training step at the demo width (see the backbone docstrings)
 
@@ -132,10 +133,12 @@ def test_longer_trainings_start_first():
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 def test_other_input_sizes(backbone):
-    """40 mels and a 5 s window: no backbone hard-codes the 801 x 64 input."""
-    model = make_model(backbone, n_mels=40, window_seconds=5.0, n_bins=16).eval()
+    """40 mels and a 5 s window: no backbone hard-codes the 801 x 64 input (aisfx_tuned reads
+    the trunk's last-block input, which has one size, so only its window changes)."""
+    mels = ENCODER_DIM["aisfx_maps"] if ENCODER.get(backbone) == "aisfx_maps" else 40
+    model = make_model(backbone, n_mels=mels, window_seconds=5.0, n_bins=16).eval()
     with torch.no_grad():
-        logits = model(torch.randn(2, model.cfg.window_frames, 40), make_queries("text", 2))
+        logits = model(torch.randn(2, model.cfg.window_frames, mels), make_queries("text", 2))
     assert logits.shape == (2, 16, 3)
 
 
@@ -204,7 +207,8 @@ def test_parameter_counts(backbone):
     full = make_model(backbone, width=1.0).count_parameters()
     assert low <= full <= high, f"{backbone}: {full:,} parameters at width 1.0, expected {low:,.0f}-{high:,.0f}"
     demo = make_model(backbone, width=0.25).count_parameters(trainable=True)
-    small = 1.0e6 if backbone in ENCODER else 0.6e6  # a 768-wide input needs a wider first layer
+    # a 768-wide input needs a wider first layer; aisfx_tuned trains the trunk's last block too
+    small = {"aisfx": 1.0e6, "aisfx_tuned": 4.5e6}.get(backbone, 0.6e6)
     assert demo < small and demo < full / 2
 
 

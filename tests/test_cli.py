@@ -19,6 +19,7 @@ from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer import segment
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
 from arseg.io.audio import read_mono, read_span
+from arseg.model.backbone_specs import ENCODER, ENCODER_DIM
 from arseg.model.backbones import BACKBONES
 from arseg.model.segmenter import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
                                    save_model)
@@ -124,8 +125,9 @@ def test_resampling_and_downmix_match_librosa(tmp_path):
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 def test_inference_copy_of_every_backbone_computes_the_same(backbone):
     torch.manual_seed(0)
+    inputs = {**TINY, "n_mels": ENCODER_DIM[ENCODER[backbone]]} if backbone in ENCODER else TINY
     model = calibrated(ReferringSegmenter(ModelConfig(backbone=backbone, query_encoder="label", labels=["a", "b"],
-                                                      **TINY)))
+                                                      **inputs)))
     windows = torch.randn(3, model.cfg.window_frames, model.cfg.n_mels)
     query = torch.tensor([0, 1, 0])
     with torch.no_grad():

@@ -28,17 +28,20 @@ rule fetch_encoder:
         "../../scripts/fetch_encoder.py"
 
 
-# The frozen pretrained encoder's features of one split, computed once and read by every
-# backbone that reads them (model/backbone_specs.py: ENCODER), as the log-mel is by the others.
+# What the frozen pretrained encoder makes of one split (model/backbone_specs.py: ENCODER; its
+# features for aisfx, its last block's input for aisfx_tuned), computed once and read by every
+# backbone that reads it, as the log-mel is by the others.
 rule encoder_features:
     input:
         audio=rules.mixtures.output.audio,
         encoder=rules.fetch_encoder.output[0],
     output:
-        array="results/features/aisfx/{split}.npy",
-        index="results/features/aisfx/{split}.index.tsv",
+        array="results/features/{kind}/{split}.npy",
+        index="results/features/{kind}/{split}.index.tsv",
+    wildcard_constraints:
+        kind="|".join(sorted(set(ENCODER.values()))),
     log:
-        "results/logs/encoder_features/{split}.log",
+        "results/logs/encoder_features/{kind}/{split}.log",
     conda:
         f"{ENVS}/torch.yaml"
     script:

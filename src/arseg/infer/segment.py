@@ -175,7 +175,7 @@ def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarr
     """What the model reads of a whole recording (at its sample rate): the log-mel, or its
     pretrained encoder's features, computed by the encoder the model file carries."""
     if model.cfg.encoder:
-        return model.encoder(audio, model.cfg.sample_rate).cpu().numpy()
+        return model.encoder(audio, model.cfg.sample_rate, maps=model.cfg.encoder == "aisfx_maps").cpu().numpy()
     return log_mel(audio, feature_config(model.cfg))
 
 

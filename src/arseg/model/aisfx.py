@@ -34,6 +34,12 @@ LOG_SCALE = 9.457798957824707  # the paper's maximum of log10(10000 * S + 1) ove
 CHANNELS = (64, 128, 256, 512)
 TIME_REDUCTION = 8             # input frames per output frame (three 2x2 poolings)
 FEATURE_DIM = CHANNELS[3] + CHANNELS[2]
+# The last block's input, per output frame: the third block's pooled map (256 channels x 12
+# mel bands), then the third block's summary that the features carry (256 values): what a
+# backbone that trains the last block itself reads (Trunk.maps).
+MAP_BANDS = N_MELS // TIME_REDUCTION
+MAP_DIM = CHANNELS[2] * MAP_BANDS
+MAPS_DIM = MAP_DIM + CHANNELS[2]
 FRAME_SECONDS = TIME_REDUCTION * HOP / SAMPLE_RATE
 # The input level: audio is scaled so its peak is at full scale, as the package's own front
 # end does, but never by more than this (a quiet stretch is not lifted into loud noise).
@@ -110,13 +116,25 @@ class Trunk(nn.Module):
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         """(B, frames, 96) scaled log-mel -> (B, frames // 8, 768) features."""
+        return last_block(self.conv_block4, self.maps(log_mel))
+
+    def maps(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, frames, 96) scaled log-mel -> (B, frames // 8, 3328): the last block's input."""
         x = F.max_pool2d(self.conv_block1(log_mel.unsqueeze(1)), 2)
         x = F.max_pool2d(self.conv_block2(x), 2)
         third = self.conv_block3(x)                           # (B, 256, T / 4, 24)
-        last = self.conv_block4(F.max_pool2d(third, 2))       # (B, 512, T / 8, 12)
-        frames = last.shape[2]
-        third = third[:, :, :2 * frames].mean(3).unflatten(2, (frames, 2)).mean(3)
-        return torch.cat([last.mean(3), third], dim=1).transpose(1, 2)
+        pooled = F.max_pool2d(third, 2)                       # (B, 256, T / 8, 12)
+        frames = pooled.shape[2]
+        summary = third[:, :, :2 * frames].mean(3).unflatten(2, (frames, 2)).mean(3)
+        return torch.cat([pooled.transpose(1, 2).flatten(2), summary.transpose(1, 2)], dim=2)
+
+
+def last_block(block: ConvBlock, maps: torch.Tensor) -> torch.Tensor:
+    """The trunk's last block on its input (Trunk.maps): (B, frames, 3328) -> (B, frames, 768)
+    features, the block's map averaged over frequency beside the third block's summary."""
+    pooled = maps[..., :MAP_DIM].unflatten(2, (CHANNELS[2], MAP_BANDS)).transpose(1, 2)
+    last = block(pooled.contiguous(memory_format=torch.channels_last))   # (B, 512, frames, 12)
+    return torch.cat([last.mean(3).transpose(1, 2), maps[..., MAP_DIM:]], dim=2)
 
 
 def htk_mel_filterbank() -> np.ndarray:
@@ -178,20 +196,23 @@ class Encoder(nn.Module):
         return self
 
     @torch.no_grad()
-    def forward(self, audio: np.ndarray, sample_rate: int, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-        """Audio of any length -> (frames, 768); long audio in chunks of chunk_frames input
-        frames (a multiple of 8) with margins, so memory stays bounded."""
+    def forward(self, audio: np.ndarray, sample_rate: int, chunk_frames: int = CHUNK_FRAMES,
+                maps: bool = False) -> torch.Tensor:
+        """Audio of any length -> (frames, 768) features, or with `maps` (frames, 3328), the
+        last block's input (Trunk.maps); long audio in chunks of chunk_frames input frames (a
+        multiple of 8) with margins, so memory stays bounded."""
+        trunk = self.trunk.maps if maps else self.trunk
         log_mel = self.front_end(audio, sample_rate)
         if len(log_mel) < TIME_REDUCTION:  # under 186 ms: padded with silence to one frame
             log_mel = F.pad(log_mel, (0, 0, 0, TIME_REDUCTION - len(log_mel)))
         frames = len(log_mel) // TIME_REDUCTION
         if len(log_mel) <= chunk_frames + 2 * CHUNK_MARGIN:
-            return self.trunk(log_mel[None])[0, :frames]
+            return trunk(log_mel[None])[0, :frames]
         step, pieces = chunk_frames, []
         for start in range(0, frames * TIME_REDUCTION, step):
             lo = max(start - CHUNK_MARGIN, 0)
             hi = min(start + step + CHUNK_MARGIN, len(log_mel))
-            out = self.trunk(log_mel[None, lo:hi])[0]
+            out = trunk(log_mel[None, lo:hi])[0]
             first = (start - lo) // TIME_REDUCTION
             pieces.append(out[first:first + step // TIME_REDUCTION])
         return torch.cat(pieces)[:frames]

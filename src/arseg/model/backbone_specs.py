@@ -4,20 +4,23 @@ output time steps spans (its time stride), and which trains longest. tests/test_
 from __future__ import annotations
 
 # Input frames per output time step (801 frames -> ceil(801 / stride) steps).
-TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8, "aisfx": 1}
+TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8, "aisfx": 1, "aisfx_tuned": 1}
 
-# Backbones that read a pretrained encoder's features (computed once per split, like the
-# log-mel) instead of the log-mel; the others read the log-mel of the config's audio section.
-ENCODER = {"aisfx": "aisfx"}
-# Seconds per frame of each encoder's features: the aisfx trunk pools 8 frames of its
-# 1024-sample hop at 44.1 kHz.
-ENCODER_FRAME_SECONDS = {"aisfx": 8 * 1024 / 44100}
-ENCODER_DIM = {"aisfx": 768}  # values per frame
+# Backbones that read what a pretrained encoder makes of the audio (computed once per split,
+# like the log-mel) instead of the log-mel; the others read the log-mel of the config's audio
+# section. "aisfx": the aisfx trunk's features; "aisfx_maps": the input of its last block,
+# which aisfx_tuned trains.
+ENCODER = {"aisfx": "aisfx", "aisfx_tuned": "aisfx_maps"}
+# Seconds per frame: the aisfx trunk pools 8 frames of its 1024-sample hop at 44.1 kHz.
+ENCODER_FRAME_SECONDS = {"aisfx": 8 * 1024 / 44100, "aisfx_maps": 8 * 1024 / 44100}
+ENCODER_DIM = {"aisfx": 768, "aisfx_maps": 3328}  # values per frame
+# How each is stored: the last block's input is four times the features' size, so half precision.
+ENCODER_DTYPE = {"aisfx": "float32", "aisfx_maps": "float16"}
 
 # Longest training first, by seconds per epoch on the default config (docs/experiments.md):
 # the workflow starts the longest trainings first, so that two side by side finish close
 # together.
-LONGEST_TRAINING_FIRST = ("yoho", "efficientnet_attention", "crnn", "vgg", "aisfx")
+LONGEST_TRAINING_FIRST = ("aisfx_tuned", "yoho", "efficientnet_attention", "crnn", "vgg", "aisfx")
 
 
 def frame_seconds(backbone: str, hop_seconds: float) -> float:

@@ -88,9 +88,13 @@ def yoho_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Te
     return (presence_loss + boundary).sum(-1).mean()
 
 
+def statistics_sample(features: np.ndarray, max_rows: int = 256) -> np.ndarray:
+    """Rows spread evenly over a split's features, to estimate their statistics from."""
+    return np.asarray(features[np.linspace(0, len(features) - 1, min(len(features), max_rows)).astype(int)])
+
+
 def feature_statistics(features: np.ndarray, max_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.linspace(0, len(features) - 1, min(len(features), max_rows)).astype(int)
-    sample = np.asarray(features[rows], dtype=np.float64)
+    sample = statistics_sample(features, max_rows).astype(np.float64)
     return sample.mean(axis=(0, 1)), sample.std(axis=(0, 1)) + 1e-5
 
 
@@ -282,14 +286,20 @@ def device_config(cfg: TrainConfig, device: str) -> TrainConfig:
 
 
 def normalise_inputs(model: ReferringSegmenter, train_data: SplitData) -> None:
-    """The model standardises its input with the training features' per-band mean and spread."""
+    """The model standardises its input with the training features' per-band mean and spread;
+    a backbone that runs pretrained layers on its input first (aisfx_tuned) standardises
+    what comes out of them instead."""
+    if hasattr(model.backbone, "fit_statistics"):
+        model.backbone.fit_statistics(statistics_sample(train_data.features))
+        return
     mean, std = feature_statistics(train_data.features)
     model.feature_mean.copy_(torch.from_numpy(mean).float())
     model.feature_std.copy_(torch.from_numpy(std).float())
 
 
 def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig, device) -> Run:
-    """The model (and the tagging head, if any) on the device, AdamW and a cosine schedule."""
+    """The model (and the tagging head, if any) on the device, AdamW and a cosine schedule;
+    pretrained layers a backbone trains (aisfx_tuned) learn at its smaller learning rate."""
     tagger = make_tagger(model, train_data, cfg)
     if tagger is not None:
         print(f"auxiliary tagging head: {len(train_data.tags.labels)} categories, weight {cfg.tagging_weight}")
@@ -298,7 +308,12 @@ def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig
     if tagger is not None:
         tagger.to(device)
         parameters += list(tagger.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    pretrained = getattr(model.backbone, "pretrained_parameters", list)()
+    slow = {id(p) for p in pretrained}
+    groups = [{"params": [p for p in parameters if id(p) not in slow]}]
+    if pretrained:
+        groups.append({"params": pretrained, "lr": cfg.learning_rate * model.backbone.learning_rate_scale})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     return Run(model, tagger, parameters, optimizer, schedule)
 

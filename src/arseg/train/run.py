@@ -100,6 +100,8 @@ def with_encoder(model: ReferringSegmenter, checkpoint: Path | None, cfg: TrainC
         needs = f"backbone {model.cfg.backbone} reads" if model.cfg.encoder else "example queries need"
         raise ValueError(f"{needs} the aisfx encoder: give the encoder checkpoint (rule fetch_encoder)")
     model.encoder.load_checkpoint(checkpoint)
+    if hasattr(model.backbone, "load_pretrained"):
+        model.backbone.load_pretrained(model.encoder.trunk)
     if not model.cfg.encoder:
         return cfg
     if cfg.mix_probability or cfg.spec_augment:

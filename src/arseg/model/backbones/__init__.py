@@ -6,13 +6,14 @@ A backbone is an nn.Module built as `Backbone(n_mels, query_dim, width)` with
 attribute `out_channels`. T' should be at least the model's n_bins (the model
 adaptive-pools to n_bins). `width` scales channels (1.0 = published size); a backbone
 may derive its depth from it (see its docstring). A backbone that reads a pretrained
-encoder's features instead of a log-mel (aisfx) says so in model/backbone_specs.py. To add one: write a module here, add
+encoder's features instead of a log-mel (aisfx, aisfx_tuned) says so in model/backbone_specs.py. To add one: write a module here, add
 it below, and add its name to the enum of `model.backbones` in
 workflow/schemas/config.schema.yaml.
 """
 from __future__ import annotations
 
 from .aisfx import AisfxBackbone
+from .aisfx_tuned import AisfxTunedBackbone
 from .crnn import CrnnBackbone
 from .efficientnet_attention import EfficientNetAttentionBackbone
 from .vgg import VggBackbone
@@ -24,6 +25,7 @@ BACKBONES = {
     "vgg": VggBackbone,
     "crnn": CrnnBackbone,
     "aisfx": AisfxBackbone,
+    "aisfx_tuned": AisfxTunedBackbone,
 }
 
 
