@@ -123,3 +123,29 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
     assert features.shape[1:] == (21, 768)  # 4 s at 186 ms per frame
     demo = json.loads((workdir / "results" / "demo" / "summary.json").read_text())
     assert demo["model"]["backbone"] == "aisfx", demo["model"]
+
+
+def test_the_pretrained_backbone_with_its_last_block_trained_runs_beside_it(slice_run):
+    """aisfx_tuned on the same slice: its own encoder features (the last block's input, in half
+    precision), and a model whose last block moved away from the pretrained one."""
+    import torch
+
+    from arseg.model.aisfx import load_trunk_weights
+    from arseg.model.segmenter import load_model
+
+    workdir, _ = slice_run
+    tuned = workdir / "tuned.yaml"
+    tuned.write_text("model: {backbones: [aisfx, aisfx_tuned]}\ntraining: {per_backbone: {aisfx_tuned: {epochs: 2}}}\n")
+    result = runner.snakemake(workdir, "--cores", "2", "results/metrics/aisfx_tuned/seed0.json",
+                              configfile=[workdir / "config" / "real.yaml", workdir / "my_corpus.yaml",
+                                          workdir / "config" / "test.yaml", tuned], timeout=900)
+    log = result.stdout + result.stderr
+    assert "backbone=aisfx_tuned, seed=0" in log and "backbone=aisfx," not in log  # aisfx is not redone
+    maps = np.load(workdir / "results" / "features" / "aisfx_maps" / "train.npy", mmap_mode="r")
+    assert maps.shape[1:] == (21, 3328) and maps.dtype == np.float16
+    metrics = json.loads((workdir / "results" / "metrics" / "aisfx_tuned" / "seed0.json").read_text())
+    assert metrics["overall"]["n_queries"] > 0
+    model, _ = load_model(workdir / "results" / "models" / "aisfx_tuned" / "seed0" / "model.pt")
+    pretrained = load_trunk_weights(workdir / "resources" / "encoders" / "aisfx.pth")["conv_block4.conv1.weight"]
+    assert not torch.equal(model.backbone.last_block.conv1.weight, pretrained)
+    torch.testing.assert_close(model.encoder.trunk.conv_block4.conv1.weight, pretrained)  # the carried trunk: frozen
