@@ -167,16 +167,19 @@ def test_the_workflow_knows_the_encoders_frame_and_width():
 
     features = Encoder()(np.zeros(16000 * 4, np.float32), 16000)
     assert ENCODER_DIM["aisfx"] == aisfx.FEATURE_DIM == features.shape[1]
-    assert ENCODER_FRAME_SECONDS["aisfx"] == aisfx.FRAME_SECONDS
+    maps = Encoder()(np.zeros(16000 * 4, np.float32), 16000, maps=True)
+    assert ENCODER_DIM["aisfx_maps"] == aisfx.MAPS_DIM == maps.shape[1] and len(maps) == len(features)
+    assert ENCODER_FRAME_SECONDS["aisfx"] == ENCODER_FRAME_SECONDS["aisfx_maps"] == aisfx.FRAME_SECONDS
 
 
-def test_long_audio_in_chunks_equals_one_pass():
+@pytest.mark.parametrize("maps,width", [(False, 768), (True, 3328)])
+def test_long_audio_in_chunks_equals_one_pass(maps, width):
     torch.manual_seed(0)
     encoder = Encoder()
     audio = np.random.default_rng(1).normal(0, 0.1, 20 * 16000).astype(np.float32)
-    whole = encoder(audio, 16000, chunk_frames=10_000)
-    chunked = encoder(audio, 16000, chunk_frames=128)
-    assert chunked.shape == whole.shape == (output_frames(len(audio), 16000), 768)
+    whole = encoder(audio, 16000, chunk_frames=10_000, maps=maps)
+    chunked = encoder(audio, 16000, chunk_frames=128, maps=maps)
+    assert chunked.shape == whole.shape == (output_frames(len(audio), 16000), width)
     torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-4)
 
 
