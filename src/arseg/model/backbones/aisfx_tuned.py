@@ -2,10 +2,11 @@
 block's input (arseg.model.aisfx.Trunk.maps, computed once per split by the workflow), runs
 the block, starting from its pretrained weights, and puts the aisfx backbone's head on the
 features that come out. The block learns at a twentieth of the head's learning rate, and its
-batch norm keeps the pretrained statistics: a few hundred clips would move them far.
+batch norm keeps the pretrained statistics (it stays in eval mode).
 
-On the shipped real corpus it found more of the queried sounds than the frozen encoder, at
-several times its training time on a CPU (docs/experiments.md).
+On the shipped real corpus it found a little more of the queried sounds than the frozen
+encoder, within the spread over seeds, at four times its training time per epoch on a CPU
+(docs/experiments.md).
 """
 from __future__ import annotations
 
