@@ -151,7 +151,8 @@ def run(settings: Settings) -> list[Row]:
 
     log = settings.log
     threads = torch.get_num_threads()
-    # the log-mel backbones; the pretrained one's cost is its encoder's (the `encoder` benchmark)
+    # the log-mel backbones; the pretrained ones' cost is mostly their encoder's (the `encoder`
+    # benchmark), and aisfx_tuned's trained last block is not measured here
     models = {name: build(name) for name in BACKBONES if name not in ENCODER}
     prepared = {name: prepare_for_inference(model) for name, model in models.items()}
     data = {name: inputs(m, BATCH) for name, m in models.items()}

@@ -85,7 +85,7 @@ def run(settings: Settings) -> list[Row]:
                 torch.set_num_threads(default_threads)
         return case
 
-    times = interleaved({name: step(name) for name in BACKBONES}, settings.repeats, settings.warmup + 1)
+    times = interleaved({name: step(name) for name in state}, settings.repeats, settings.warmup + 1)
     rows = []
     for name, t in times.items():
         log(f"  {name}: {spread(t)} s per step")

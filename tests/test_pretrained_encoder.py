@@ -168,7 +168,7 @@ def test_the_workflow_knows_the_encoders_frame_and_width():
     features = Encoder()(np.zeros(16000 * 4, np.float32), 16000)
     assert ENCODER_DIM["aisfx"] == aisfx.FEATURE_DIM == features.shape[1]
     maps = Encoder()(np.zeros(16000 * 4, np.float32), 16000, maps=True)
-    assert ENCODER_DIM["aisfx_maps"] == aisfx.MAPS_DIM == maps.shape[1] and len(maps) == len(features)
+    assert ENCODER_DIM["aisfx_maps"] == aisfx.BLOCK_INPUT_DIM == maps.shape[1] and len(maps) == len(features)
     assert ENCODER_FRAME_SECONDS["aisfx"] == ENCODER_FRAME_SECONDS["aisfx_maps"] == aisfx.FRAME_SECONDS
 
 

@@ -54,6 +54,12 @@ CASES = {
     "training of another backbone": ({"training.per_backbone": {"crnn": {"epochs": 3}}}, {"provenance": 1}),
     "the pretrained backbone": ({"model.backbones": ["yoho", "aisfx"]},
                                 {"fetch_encoder": 1, "encoder_features": 3, **MODEL}),
+    # its own encoder features (the last block's input); with aisfx too, both kinds, once each
+    "the pretrained backbone, last block trained": ({"model.backbones": ["yoho", "aisfx_tuned"]},
+                                                    {"fetch_encoder": 1, "encoder_features": 3, **MODEL}),
+    "both pretrained backbones": ({"model.backbones": ["yoho", "aisfx", "aisfx_tuned"]},
+                                  {"fetch_encoder": 1, "encoder_features": 6, **MODEL, "train": 2, "predict": 4,
+                                   "evaluate": 2, "examples_figure": 2}),
     "decoding": ({"decoding.merge_gap": 0.5}, MODEL),
     "evaluation": ({"evaluation.t_collar": 0.3},
                    {"evaluate": 1, "results_table": 1, "result_figures": 1, "demo": 1, "provenance": 1}),

@@ -11,7 +11,7 @@ import torch
 from arseg.infer.segment import recording_features
 from arseg.model import aisfx
 from arseg.model.backbone_specs import ENCODER, ENCODER_DIM, ENCODER_FRAME_SECONDS
-from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, prepare_for_inference
 from arseg.model.targets import encode
 from arseg.train import loop
 from arseg.train.loop import SplitData, TrainConfig
@@ -19,8 +19,9 @@ from arseg.train.run import train_model
 from arseg.train.tagging import TagEvents
 
 KIND = ENCODER["aisfx_tuned"]
-CFG = ModelConfig(backbone="aisfx_tuned", width=0.125, n_mels=ENCODER_DIM[KIND], hop_seconds=ENCODER_FRAME_SECONDS[KIND],
-                  window_seconds=2.0, n_bins=10, query_dim=16, query_encoder="label", labels=["a", "b"])
+CFG = ModelConfig(backbone="aisfx_tuned", width=0.125, n_mels=ENCODER_DIM[KIND],
+                  hop_seconds=ENCODER_FRAME_SECONDS[KIND], window_seconds=2.0, n_bins=10, query_dim=16,
+                  query_encoder="label", labels=["a", "b"])
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,8 @@ def test_the_last_block_on_its_input_gives_the_trunks_features():
     encoder = aisfx.Encoder()
     audio = np.random.default_rng(0).normal(0, 0.1, 3 * 16000).astype(np.float32)
     maps = encoder(audio, 16000, maps=True)
-    assert maps.shape == (aisfx.output_frames(len(audio), 16000), ENCODER_DIM[KIND]) == (aisfx.output_frames(len(audio), 16000), aisfx.MAPS_DIM)
+    assert maps.shape == (aisfx.output_frames(len(audio), 16000), ENCODER_DIM[KIND])
+    assert ENCODER_DIM[KIND] == aisfx.BLOCK_INPUT_DIM
     with torch.no_grad():
         features = aisfx.last_block(encoder.trunk.conv_block4, maps[None])[0]
     torch.testing.assert_close(features, encoder(audio, 16000), rtol=1e-5, atol=1e-5)
@@ -113,12 +115,17 @@ def test_the_model_file_segments_audio_alone(tmp_path):
     train_model(model, split(model, 0), split(model, 1), cfg, tmp_path / "model.pt", tmp_path / "history.tsv",
                 tmp_path / "state.pt")
     loaded, _ = load_model(tmp_path / "model.pt")
+    fast = prepare_for_inference(loaded)  # the trained block's batch norm folded in, as every inference runs
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.backbone.modules())
     audio = np.random.default_rng(5).normal(0, 0.1, 2 * 16000).astype(np.float32)
-    features = recording_features(loaded, audio)
-    assert features.shape == (aisfx.output_frames(len(audio), 16000), aisfx.MAPS_DIM)
+    features = recording_features(loaded, audio)  # as the workflow stores them: half precision
+    assert features.shape == (aisfx.output_frames(len(audio), 16000), aisfx.BLOCK_INPUT_DIM)
+    assert features.dtype == np.float16
     window = torch.from_numpy(features[None, :loaded.cfg.window_frames])
     with torch.no_grad():
         ours = loaded(window, torch.tensor([0]))
         theirs = model.cpu().eval()(window, torch.tensor([0]))
+        folded = fast(window, torch.tensor([0]))
     torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(folded, ours, rtol=1e-4, atol=1e-4)
     assert dataclasses.asdict(loaded.cfg) == dataclasses.asdict(model.cfg)

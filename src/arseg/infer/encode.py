@@ -24,6 +24,13 @@ def load_encoder(checkpoint: str | Path) -> Encoder:
     return Encoder().load_checkpoint(checkpoint).to(memory_format=torch.channels_last)
 
 
+def encoder_output(encoder: Encoder, audio: np.ndarray, sample_rate: int, kind: str) -> np.ndarray:
+    """What a backbone of the encoder kind `kind` (model/backbone_specs.py: ENCODER) reads of
+    the audio, in the precision the workflow stores it in: "aisfx", the trunk's features;
+    "aisfx_maps", its last block's input."""
+    return encoder(audio, sample_rate, maps=kind == "aisfx_maps").cpu().numpy().astype(ENCODER_DTYPE[kind])
+
+
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, checkpoint: str | Path,
                   kind: str = "aisfx") -> None:
     """Every mixture of a split (one length and rate, as the log-mel features require); kind
@@ -34,7 +41,6 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
     first = info(audio_paths[0])
     n_frames = output_frames(first.frames, first.sample_rate)
     encoder = load_encoder(checkpoint)
-    maps = kind == "aisfx_maps"
     with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=ENCODER_DTYPE[kind],
                                           shape=(len(audio_paths), n_frames, ENCODER_DIM[kind]))
@@ -43,7 +49,7 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
             if meta.frames != first.frames or meta.sample_rate != first.sample_rate:
                 raise ValueError(f"{path}: {meta.frames} samples at {meta.sample_rate} Hz, expected "
                                  f"{first.frames} at {first.sample_rate} Hz like the rest of the split")
-            array[row] = encoder(audio, first.sample_rate, maps=maps).cpu().numpy()
+            array[row] = encoder_output(encoder, audio, first.sample_rate, kind)
         array.flush()
         del array
     atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from arseg.features.logmel import FeatureConfig, feature_config, log_mel
+from arseg.infer.encode import encoder_output
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
 from arseg.io.audio import AudioError, read_mono, read_span, write_wav
@@ -175,7 +176,7 @@ def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarr
     """What the model reads of a whole recording (at its sample rate): the log-mel, or its
     pretrained encoder's features, computed by the encoder the model file carries."""
     if model.cfg.encoder:
-        return model.encoder(audio, model.cfg.sample_rate, maps=model.cfg.encoder == "aisfx_maps").cpu().numpy()
+        return encoder_output(model.encoder, audio, model.cfg.sample_rate, model.cfg.encoder)
     return log_mel(audio, feature_config(model.cfg))
 
 

@@ -10,7 +10,8 @@ unit area), a 2048-sample Hann window with a hop of 1024 (23 ms), log10(10000 * 
 scaled by 1 / 9.4578 (the paper's min-max constant). Out of it we take, per output frame
 (8 input frames, 186 ms), the last block's map averaged over frequency (512 values) and the
 third block's map averaged over frequency and over its two frames (256 values): 768 values
-per frame, the features the pretrained backbone reads.
+per frame, the features the aisfx backbone reads. The aisfx_tuned backbone reads the last
+block's input instead (Trunk.maps) and runs a trained copy of that block itself.
 """
 from __future__ import annotations
 
@@ -35,11 +36,12 @@ CHANNELS = (64, 128, 256, 512)
 TIME_REDUCTION = 8             # input frames per output frame (three 2x2 poolings)
 FEATURE_DIM = CHANNELS[3] + CHANNELS[2]
 # The last block's input, per output frame: the third block's pooled map (256 channels x 12
-# mel bands), then the third block's summary that the features carry (256 values): what a
-# backbone that trains the last block itself reads (Trunk.maps).
-MAP_BANDS = N_MELS // TIME_REDUCTION
-MAP_DIM = CHANNELS[2] * MAP_BANDS
-MAPS_DIM = MAP_DIM + CHANNELS[2]
+# mel bands: three 2x2 poolings halve the 96 bands three times), then the third block's
+# summary that the features carry (256 values): what a backbone that trains the last block
+# itself reads (Trunk.maps).
+POOLED_BANDS = N_MELS // 8
+POOLED_DIM = CHANNELS[2] * POOLED_BANDS
+BLOCK_INPUT_DIM = POOLED_DIM + CHANNELS[2]
 FRAME_SECONDS = TIME_REDUCTION * HOP / SAMPLE_RATE
 # The input level: audio is scaled so its peak is at full scale, as the package's own front
 # end does, but never by more than this (a quiet stretch is not lifted into loud noise).
@@ -132,9 +134,9 @@ class Trunk(nn.Module):
 def last_block(block: ConvBlock, maps: torch.Tensor) -> torch.Tensor:
     """The trunk's last block on its input (Trunk.maps): (B, frames, 3328) -> (B, frames, 768)
     features, the block's map averaged over frequency beside the third block's summary."""
-    pooled = maps[..., :MAP_DIM].unflatten(2, (CHANNELS[2], MAP_BANDS)).transpose(1, 2)
+    pooled = maps[..., :POOLED_DIM].unflatten(2, (CHANNELS[2], POOLED_BANDS)).transpose(1, 2)
     last = block(pooled.contiguous(memory_format=torch.channels_last))   # (B, 512, frames, 12)
-    return torch.cat([last.mean(3).transpose(1, 2), maps[..., MAP_DIM:]], dim=2)
+    return torch.cat([last.mean(3).transpose(1, 2), maps[..., POOLED_DIM:]], dim=2)
 
 
 def htk_mel_filterbank() -> np.ndarray:
@@ -178,7 +180,8 @@ def output_frames(n_samples: int, sample_rate: int) -> int:
 
 
 class Encoder(nn.Module):
-    """The front end and the trunk: audio -> (frames, 768) features, one frame per 186 ms."""
+    """The front end and the trunk: audio -> (frames, 768) features (or the last block's
+    input), one frame per 186 ms."""
 
     def __init__(self):
         super().__init__()

@@ -17,7 +17,7 @@ ENCODER_DIM = {"aisfx": 768, "aisfx_maps": 3328}  # values per frame
 # How each is stored: the last block's input is four times the features' size, so half precision.
 ENCODER_DTYPE = {"aisfx": "float32", "aisfx_maps": "float16"}
 
-# Longest training first, by seconds per epoch on the default config (docs/experiments.md):
+# Longest training first, by a training's time on the default config (docs/experiments.md):
 # the workflow starts the longest trainings first, so that two side by side finish close
 # together.
 LONGEST_TRAINING_FIRST = ("aisfx_tuned", "yoho", "efficientnet_attention", "crnn", "vgg", "aisfx")

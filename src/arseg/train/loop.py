@@ -308,11 +308,12 @@ def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig
     if tagger is not None:
         tagger.to(device)
         parameters += list(tagger.parameters())
-    pretrained = getattr(model.backbone, "pretrained_parameters", list)()
-    slow = {id(p) for p in pretrained}
-    groups = [{"params": [p for p in parameters if id(p) not in slow]}]
-    if pretrained:
-        groups.append({"params": pretrained, "lr": cfg.learning_rate * model.backbone.learning_rate_scale})
+    groups = [{"params": parameters}]
+    if hasattr(model.backbone, "pretrained_parameters"):
+        pretrained = model.backbone.pretrained_parameters()
+        slow = {id(p) for p in pretrained}
+        groups = [{"params": [p for p in parameters if id(p) not in slow]},
+                  {"params": pretrained, "lr": cfg.learning_rate * model.backbone.learning_rate_scale}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     return Run(model, tagger, parameters, optimizer, schedule)

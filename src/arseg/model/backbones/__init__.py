@@ -6,8 +6,13 @@ A backbone is an nn.Module built as `Backbone(n_mels, query_dim, width)` with
 attribute `out_channels`. T' should be at least the model's n_bins (the model
 adaptive-pools to n_bins). `width` scales channels (1.0 = published size); a backbone
 may derive its depth from it (see its docstring). A backbone that reads a pretrained
-encoder's features instead of a log-mel (aisfx, aisfx_tuned) says so in model/backbone_specs.py. To add one: write a module here, add
-it below, and add its name to the enum of `model.backbones` in
+encoder's features instead of a log-mel (aisfx, aisfx_tuned) says so in
+model/backbone_specs.py. One that trains pretrained layers itself (aisfx_tuned) also has
+`load_pretrained(trunk)` (training starts from the encoder's weights),
+`pretrained_parameters()` with the attribute `learning_rate_scale` (they learn at that share
+of the learning rate) and `fit_statistics(sample)` (it standardises what those layers give,
+instead of the model standardising its input). To add one: write a module here, add it
+below, and add its name to the enum of `model.backbones` in
 workflow/schemas/config.schema.yaml.
 """
 from __future__ import annotations

@@ -5,8 +5,7 @@ Its input is not a log-mel but the encoder's features, 768 values per 186 ms fra
 once per split by the workflow, or by the model itself from audio in `arseg segment`). On top:
 dropout and a 1-D convolution that projects them, a FiLM-modulated separable block, a
 bidirectional GRU over time and FiLM on its output, as in the crnn backbone. The encoder is
-frozen: on a CPU, fine-tuning even its last block would cost several times this head's
-training (docs/experiments.md).
+frozen; aisfx_tuned trains its last block too, under this same head.
 """
 from __future__ import annotations
 
