@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -95,16 +96,17 @@ def load_trunk_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return trunk
 
 
-class ConvBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
+class ConvBlock(nn.Sequential):
+    """conv1, bn1, ReLU, conv2, bn2, ReLU (the names the checkpoint uses); a Sequential, so
+    that inference folds each batch norm into its convolution like every other one
+    (segmenter.prepare_for_inference)."""
 
-    def forward(self, x):
-        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(OrderedDict([
+            ("conv1", nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(c_out)),
+            ("relu1", nn.ReLU()),
+            ("conv2", nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)), ("bn2", nn.BatchNorm2d(c_out)),
+            ("relu2", nn.ReLU())]))
 
 
 class Trunk(nn.Module):

@@ -12,7 +12,8 @@ TIME_STRIDE = {"yoho": 32, "efficientnet_attention": 32, "vgg": 32, "crnn": 8, "
 # which aisfx_tuned trains.
 ENCODER = {"aisfx": "aisfx", "aisfx_tuned": "aisfx_maps"}
 # Seconds per frame: the aisfx trunk pools 8 frames of its 1024-sample hop at 44.1 kHz.
-ENCODER_FRAME_SECONDS = {"aisfx": 8 * 1024 / 44100, "aisfx_maps": 8 * 1024 / 44100}
+AISFX_FRAME_SECONDS = 8 * 1024 / 44100
+ENCODER_FRAME_SECONDS = {"aisfx": AISFX_FRAME_SECONDS, "aisfx_maps": AISFX_FRAME_SECONDS}
 ENCODER_DIM = {"aisfx": 768, "aisfx_maps": 3328}  # values per frame
 # How each is stored: the last block's input is four times the features' size, so half precision.
 ENCODER_DTYPE = {"aisfx": "float32", "aisfx_maps": "float16"}

@@ -128,10 +128,6 @@ def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:
                     and conv.out_channels == norm.num_features:
                 module[i] = fuse_conv_bn_eval(conv, norm)
                 module[i + 1] = nn.Identity()
-    for block in [m for m in fast.modules() if isinstance(m, aisfx.ConvBlock)]:  # the pretrained trunk's blocks
-        for conv, norm in (("conv1", "bn1"), ("conv2", "bn2")):
-            setattr(block, conv, fuse_conv_bn_eval(getattr(block, conv), getattr(block, norm)))
-            setattr(block, norm, nn.Identity())
     return fast
 
 

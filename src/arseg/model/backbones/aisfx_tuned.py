@@ -16,7 +16,6 @@ from .. import aisfx
 from .aisfx import AisfxBackbone
 
 
-
 class AisfxTunedBackbone(nn.Module):
     # The learning rate of pretrained_parameters, as a share of training.learning_rate: the
     # block starts from weights that already work and should move less than the new head.
