@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from arseg.data.augment import AugmentConfig
 from arseg.data.corpus.table import read_clips
 from arseg.data.mixtures import generate_split, mixture_config
 from arseg.rule_io import logged
@@ -8,4 +9,5 @@ with logged(snakemake):
     config = snakemake.params.config
     generate_split(read_clips(snakemake.input.clips), Path(snakemake.input.audio),
                    Path(snakemake.output.events).parent, snakemake.wildcards.split,
-                   snakemake.params.n_mixtures, mixture_config(config), config["mixtures"]["seed"])
+                   snakemake.params.n_mixtures, mixture_config(config), config["mixtures"]["seed"],
+                   AugmentConfig(**snakemake.params.augment))

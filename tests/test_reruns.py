@@ -40,6 +40,9 @@ CASES = {
     "corpus categories": ({"corpus.categories": ["alarm", "bell", "dog", "footsteps"]}, CORPUS),
     "audio": ({"audio.n_mels": 40}, {"features": 3, **MODEL}),
     "mixtures": ({"mixtures.snr_db": [5, 25]}, MIXTURES),
+    # Only the training split is augmented: its mixtures, features and queries, not the others'.
+    "augmentation": ({"mixtures.augment": {"pitch_semitones": 2.0}},
+                     {"mixtures": 1, "features": 1, "queries": 1, "embed_queries": 1, "dataset_figure": 1, **MODEL}),
     "queries": ({"queries.negatives_per_mixture": 1}, QUERIES),
     # Example queries: the encoder's checkpoint and every clip's embedding; the demo asks them too.
     "example queries": ({"queries.examples": True},

@@ -60,7 +60,11 @@ def test_real_changes_only_the_backbones_and_the_training_mixtures():
     default, real = merged(None), merged("real.yaml")
     assert real["model"]["backbones"] == ["aisfx"]
     assert real["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000}
-    real["model"]["backbones"], real["mixtures"]["count"] = default["model"]["backbones"], default["mixtures"]["count"]
+    assert real["mixtures"]["augment"] == {"pitch_semitones": 2, "eq_db": 6, "reverb_probability": 0.3}
+    assert not any(default["mixtures"]["augment"].values())
+    for key in ("count", "augment"):
+        real["mixtures"][key] = default["mixtures"][key]
+    real["model"]["backbones"] = default["model"]["backbones"]
     assert real == default
 
 

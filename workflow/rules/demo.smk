@@ -13,7 +13,7 @@ rule demo_mixtures:
         audio=directory("results/demo/mixtures/audio"),
     params:
         config=get_config_subset("demo", "mixtures", "audio/sample_rate", "queries/examples",
-                                 drop=["demo/enabled", "mixtures/count", "mixtures/seed"]),
+                                 drop=["demo/enabled", "mixtures/count", "mixtures/seed", "mixtures/augment"]),
     log:
         "results/logs/demo/mixtures.log",
     conda:

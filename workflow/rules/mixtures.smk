@@ -8,7 +8,9 @@ rule mixtures:
         audio=directory("results/mixtures/{split}/audio"),
     params:
         n_mixtures=lambda wc: config["mixtures"]["count"][wc.split],
-        config=get_config_subset("mixtures", "audio/sample_rate", drop=["mixtures/count"]),
+        config=get_config_subset("mixtures", "audio/sample_rate", drop=["mixtures/count", "mixtures/augment"]),
+        # Only training mixtures are augmented, so the setting reruns only them.
+        augment=lambda wc: config["mixtures"]["augment"] if wc.split == "train" else {},
     log:
         "results/logs/mixtures/{split}.log",
     conda:

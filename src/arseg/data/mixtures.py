@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from arseg.data.augment import AugmentConfig, augment_clip
 from arseg.data.corpus.table import SPLITS
 from arseg.data.events import EVENT_COLUMNS
 from arseg.io import atomic
@@ -306,9 +307,13 @@ def event_rows(filename: str, events: list[Event], regions, sample_rate: int) ->
             for event, spans in zip(events, regions) for first, last in spans]
 
 
+AUGMENT_STREAM = 1  # a mixture's augmentation draws: a generator of their own, so the events drawn do not change
+
+
 def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: str, count: int,
-                   cfg: MixtureConfig, seed: int) -> pd.DataFrame:
-    """Write `count` mixtures of one split to out_dir/audio and their events to out_dir/events.tsv."""
+                   cfg: MixtureConfig, seed: int, augment: AugmentConfig = AugmentConfig()) -> pd.DataFrame:
+    """Write `count` mixtures of one split to out_dir/audio and their events to out_dir/events.tsv;
+    with `augment` active, every event's clip is augmented (arseg.data.augment)."""
     pool = clips[clips["split"] == split]
     if pool.empty:
         raise ValueError(f"corpus has no clips in split {split!r}")
@@ -327,7 +332,11 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         rng = np.random.default_rng([seed, stream, index])
         draw = draw_back_to_back if cfg.layout == "back_to_back" else draw_events
         events = draw(rng, pools, cfg)
-        mixture, spans = mix(events, load_clip, rng, cfg, noise)
+        load = load_clip
+        if augment.active:
+            augment_rng = np.random.default_rng([seed, stream, index, AUGMENT_STREAM])
+            load = lambda clip_id: augment_clip(load_clip(clip_id), augment_rng, augment, cfg.sample_rate)  # noqa: E731
+        mixture, spans = mix(events, load, rng, cfg, noise)
         filename = f"{split}_{index:05d}.wav"
         write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
         rows += event_rows(filename, events, spans, cfg.sample_rate)
