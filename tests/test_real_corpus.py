@@ -118,6 +118,7 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
     metrics = json.loads((workdir / "results" / "metrics" / "aisfx" / "seed0.json").read_text())
     assert metrics["overall"]["n_queries"] > 0 and metrics["negatives"]["n_negative_queries"] > 0
     assert metrics["provenance"]["config"]["corpus"]["source"] == "folder"
+    assert metrics["provenance"]["config"]["mixtures"]["augment"]["pitch_semitones"] > 0  # real.yaml's recipe
     # the pretrained backbone read the frozen encoder's features, computed once per split
     features = np.load(workdir / "results" / "features" / "aisfx" / "train.npy", mmap_mode="r")
     assert features.shape[1:] == (21, 768)  # 4 s at 186 ms per frame

@@ -27,10 +27,6 @@ class AugmentConfig:
         return bool(self.pitch_semitones or self.eq_db or self.reverb_probability)
 
 
-def augment_config(config: dict) -> AugmentConfig:
-    return AugmentConfig(**config["mixtures"]["augment"])
-
-
 def augment_clip(clip: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
     """A new float32 array (the input is left alone: loaders cache it), every draw from `rng`."""
     semitones, gains, rooms = (rng.uniform(-1, 1), rng.uniform(-1, 1, EQ_POINTS), rng.random(3))
