@@ -10,7 +10,7 @@ rule mixtures:
         n_mixtures=lambda wc: config["mixtures"]["count"][wc.split],
         config=get_config_subset("mixtures", "audio/sample_rate", drop=["mixtures/count", "mixtures/augment"]),
         # Only training mixtures are augmented, so the setting reruns only them.
-        augment=lambda wc: config["mixtures"]["augment"] if wc.split == "train" else {},
+        augment=lambda wc: get_sorted_config("mixtures/augment") if wc.split == "train" else {},
     log:
         "results/logs/mixtures/{split}.log",
     conda:
