@@ -310,6 +310,11 @@ def event_rows(filename: str, events: list[Event], regions, sample_rate: int) ->
 AUGMENT_STREAM = 1  # a mixture's augmentation draws: a generator of their own, so the events drawn do not change
 
 
+def augmenting(load_clip, rng: np.random.Generator, augment: AugmentConfig, sample_rate: int):
+    """A clip loader that hands out every clip of load_clip augmented, its draws from rng."""
+    return lambda clip_id: augment_clip(load_clip(clip_id), rng, augment, sample_rate)
+
+
 def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: str, count: int,
                    cfg: MixtureConfig, seed: int, augment: AugmentConfig = AugmentConfig()) -> pd.DataFrame:
     """Write `count` mixtures of one split to out_dir/audio and their events to out_dir/events.tsv;
@@ -335,7 +340,7 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
         load = load_clip
         if augment.active:
             augment_rng = np.random.default_rng([seed, stream, index, AUGMENT_STREAM])
-            load = lambda clip_id: augment_clip(load_clip(clip_id), augment_rng, augment, cfg.sample_rate)  # noqa: E731
+            load = augmenting(load_clip, augment_rng, augment, cfg.sample_rate)
         mixture, spans = mix(events, load, rng, cfg, noise)
         filename = f"{split}_{index:05d}.wav"
         write_wav(out_dir / "audio" / filename, mixture, cfg.sample_rate)
