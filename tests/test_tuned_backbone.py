@@ -1,7 +1,7 @@
 """aisfx_tuned: the pretrained encoder's last block trained under the aisfx head. Its input
 (the block's input, Trunk.maps) gives the trunk's features; training moves the block's
 weights at a smaller learning rate and keeps its batch norm statistics; the model file
-segments audio alone, computing that input itself."""
+segments audio alone, computing that input itself; a killed training resumes to the same model."""
 import dataclasses
 
 import numpy as np
@@ -129,3 +129,36 @@ def test_the_model_file_segments_audio_alone(tmp_path):
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(folded, ours, rtol=1e-4, atol=1e-4)
     assert dataclasses.asdict(loaded.cfg) == dataclasses.asdict(model.cfg)
+
+
+def test_a_killed_training_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch):
+    """The block's own learning rate, its frozen batch norm and its statistics survive the state file."""
+    cfg = TrainConfig(epochs=3, patience=3, mixtures_per_batch=2, learning_rate=3e-3, seed=0, threads=1,
+                      mix_probability=0.0)
+
+    def train(out):
+        torch.manual_seed(0)
+        model = pretrained_model()
+        train_model(model, split(model, 0), split(model, 1), cfg, out / "model.pt", out / "history.tsv",
+                    out / "state.pt")
+        return load_model(out / "model.pt")[0]
+
+    whole = train(tmp_path / "whole")
+    original, calls = loop.evaluate_loss, {"n": 0}
+
+    def killed_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate_loss", killed_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "killed")
+    assert (tmp_path / "killed" / "state.pt").exists()
+    monkeypatch.setattr(loop, "evaluate_loss", original)
+    resumed = train(tmp_path / "killed")
+    expected, actual = whole.state_dict(), resumed.state_dict()
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
