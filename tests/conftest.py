@@ -1,7 +1,6 @@
-"""Shared fixtures: the tiny end-to-end workflow run, once per test session, and its report.
-
-tests/test_workflow_e2e.py and tests/test_report_browser.py both use them, so CI runs the
-workflow and builds the report once.
+"""Shared fixtures: the tiny end-to-end workflow run, once per test session, and its report
+(tests/test_workflow_e2e.py and tests/test_report_browser.py both use them, so CI runs the
+workflow and builds the report once); a training killed in its second epoch.
 """
 from __future__ import annotations
 
@@ -31,3 +30,22 @@ def report_html(finished_run) -> Path:
     """The Snakemake report of the tiny run."""
     runner.snakemake(finished_run, "--report", "report.html")
     return finished_run / "report.html"
+
+
+@pytest.fixture
+def kill_in_second_epoch(monkeypatch):
+    """Call it, and the next training stops with KeyboardInterrupt in its second epoch, its
+    first epoch's state saved; monkeypatch.undo() lets trainings run again."""
+    from arseg.train import loop
+
+    def install():
+        calls, original = {"n": 0}, loop.evaluate_loss
+
+        def killed(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt("killed")
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "evaluate_loss", killed)
+    return install

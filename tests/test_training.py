@@ -66,35 +66,21 @@ def test_same_seed_same_model_and_loss_decreases(tmp_path):
     assert a.cfg.threshold in (0.3, 0.4, 0.5, 0.6, 0.7)  # chosen on validation
 
 
-def kill_in_second_epoch(monkeypatch):
-    calls = {"n": 0}
-    original = loop.evaluate_loss
-
-    def killed(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "evaluate_loss", killed)
-
-
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_in_second_epoch):
     reference, _ = run(tmp_path / "whole")
-    original = loop.evaluate_loss
-    kill_in_second_epoch(monkeypatch)
+    kill_in_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "killed")
     assert (tmp_path / "killed" / "state.pt").exists() and not (tmp_path / "killed" / "model.pt").exists()
-    monkeypatch.setattr(loop, "evaluate_loss", original)
+    monkeypatch.undo()
     resumed, history = run(tmp_path / "killed")
     assert len(history) == 3
     assert same_weights(resumed, reference)
 
 
-def test_stale_state_is_not_resumed(tmp_path, monkeypatch):
+def test_stale_state_is_not_resumed(tmp_path, monkeypatch, kill_in_second_epoch):
     reference, _ = run(tmp_path / "whole")
-    kill_in_second_epoch(monkeypatch)
+    kill_in_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "other", cfg=TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, learning_rate=1e-2),
             fingerprint="another config")

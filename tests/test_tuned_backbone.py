@@ -131,7 +131,7 @@ def test_the_model_file_segments_audio_alone(tmp_path):
     assert dataclasses.asdict(loaded.cfg) == dataclasses.asdict(model.cfg)
 
 
-def test_a_killed_training_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch):
+def test_a_killed_training_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch, kill_in_second_epoch):
     """The block's own learning rate, its frozen batch norm and its statistics survive the state file."""
     cfg = TrainConfig(epochs=3, patience=3, mixtures_per_batch=2, learning_rate=3e-3, seed=0, threads=1,
                       mix_probability=0.0)
@@ -144,19 +144,11 @@ def test_a_killed_training_resumes_to_the_uninterrupted_model(tmp_path, monkeypa
         return load_model(out / "model.pt")[0]
 
     whole = train(tmp_path / "whole")
-    original, calls = loop.evaluate_loss, {"n": 0}
-
-    def killed_in_second_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "evaluate_loss", killed_in_second_epoch)
+    kill_in_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         train(tmp_path / "killed")
     assert (tmp_path / "killed" / "state.pt").exists()
-    monkeypatch.setattr(loop, "evaluate_loss", original)
+    monkeypatch.undo()
     resumed = train(tmp_path / "killed")
     expected, actual = whole.state_dict(), resumed.state_dict()
     assert expected.keys() == actual.keys()
