@@ -1,5 +1,5 @@
 """Training: determinism, resume after a kill, stale state, non-finite loss, label queries,
-the auxiliary tagging head, summed training mixtures, SpecAugment, the weight average."""
+the auxiliary tagging head, summed training mixtures, SpecAugment."""
 import copy
 import dataclasses
 
@@ -66,15 +66,14 @@ def test_same_seed_same_model_and_loss_decreases(tmp_path):
     assert a.cfg.threshold in (0.3, 0.4, 0.5, 0.6, 0.7)  # chosen on validation
 
 
-@pytest.mark.parametrize("cfg", [CFG, dataclasses.replace(CFG, weight_average=0.9)], ids=["plain", "averaged"])
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_in_second_epoch, cfg):
-    reference, _ = run(tmp_path / "whole", cfg)
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_in_second_epoch):
+    reference, _ = run(tmp_path / "whole")
     kill_in_second_epoch()
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "killed", cfg)
+        run(tmp_path / "killed")
     assert (tmp_path / "killed" / "state.pt").exists() and not (tmp_path / "killed" / "model.pt").exists()
     monkeypatch.undo()
-    resumed, history = run(tmp_path / "killed", cfg)
+    resumed, history = run(tmp_path / "killed")
     assert len(history) == 3
     assert same_weights(resumed, reference)
 
@@ -265,10 +264,3 @@ def test_selecting_on_validation_event_f1_keeps_that_epoch_and_counts_patience_o
     kept = {k: v for k, v in states[1].items()}
     assert all(torch.equal(saved.state_dict()[k], kept[k]) for k in kept)  # epoch 2's weights
     assert extra["epoch_kept"] == 2 and extra["best_val_loss"] == pytest.approx(history["val_loss"][1])
-
-
-def test_training_with_a_weight_average_keeps_other_weights_and_is_deterministic(tmp_path):
-    plain, _ = run(tmp_path / "plain")
-    averaged = [run(tmp_path / name, dataclasses.replace(CFG, weight_average=0.9))[0] for name in ("a", "b")]
-    assert same_weights(*averaged)
-    assert not same_weights(plain, averaged[0])

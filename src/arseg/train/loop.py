@@ -4,7 +4,6 @@ validation-based model selection, early stopping, and resumable state kept besid
 outputs."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -21,7 +20,6 @@ from arseg.eval.scoring import reference_events
 from arseg.io import atomic
 from arseg.model import targets
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, prepare_for_inference
-from arseg.train.averaging import WeightAverage
 from arseg.train.tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 
 
@@ -41,7 +39,6 @@ class TrainConfig:
     mix_gain_db: float = 3.0      # the other mixture's gain is drawn from +-this (dB)
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
     select_on: str = "loss"  # the epoch kept (and patience counted) by "loss" or "event_f1" on validation
-    weight_average: float = 0.0  # decay of a moving average of the weights, validated and kept (0: off)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -246,11 +243,6 @@ class Run:
     history: list = dataclasses.field(default_factory=list)
     best: float = math.inf
     best_state: dict | None = None
-    average: WeightAverage | None = None  # training.weight_average
-
-    def validated(self):
-        """A block in which the model holds the weights to validate and keep: the average, if any."""
-        return self.average.swapped_in(self.model) if self.average is not None else contextlib.nullcontext()
 
 
 def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
@@ -279,9 +271,8 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
         began = time.perf_counter()
         train_loss, tag_loss = train_epoch(run, train_data, rows, epoch, cfg, device, state_path, name)
         run.schedule.step()
-        with run.validated():
-            val_loss = evaluate_loss(model, val_data, cfg, device)
-            record_epoch(run, epoch, train_loss, tag_loss, val_loss, began, None if score is None else score(model))
+        val_loss = evaluate_loss(model, val_data, cfg, device)
+        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began, None if score is None else score(model))
         save_state(run, state_path, fingerprint)
     model.load_state_dict(run.best_state)
     return run
@@ -325,8 +316,7 @@ def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig
                   {"params": pretrained, "lr": cfg.learning_rate * model.backbone.learning_rate_scale}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    average = WeightAverage(model, cfg.weight_average) if cfg.weight_average > 0 else None
-    return Run(model, tagger, parameters, optimizer, schedule, average=average)
+    return Run(model, tagger, parameters, optimizer, schedule)
 
 
 def resume(run: Run, state_path: Path, fingerprint: str, device, name: str) -> None:
@@ -340,8 +330,6 @@ def resume(run: Run, state_path: Path, fingerprint: str, device, name: str) -> N
     run.optimizer.load_state_dict(state["optimizer"])
     run.schedule.load_state_dict(state["schedule"])
     run.history, run.best, run.best_state = state["history"], state["best"], state["best_state"]
-    if run.average is not None:
-        run.average.load_state_dict(state["average"])
     torch.set_rng_state(state["torch_rng"])
     print(f"resuming {name} from epoch {len(run.history)}")
 
@@ -374,13 +362,11 @@ def train_epoch(run: Run, data: SplitData, rows: np.ndarray, epoch: int, cfg: Tr
 
 
 def step(run: Run, objective: torch.Tensor) -> None:
-    """One optimiser step on the objective, gradients clipped to norm 5; the weight average follows."""
+    """One optimiser step on the objective, gradients clipped to norm 5."""
     run.optimizer.zero_grad(set_to_none=True)
     objective.backward()
     torch.nn.utils.clip_grad_norm_(run.parameters, 5.0)
     run.optimizer.step()
-    if run.average is not None:
-        run.average.update(run.model)
 
 
 def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None, val_loss: float,
@@ -414,7 +400,6 @@ def save_state(run: Run, state_path: Path, fingerprint: str) -> None:
                     "schedule": run.schedule.state_dict(), "history": run.history, "best": run.best,
                     "best_state": run.best_state, "torch_rng": torch.get_rng_state(),
                     "tagger": run.tagger.state_dict() if run.tagger is not None else None,
-                    "average": run.average.state_dict() if run.average is not None else None,
                     "fingerprint": fingerprint}, tmp)
 
 
