@@ -1,11 +1,14 @@
 """Atomic file writes: a killed job never leaves a file that looks finished.
 
 Every writer goes to a temporary file in the destination folder, then renames it
-into place (rename is atomic on POSIX within one file system).
+into place (rename is atomic on POSIX within one file system). A writer killed outright
+(SIGKILL) cannot remove its temporary file; the next write of the same file does, since
+one job at a time writes a given output.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -20,9 +23,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to `path`; rename it onto `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".tmp")
-    )
+    suffix = suffix or (path.suffix + ".tmp")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):
+        stale.unlink(missing_ok=True)  # left by a killed writer of this same file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -1,0 +1,24 @@
+"""Atomic writes: nothing half-written under the final name, and no temporary file left
+behind, even one of a writer killed outright."""
+import pytest
+
+from arseg.io import atomic
+
+
+def test_a_write_removes_the_temporary_file_a_killed_writer_of_the_same_file_left(tmp_path):
+    stale = tmp_path / ".val.npy.k1ll3d.tmp.npy"  # what a SIGKILLed atomic_path(..., ".tmp.npy") leaves
+    other = tmp_path / ".train.npy.k1ll3d.tmp.npy"  # another file's: not this write's business
+    stale.write_bytes(b"half")
+    other.write_bytes(b"half")
+    with atomic.atomic_path(tmp_path / "val.npy", suffix=".tmp.npy") as tmp:
+        tmp.write_bytes(b"whole")
+    assert (tmp_path / "val.npy").read_bytes() == b"whole"
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "val.npy"]
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
+    with pytest.raises(RuntimeError), atomic.atomic_path(tmp_path / "out.tsv") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
