@@ -8,13 +8,13 @@ from arseg.io import atomic
 def test_a_write_removes_the_temporary_file_a_killed_writer_of_the_same_file_left(tmp_path):
     stale = tmp_path / ".val.npy.k1ll3d.tmp.npy"  # what a SIGKILLed atomic_path(..., ".tmp.npy") leaves
     other = tmp_path / ".train.npy.k1ll3d.tmp.npy"  # another file's: not this write's business
-    stale.write_bytes(b"half")
-    other.write_bytes(b"half")
+    longer = tmp_path / ".val.npy.x.k1ll3d.tmp.npy"  # nor that of val.npy.x, whose name starts alike
+    for path in (stale, other, longer):
+        path.write_bytes(b"half")
     with atomic.atomic_path(tmp_path / "val.npy", suffix=".tmp.npy") as tmp:
         tmp.write_bytes(b"whole")
     assert (tmp_path / "val.npy").read_bytes() == b"whole"
-    assert not stale.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "val.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, longer.name, "val.npy"])
 
 
 def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):

@@ -11,6 +11,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -18,14 +19,18 @@ from typing import Iterator
 import numpy as np
 
 
+def temporary_suffix(path: Path, suffix: str | None) -> str:
+    """The ending of `path`'s temporary files: the one given, or the file's own plus .tmp."""
+    return suffix or (path.suffix + ".tmp")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = suffix or (path.suffix + ".tmp")
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):
-        stale.unlink(missing_ok=True)  # left by a killed writer of this same file
+    suffix = temporary_suffix(path, suffix)
+    remove_temporaries(path, suffix)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
@@ -35,6 +40,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_temporaries(path: str | os.PathLike, suffix: str | None = None) -> None:
+    """Delete the temporary files atomic_path(path, suffix) left when its writer was killed
+    outright: `.<name>.<random>.<suffix>`, the random part without dots, so the temporaries
+    of another file whose name starts with this one's stay."""
+    path = Path(path)
+    suffix = temporary_suffix(path, suffix)
+    own = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]+{re.escape(suffix)}")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

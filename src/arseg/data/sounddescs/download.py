@@ -9,7 +9,6 @@ A clip counts as finished only if `<id>.wav` exists, and it is never fetched aga
 from __future__ import annotations
 
 import os
-import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Iterable
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.io.atomic import write_tsv
+from arseg.io.atomic import remove_temporaries, write_tsv
 from .archive import BadArchiveError, extract_wav
 from .fetch import DEFAULT_USER_AGENT, fetch
 from .ids import check_clip_id
@@ -58,11 +57,8 @@ def _partial_path(out_dir: Path, clip_id: str) -> Path:
 
 def _remove_stale(out_dir: Path, clip_id: str) -> None:
     """Delete what an interrupted run left for this id (never a finished file)."""
-    tmp_wav = re.compile(rf"\.{re.escape(clip_id)}\.wav\.[A-Za-z0-9_]+\.tmp\.wav")
     _partial_path(out_dir, clip_id).unlink(missing_ok=True)
-    for p in out_dir.glob(f".{clip_id}.wav.*.tmp.wav"):
-        if tmp_wav.fullmatch(p.name):
-            p.unlink(missing_ok=True)
+    remove_temporaries(out_dir / f"{clip_id}.wav", suffix=".tmp.wav")  # extract_wav's
 
 
 def _clean(reason: str) -> str:
