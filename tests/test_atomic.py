@@ -17,6 +17,17 @@ def test_a_write_removes_the_temporary_file_a_killed_writer_of_the_same_file_lef
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, longer.name, "val.npy"])
 
 
+def test_a_folder_is_listed_once_however_many_files_are_written_into_it(tmp_path, monkeypatch):
+    (tmp_path / ".b.tsv.k1ll3d.tsv.tmp").write_text("half")  # a killed writer's, found by the one listing
+    listed = []
+    scandir = atomic.os.scandir
+    monkeypatch.setattr(atomic.os, "scandir", lambda folder: listed.append(folder) or scandir(folder))
+    for name in "abcdefgh":
+        atomic.write_text(tmp_path / f"{name}.tsv", name)
+    assert listed == [str(tmp_path)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.tsv" for name in "abcdefgh"]
+
+
 def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
     with pytest.raises(RuntimeError), atomic.atomic_path(tmp_path / "out.tsv") as tmp:
         tmp.write_text("half")

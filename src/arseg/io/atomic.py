@@ -3,16 +3,18 @@
 Every writer goes to a temporary file in the destination folder, then renames it
 into place (rename is atomic on POSIX within one file system). A writer killed outright
 (SIGKILL) cannot remove its temporary file; the next write of the same file does, since
-one job at a time writes a given output.
+one job at a time writes a given output. A folder's hidden files are listed once per process
+(what killed writers left is there before the process starts writing), not at every write:
+a rule that writes thousands of files into one folder would otherwise list it each time.
 """
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -42,16 +44,28 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp.unlink()
 
 
+_hidden_files: dict[str, set[str]] = {}  # folder -> its hidden files when this process first wrote there
+_hidden_lock = threading.Lock()  # downloads write from several threads
+
+
 def remove_temporaries(path: str | os.PathLike, suffix: str | None = None) -> None:
     """Delete the temporary files atomic_path(path, suffix) left when its writer was killed
     outright: `.<name>.<random>.<suffix>`, the random part without dots, so the temporaries
-    of another file whose name starts with this one's stay."""
+    of another file whose name starts with this one's stay. Looked up in the folder's
+    hidden files as this process first listed them."""
     path = Path(path)
     suffix = temporary_suffix(path, suffix)
     own = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]+{re.escape(suffix)}")
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*{glob.escape(suffix)}"):
-        if own.fullmatch(stale.name):
-            stale.unlink(missing_ok=True)
+    folder = os.path.abspath(path.parent)
+    with _hidden_lock:
+        if folder not in _hidden_files:
+            with contextlib.suppress(FileNotFoundError):
+                _hidden_files[folder] = {e.name for e in os.scandir(folder) if e.name.startswith(".")}
+        hidden = _hidden_files.get(folder, set())
+        stale = [name for name in hidden if own.fullmatch(name)]
+        hidden.difference_update(stale)
+    for name in stale:
+        (path.parent / name).unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
