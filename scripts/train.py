@@ -15,4 +15,4 @@ with logged(snakemake):
               provenance_configs=[snakemake.params.data, config],
               provenance_path=Path(snakemake.output.provenance),
               encoder=Path(snakemake.input.encoder) if snakemake.input.encoder else None,
-              examples=snakemake.input.examples)
+              examples=snakemake.input.examples, refit_of=snakemake.input.get("first"))

@@ -55,7 +55,8 @@ def test_model_identity_from_the_workflow_path():
     assert showcase.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
     assert showcase.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
         "efficientnet_attention", 0)
-    with pytest.raises(ValueError, match="models/<backbone>/seed<k>/model.pt"):
+    assert showcase.model_identity("results/models/aisfx/seed3/refit/model.pt") == ("aisfx", 3)
+    with pytest.raises(ValueError, match="models/<backbone>/seed<k>/\\[refit/\\]model.pt"):
         showcase.model_identity("elsewhere/model.pt")
 
 

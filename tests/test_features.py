@@ -128,3 +128,25 @@ def test_computing_a_split_imports_no_librosa(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
     assert np.load(tmp_path / "f.npy").shape[0] == 2
+
+
+def test_stacked_stores_read_as_one(tmp_path):
+    """FeatureStore.stacked: rows of the second store follow the first's, read back as written."""
+    import pandas as pd
+
+    from arseg.features.store import FeatureStore
+
+    stores = []
+    for name, rows in (("a", 3), ("b", 2)):
+        array = np.arange(rows * 4 * 2, dtype=np.float32).reshape(rows, 4, 2) + (1000 if name == "b" else 0)
+        np.save(tmp_path / f"{name}.npy", array)
+        pd.DataFrame({"row": range(rows), "filename": [f"{name}_{i}.wav" for i in range(rows)]}).to_csv(
+            tmp_path / f"{name}.index.tsv", sep="\t", index=False)
+        stores.append(FeatureStore(tmp_path / f"{name}.npy", tmp_path / f"{name}.index.tsv"))
+    both = FeatureStore.stacked(stores)
+    assert len(both.array) == 5 and both.array.shape == (5, 4, 2)
+    assert both.row == {"a_0.wav": 0, "a_1.wav": 1, "a_2.wav": 2, "b_0.wav": 3, "b_1.wav": 4}
+    for name, row in both.row.items():
+        np.testing.assert_array_equal(both[name], stores[name[0] == "b"][name])
+    rows = np.array([4, 0, 3, 2])
+    np.testing.assert_array_equal(both.array[rows], np.stack([both.array[r] for r in rows]))

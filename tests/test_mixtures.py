@@ -231,3 +231,17 @@ def test_long_silences_split_an_event_short_ones_do_not():
     assert len(regions) == 2
     assert abs(regions[0][0] - 0.5) < 0.05 and abs(regions[0][1] - 1.6) < 0.05
     assert abs(regions[1][0] - 3.0) < 0.05 and abs(regions[1][1] - 4.0) < 0.05
+
+
+def test_a_later_set_continues_the_split_stream(corpus, tmp_path):
+    """Mixtures from `first` on are those a longer run of the split makes there (the refit
+    mixtures continue the validation mixtures' stream with new mixtures)."""
+    root, clips = corpus
+    cfg = MixtureConfig(duration=3.0, sample_rate=RATE)
+    whole = generate_split(clips, root / "audio", tmp_path / "whole", "test", 5, cfg, seed=1)
+    later = generate_split(clips, root / "audio", tmp_path / "later", "test", 3, cfg, seed=1, first=2)
+    assert sorted(later["filename"].unique()) == ["test_00002.wav", "test_00003.wav", "test_00004.wav"]
+    pd.testing.assert_frame_equal(later.reset_index(drop=True),
+                                  whole[whole["filename"].isin(later["filename"])].reset_index(drop=True))
+    for name in later["filename"].unique():
+        assert (tmp_path / "later" / "audio" / name).read_bytes() == (tmp_path / "whole" / "audio" / name).read_bytes()

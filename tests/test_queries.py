@@ -38,3 +38,15 @@ def test_queries_are_deterministic_and_seeded():
     b = make_queries(EVENTS, CLIPS, "test", negatives_per_mixture=2, seed=0)
     pd.testing.assert_frame_equal(a, b)
     assert len(make_queries(EVENTS, CLIPS, "test", negatives_per_mixture=0, seed=0)) == 6
+
+
+def test_a_later_set_asks_what_the_whole_split_asks_of_its_mixtures():
+    """make_queries with `first` (the index of the set's first mixture) draws each mixture's
+    queries as the whole split's table does."""
+    whole = make_queries(EVENTS, CLIPS, "test", negatives_per_mixture=2, seed=0)
+    later = make_queries(EVENTS[EVENTS["filename"] == "test_00001.wav"], CLIPS, "test", negatives_per_mixture=2,
+                         seed=0, first=1)
+    pd.testing.assert_frame_equal(later, whole[whole["filename"] == "test_00001.wav"].reset_index(drop=True))
+    unshifted = make_queries(EVENTS[EVENTS["filename"] == "test_00001.wav"], CLIPS, "test", negatives_per_mixture=2,
+                             seed=0)
+    assert not unshifted.equals(later)

@@ -44,6 +44,12 @@ CASES = {
     "augmentation": ({"mixtures.augment": {"pitch_semitones": 2.0}},
                      {"mixtures": 1, "features": 1, "queries": 1, "embed_queries": 1, "dataset_figure": 1, **MODEL}),
     "queries": ({"queries.negatives_per_mixture": 1}, QUERIES),
+    # A refit: its own mixtures, features, queries and their embeddings, and the second model,
+    # which is scored: test predictions and all after them. The first training, its history
+    # figure and its validation predictions stay.
+    "a refit": ({"mixtures.count.refit": 6},
+                {"mixtures": 1, "features": 1, "queries": 1, "embed_refit_queries": 1, "refit": 1,
+                 **AFTER_MODEL, "predict": 1, "training_figure": 0}),
     # Example queries: the encoder's checkpoint and every clip's embedding; the demo asks them too.
     "example queries": ({"queries.examples": True},
                         {"fetch_encoder": 1, "embed_examples": 1, "demo_mixtures": 1, "demo_embeddings": 1,

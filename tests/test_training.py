@@ -264,3 +264,50 @@ def test_selecting_on_validation_event_f1_keeps_that_epoch_and_counts_patience_o
     kept = {k: v for k, v in states[1].items()}
     assert all(torch.equal(saved.state_dict()[k], kept[k]) for k in kept)  # epoch 2's weights
     assert extra["epoch_kept"] == 2 and extra["best_val_loss"] == pytest.approx(history["val_loss"][1])
+
+
+def test_a_refit_stops_where_its_first_training_kept_and_keeps_its_decoding(tmp_path, monkeypatch):
+    """The refit runs the first training's schedule up to the epoch that one kept, keeps its
+    last epoch (no validation: its clips are trained on) and the first model's decoding."""
+    from arseg.train.run import refit_model
+
+    cfg = dataclasses.replace(CFG, epochs=4, patience=4)
+    torch.manual_seed(cfg.seed)
+    train_model(ReferringSegmenter(MODEL), synthetic_split(0), synthetic_split(1), cfg, tmp_path / "first.pt",
+                tmp_path / "first.tsv", tmp_path / "first_state.pt")
+    first, first_extra = load_model(tmp_path / "first.pt")
+    states = []
+    original_record = loop.record_epoch
+
+    def record(run, *args, **kwargs):
+        original_record(run, *args, **kwargs)
+        states.append(copy.deepcopy(run.model.state_dict()))
+
+    monkeypatch.setattr(loop, "record_epoch", record)
+    monkeypatch.setattr(loop, "evaluate_loss", lambda *a, **k: pytest.fail("a refit has no validation"))
+    torch.manual_seed(cfg.seed)
+    more = synthetic_split(2, n=12)
+    history = refit_model(ReferringSegmenter(MODEL), more, cfg, tmp_path / "first.pt", tmp_path / "refit.pt",
+                          tmp_path / "refit.tsv", tmp_path / "refit_state.pt")
+    assert len(history) == first_extra["epoch_kept"] and "val_loss" not in history
+    assert list(history["best"]) == [1] * len(history)
+    refit, extra = load_model(tmp_path / "refit.pt")
+    assert all(torch.equal(refit.state_dict()[k], v) for k, v in states[-1].items())  # its last epoch
+    assert not same_weights(refit, first)
+    assert (refit.cfg.threshold, refit.cfg.gate, refit.cfg.merge_gap) == (first.cfg.threshold, first.cfg.gate,
+                                                                           first.cfg.merge_gap)
+    assert extra["validation_decoding"] == first_extra["validation_decoding"]
+    assert extra["refit_of"] == str(tmp_path / "first.pt") and extra["epoch_kept"] == first_extra["epoch_kept"]
+    assert not (tmp_path / "refit_state.pt").exists()
+
+
+def test_stop_after_ends_the_schedule_early_without_changing_its_course(tmp_path):
+    """Stopped after epoch 2 of a 4-epoch schedule, a run equals the full run's epoch 2."""
+    full = dataclasses.replace(CFG, epochs=4, patience=4)
+    runs = {}
+    for name, cfg in {"full": full, "stopped": dataclasses.replace(full, stop_after=2)}.items():
+        torch.manual_seed(cfg.seed)
+        model = ReferringSegmenter(MODEL)
+        runs[name] = loop.train(model, synthetic_split(0), None, cfg, tmp_path / f"{name}.pt")
+    assert len(runs["stopped"].history) == 2 and len(runs["full"].history) == 4
+    assert [h["train_loss"] for h in runs["stopped"].history] == [h["train_loss"] for h in runs["full"].history[:2]]

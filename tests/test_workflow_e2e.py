@@ -155,3 +155,51 @@ def test_results_carry_what_made_them(finished_run, capsys):
     assert f"code = commit {commit[:12]}" in printed
     assert f"version torch = {sidecar['versions']['torch']}" in printed
     assert "training.epochs = 2" in printed and "model.width = 0.125" in printed
+
+
+def test_a_refit_trains_again_on_the_validation_clips_and_is_the_model_scored(finished_run, tmp_path, capsys):
+    """mixtures.count.refit: the tiny run's model trained again on its training mixtures and
+    more of the validation clips, for the epochs it kept and with its decoding; that second
+    model predicts the test and is scored, the first still predicts validation."""
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    from arseg.cli import main
+    from arseg.model.segmenter import load_model
+
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    refit = workdir / "config" / "refit.yaml"
+    refit.write_text("mixtures: {count: {refit: 6}}\n")
+    runner.snakemake(workdir, "--cores", "2", configfile=[workdir / "config" / "test.yaml", refit])
+
+    results = workdir / "results"
+    events = pd.read_csv(results / "mixtures/refit/events.tsv", sep="\t")
+    assert sorted(events["filename"].unique()) == [f"val_{i:05d}.wav" for i in range(8, 14)]  # after the 8 val ones
+    clips = pd.read_csv(results / "corpus/clips.tsv", sep="\t")
+    assert set(events["clip_id"]) <= set(clips.loc[clips["split"] == "val", "clip_id"])
+    first, first_extra = load_model(results / "models/yoho/seed0/model.pt")
+    second, extra = load_model(results / "models/yoho/seed0/refit/model.pt")
+    assert extra["refit_of"] == "results/models/yoho/seed0/model.pt"
+    assert extra["epochs_run"] == first_extra["epoch_kept"]
+    assert extra["validation_decoding"] == first_extra["validation_decoding"]
+    assert second.cfg.threshold == first.cfg.threshold and second.cfg.merge_gap == first.cfg.merge_gap
+    history = pd.read_csv(results / "models/yoho/seed0/refit/history.tsv", sep="\t")
+    assert "val_loss" not in history and len(history) == extra["epochs_run"]
+
+    def scores(run, split):
+        with np.load(run / f"results/predictions/yoho/seed0/{split}.scores.npz") as data:
+            return data["presence"]
+
+    assert np.array_equal(scores(workdir, "val"), scores(finished_run, "val"))  # the first model's
+    assert not np.array_equal(scores(workdir, "test"), scores(finished_run, "test"))
+    metrics = json.loads((results / "metrics/yoho/seed0.json").read_text())
+    assert metrics["provenance"]["model"]["config"]["mixtures"]["count"]["refit"] == 6
+
+    capsys.readouterr()
+    assert main(["models", str(results), "--json"]) == 0
+    rows = {row["path"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[str(results / "models/yoho/seed0/refit/model.pt")]["event_f1"] == metrics["overall"]["event_f1"]
+    assert rows[str(results / "models/yoho/seed0/model.pt")]["event_f1"] is None

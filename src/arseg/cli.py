@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser(
         "models", help="list trained models with their test metrics and what made them",
-        description="List the models a workflow run trained (RESULTS_DIR/models/{backbone}/seed{k}/model.pt) with "
-                    "their query kind, size and test metrics (RESULTS_DIR/metrics/{backbone}/seed{k}.json), then "
+        description="List the models a workflow run trained (RESULTS_DIR/models/{backbone}/seed{k}/model.pt, and "
+                    "its refit/model.pt with mixtures.count.refit) with their query kind, size and test metrics "
+                    "(RESULTS_DIR/metrics/{backbone}/seed{k}.json: the refit's where there is one), then "
                     "what made them: the code version, package versions and config values each was trained with "
                     "(values shared by every model once, then those that differ).")
     models.add_argument("results", nargs="?", type=Path, default=Path("results"), metavar="RESULTS_DIR",
@@ -376,17 +377,25 @@ def _print_entry(entry: dict) -> None:
 
 
 def list_models(results: Path) -> list[dict]:
-    """One row per results/models/{backbone}/seed{k}/model.pt, with test metrics if present."""
+    """One row per results/models/{backbone}/seed{k}/model.pt and per refit of one
+    (.../seed{k}/refit/model.pt), with test metrics if present: on the refit where there is
+    one, since it is the model scored."""
     from arseg.model.segmenter import ModelFileError, load_model
 
+    def seed_dir(path: Path) -> Path:
+        return path.parent.parent if path.parent.name == "refit" else path.parent
+
     def order(path: Path):
-        seed = path.parent.name.removeprefix("seed")
-        return path.parent.parent.name, int(seed) if seed.isdigit() else 1 << 30, seed
+        seed = seed_dir(path).name.removeprefix("seed")
+        return seed_dir(path).parent.name, int(seed) if seed.isdigit() else 1 << 30, seed, path.parent.name == "refit"
 
     rows = []
-    for path in sorted(results.glob("models/*/seed*/model.pt"), key=order):
-        backbone, seed = path.parent.parent.name, path.parent.name.removeprefix("seed")
+    paths = [*results.glob("models/*/seed*/model.pt"), *results.glob("models/*/seed*/refit/model.pt")]
+    for path in sorted(paths, key=order):
+        backbone, seed = seed_dir(path).parent.name, seed_dir(path).name.removeprefix("seed")
+        scored = path.parent.name == "refit" or not (path.parent / "refit" / "model.pt").is_file()
         row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path),
+               "refit": path.parent.name == "refit",
                "query": None, "parameters": None, "width": None,
                "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok",
                "provenance": None}
@@ -405,7 +414,7 @@ def list_models(results: Path) -> list[dict]:
                 reason = reason.split(" (")[0][:100]
             row["status"] = f"unusable: {reason}"
         metrics = results / "metrics" / backbone / f"seed{seed}.json"
-        if metrics.is_file():
+        if scored and metrics.is_file():
             try:
                 data = json.loads(metrics.read_text())
                 row["event_f1"] = _get(data, "overall", "event_f1")
@@ -454,7 +463,8 @@ def print_provenance(rows: list[dict]) -> None:
     every model printed once, the others per model."""
     from arseg.provenance import describe_code, flatten
 
-    made = {f"{r['backbone']} seed {r['seed']}": r.get("provenance") or {} for r in rows}
+    made = {f"{r['backbone']} seed {r['seed']}{' refit' if r.get('refit') else ''}": r.get("provenance") or {}
+            for r in rows}
     unknown = [name for name, record in made.items() if not record]
     made = {name: record for name, record in made.items() if record}
     if unknown:

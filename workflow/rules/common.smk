@@ -27,13 +27,16 @@ from arseg.rule_io import Untracked
 check_config(config)
 
 SPLITS = ["train", "val", "test"]
+# With mixtures.count.refit, every model is trained a second time, on its training mixtures
+# and that many more made of the validation clips (the refit rule), and the second is the one scored.
+REFIT = config["mixtures"]["count"]["refit"] > 0
 BACKBONES = config["model"]["backbones"]
 SEEDS = config["model"]["seeds"]
 ENVS = "../../envs"
 
 
 wildcard_constraints:
-    split="train|val|test",
+    split="train|val|test|refit",
     backbone="|".join(BACKBONES),
     seed=r"\d+",
 
@@ -100,7 +103,7 @@ def get_corpus_config():
 def get_data_config(splits):
     """The config values the data of these splits is made from (corpus, mixtures, queries), for
     the provenance record of a model trained or scored on it."""
-    others = [f"mixtures/count/{split}" for split in SPLITS if split not in splits]
+    others = [f"mixtures/count/{split}" for split in [*SPLITS, "refit"] if split not in splits]
     return get_config_subset(*get_corpus_config(), "mixtures", "queries", "audio", drop=[*UNTRACKED, *others])
 
 
@@ -115,6 +118,29 @@ def get_model_config(wildcards):
     subset["model"]["backbone"] = wildcards.backbone
     subset["training"].update(config["training"]["per_backbone"].get(wildcards.backbone, {}))
     return merge_configs(subset)
+
+
+def mixture_set(split):
+    """A mixture set's corpus split, and the index of its first mixture: the refit mixtures
+    continue the validation clips' stream after the validation mixtures."""
+    if split == "refit":
+        return "val", config["mixtures"]["count"]["val"]
+    return split, 0
+
+
+def scored_model(output, backbone="{backbone}", seed="{seed}"):
+    """A file (named as in the train rule's output) of the model that is scored and shown: the
+    refit's where there is one, else the first training's; a pattern by default."""
+    made_by = rules.refit if REFIT else rules.train
+    return getattr(made_by.output, output).format(backbone=backbone, seed=seed)
+
+
+def get_predicting_model(wildcards):
+    """The scored model predicts the test split; the validation split is predicted by the first
+    training, for which validation chooses (a refit trains on the validation clips)."""
+    if wildcards.split == "val":
+        return rules.train.output.model.format(**wildcards)
+    return scored_model("model", wildcards.backbone, wildcards.seed)
 
 
 def feature_dir(backbone):
@@ -170,6 +196,11 @@ def get_embeddings(wildcards=None):
     if config["model"]["query_encoder"] == "text":
         return "results/queries/embeddings.npz"
     return []
+
+
+def get_refit_embeddings(wildcards=None):
+    """Text models: the first trainings' query embeddings and the refit mixtures' own."""
+    return [get_embeddings(), rules.embed_refit_queries.output.embeddings] if get_embeddings() else []
 
 
 def get_demo_embeddings(wildcards=None):

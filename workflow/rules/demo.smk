@@ -41,7 +41,7 @@ rule demo_embeddings:
 # tables, pictures, cut-out audio); the summary scores them against the reference.
 rule demo:
     input:
-        models=expand(rules.train.output.model, backbone=BACKBONES, seed=SEEDS),
+        models=expand(scored_model("model"), backbone=BACKBONES, seed=SEEDS),
         metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
         events=rules.demo_mixtures.output.events,
         queries=rules.demo_mixtures.output.queries,

@@ -1,7 +1,7 @@
 # Segments and bin scores of one model for every query of a split.
 rule predict:
     input:
-        model=rules.train.output.model,
+        model=get_predicting_model,
         features=get_features("npy"),
         index=get_features("index.tsv"),
         queries=rules.queries.output.queries,
@@ -21,7 +21,8 @@ rule predict:
 
 
 # Every metric of one model: sed_eval on its test segments; sed_scores_eval (PSDS, F1) on its
-# test bin scores, with the F1 thresholds chosen on its validation bin scores.
+# test bin scores, with the F1 thresholds chosen on its validation bin scores (a refit's: on
+# those of its first training, get_predicting_model).
 rule evaluate:
     input:
         segments=expand(rules.predict.output.segments, split="test", allow_missing=True),
@@ -31,7 +32,7 @@ rule evaluate:
         val_queries=expand(rules.queries.output.queries, split="val"),
         events=expand(rules.mixtures.output.events, split="test"),
         val_events=expand(rules.mixtures.output.events, split="val"),
-        model_provenance=rules.train.output.provenance,
+        model_provenance=scored_model("provenance"),
     output:
         metrics=report("results/metrics/{backbone}/seed{seed}.json", caption="../../report/metrics.rst",
                        category="6. Raw metrics", subcategory="{backbone}",

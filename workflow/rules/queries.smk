@@ -9,6 +9,8 @@ rule queries:
         negatives=lookup(within=config, dpath="queries/negatives_per_mixture"),
         seed=lookup(within=config, dpath="queries/seed"),
         examples=lookup(within=config, dpath="queries/examples"),
+        clips_of=lambda wc: mixture_set(wc.split)[0],
+        first=lambda wc: mixture_set(wc.split)[1],
     log:
         "results/logs/queries/{split}.log",
     conda:
@@ -25,6 +27,21 @@ rule embed_queries:
         embeddings="results/queries/embeddings.npz",
     log:
         "results/logs/embed_queries.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/embed_queries.py"
+
+
+# The refit mixtures' query texts, in a file of their own, so that asking for a refit does not
+# change the embeddings the first trainings read (and rerun them).
+rule embed_refit_queries:
+    input:
+        queries=expand(rules.queries.output.queries, split="refit"),
+    output:
+        embeddings="results/queries/refit_embeddings.npz",
+    log:
+        "results/logs/embed_refit_queries.log",
     conda:
         f"{ENVS}/torch.yaml"
     script:

@@ -29,3 +29,35 @@ rule train:
         f"{ENVS}/torch.yaml"
     script:
         "../../scripts/train.py"
+
+
+# The same backbone and seed trained again, from the start, on the training mixtures and the
+# refit mixtures (made of the validation clips): as many epochs as the first training kept,
+# its decoding, no validation of its own (its clips are now trained on).
+rule refit:
+    input:
+        features=get_features("npy", ["train", "refit"]),
+        index=get_features("index.tsv", ["train", "refit"]),
+        encoder=get_encoder,
+        queries=expand(rules.queries.output.queries, split=["train", "refit"]),
+        events=expand(rules.mixtures.output.events, split=["train", "refit"]),
+        embeddings=get_refit_embeddings,
+        examples=get_examples,
+        first=rules.train.output.model,
+    output:
+        model="results/models/{backbone}/seed{seed}/refit/model.pt",
+        history="results/models/{backbone}/seed{seed}/refit/history.tsv",
+        provenance="results/models/{backbone}/seed{seed}/refit/provenance.json",
+    params:
+        config=get_model_config,
+        data=get_data_config(["train", "val", "refit"]),
+    threads: lookup(within=config, dpath="training/threads")
+    priority: lambda wildcards: training_priority(wildcards.backbone)
+    resources:
+        gpu=1,
+    log:
+        "results/logs/refit/{backbone}/seed{seed}.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/train.py"

@@ -316,9 +316,12 @@ def augmenting(load_clip, rng: np.random.Generator, augment: AugmentConfig, samp
 
 
 def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: str, count: int,
-                   cfg: MixtureConfig, seed: int, augment: AugmentConfig = AugmentConfig()) -> pd.DataFrame:
+                   cfg: MixtureConfig, seed: int, augment: AugmentConfig = AugmentConfig(),
+                   first: int = 0) -> pd.DataFrame:
     """Write `count` mixtures of one split to out_dir/audio and their events to out_dir/events.tsv;
-    with `augment` active, every event's clip is augmented (arseg.data.augment)."""
+    with `augment` active, every event's clip is augmented (arseg.data.augment). `first`: the
+    index of the first mixture, so that a later set continues the split's stream (the refit
+    mixtures, after the validation mixtures) with mixtures of its own."""
     pool = clips[clips["split"] == split]
     if pool.empty:
         raise ValueError(f"corpus has no clips in split {split!r}")
@@ -333,7 +336,7 @@ def generate_split(clips: pd.DataFrame, audio_dir: Path, out_dir: Path, split: s
     stream = SPLITS.index(split)  # the split's seed word, shared by its noise bank and its mixtures
     noise = NoiseBank(seed, stream, cfg)
     rows = []
-    for index in tqdm(range(count), desc=f"mixtures {split}", unit="mix"):
+    for index in tqdm(range(first, first + count), desc=f"mixtures {split}", unit="mix"):
         rng = np.random.default_rng([seed, stream, index])
         draw = draw_back_to_back if cfg.layout == "back_to_back" else draw_events
         events = draw(rng, pools, cfg)

@@ -20,14 +20,16 @@ QUERY_COLUMNS = ["query_id", "filename", "text", "kind", "target_label", "positi
 
 
 def make_queries(events: pd.DataFrame, clips: pd.DataFrame, split: str, negatives_per_mixture: int,
-                 seed: int, examples: bool = False) -> pd.DataFrame:
-    """Build the query table of one split from its events and the split's clips."""
+                 seed: int, examples: bool = False, first: int = 0) -> pd.DataFrame:
+    """Build the query table of one split from its events and the split's clips. `first`: the
+    index of the first mixture (generate_split's), so each mixture's queries are drawn alike
+    in whichever set it is."""
     pool = clips[clips["split"] == split]
     categories = sorted(pool["category"].unique())
     descriptions = {c: pool.loc[pool["category"] == c, "description"].tolist() for c in categories}
     clip_ids = {c: sorted(pool.loc[pool["category"] == c, "clip_id"]) for c in categories}
     rows = []
-    for index, (filename, group) in enumerate(events.groupby("filename", sort=True)):
+    for index, (filename, group) in enumerate(events.groupby("filename", sort=True), start=first):
         rng = np.random.default_rng([seed, SPLITS.index(split), index])
         queries = []
         for event in group.drop_duplicates("event_label").itertuples(index=False):

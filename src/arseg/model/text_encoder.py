@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from arseg.io import atomic
-from arseg.io.optional_input import optional_input
 
 EMBEDDING_DIM = 384
 
@@ -32,10 +31,15 @@ def encode(texts: list[str], encoder=None, batch_size: int = 64) -> np.ndarray:
 
 
 def load_cache(embeddings) -> "EmbeddingCache | None":
-    """The cache a rule names as input: a path, or a list of at most one path (empty for
-    label models, which embed no text)."""
-    path = optional_input(embeddings)
-    return EmbeddingCache.load(path) if path else None
+    """The cache a rule names as input: a path, or a list of paths (empty for label models,
+    which embed no text; several for a refit, whose own mixtures' texts are a file of their
+    own), read as one."""
+    paths = [embeddings] if isinstance(embeddings, (str, os.PathLike)) else list(embeddings or [])
+    if not paths:
+        return None
+    caches = [EmbeddingCache.load(path) for path in paths]
+    texts = [t for cache in caches for t in cache.texts]
+    return EmbeddingCache(texts, np.concatenate([cache.vectors for cache in caches]))
 
 
 class EmbeddingCache:

@@ -29,7 +29,7 @@ from arseg.eval.scoring import EvalConfig, estimated_events, f1_from_counts, ref
 from arseg.eval.sed_metrics import evaluate, per_query_counts
 from arseg.io import atomic
 
-MODEL_PATH = re.compile(r"(?:^|/)models/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/model\.pt$")
+MODEL_PATH = re.compile(r"(?:^|/)models/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/(?:refit/)?model\.pt$")
 METRICS_PATH = re.compile(r"(?:^|/)metrics/(?P<backbone>[^/]+)/seed(?P<seed>\d+)\.json$")
 
 
@@ -37,10 +37,10 @@ METRICS_PATH = re.compile(r"(?:^|/)metrics/(?P<backbone>[^/]+)/seed(?P<seed>\d+)
 
 
 def model_identity(path: str | Path) -> tuple[str, int]:
-    """(backbone, seed) of results/models/{backbone}/seed{seed}/model.pt."""
+    """(backbone, seed) of results/models/{backbone}/seed{seed}/model.pt (or its refit/model.pt)."""
     match = MODEL_PATH.search(Path(path).as_posix())
     if not match:
-        raise ValueError(f"{path}: not a path of the form models/<backbone>/seed<k>/model.pt")
+        raise ValueError(f"{path}: not a path of the form models/<backbone>/seed<k>/[refit/]model.pt")
     return match["backbone"], int(match["seed"])
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     mix_gain_db: float = 3.0      # the other mixture's gain is drawn from +-this (dB)
     cuda_batch_scale: int = 4  # on a GPU: this many times more mixtures per batch, bf16 autocast
     select_on: str = "loss"  # the epoch kept (and patience counted) by "loss" or "event_f1" on validation
+    stop_after: int = 0  # >0: stop after this epoch of the schedule (a refit: where its first training kept)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -245,12 +246,13 @@ class Run:
     best_state: dict | None = None
 
 
-def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData, cfg: TrainConfig,
+def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData | None, cfg: TrainConfig,
           state_path: Path, fingerprint: str = "", device: str | None = None, name: str = "",
           score: Callable[[ReferringSegmenter], float] | None = None) -> Run:
     """Train with early stopping on validation loss, or, with `score` (the model's validation
     event F1 with its decoding chosen, higher is better), on that; leave the best weights in
-    `model` and return the run (its history and best selection value).
+    `model` and return the run (its history and best selection value). Without `val_data`
+    (a refit), the last epoch is kept.
 
     After every epoch the full state goes to `state_path`, so a killed job resumes from
     its last finished epoch and ends with the same result as an uninterrupted run (CPU).
@@ -265,14 +267,15 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData,
     run = start_run(model, train_data, cfg, device)
     resume(run, state_path, fingerprint, device, name)
     rows = answered_rows(train_data)
-    for epoch in range(len(run.history), cfg.epochs):
+    for epoch in range(len(run.history), min(cfg.stop_after or cfg.epochs, cfg.epochs)):
         if epoch_since_best(run.history) >= cfg.patience:
             break
         began = time.perf_counter()
         train_loss, tag_loss = train_epoch(run, train_data, rows, epoch, cfg, device, state_path, name)
         run.schedule.step()
-        val_loss = evaluate_loss(model, val_data, cfg, device)
-        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began, None if score is None else score(model))
+        val_loss = None if val_data is None else evaluate_loss(model, val_data, cfg, device)
+        record_epoch(run, epoch, train_loss, tag_loss, val_loss, began,
+                     None if score is None or val_data is None else score(model))
         save_state(run, state_path, fingerprint)
     model.load_state_dict(run.best_state)
     return run
@@ -369,11 +372,13 @@ def step(run: Run, objective: torch.Tensor) -> None:
     run.optimizer.step()
 
 
-def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None, val_loss: float,
+def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None, val_loss: float | None,
                  began: float, val_event_f1: float | None = None) -> None:
-    """Keep the weights if validation improved (its loss, or its event F1 where given); add the
-    epoch to the history."""
-    entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss}
+    """Keep the weights if validation improved (its loss, or its event F1 where given; without
+    validation, always); add the epoch to the history."""
+    entry = {"epoch": epoch + 1, "train_loss": train_loss}
+    if val_loss is not None:
+        entry["val_loss"] = val_loss
     if val_event_f1 is not None:
         entry["val_event_f1"] = val_event_f1
     value = selection_value(entry)
@@ -383,14 +388,16 @@ def record_epoch(run: Run, epoch: int, train_loss: float, tag_loss: float | None
     run.history.append({**entry, "best": int(value <= run.best), "seconds": time.perf_counter() - began})
     if tag_loss is not None:
         run.history[-1]["tag_loss"] = tag_loss
-    print(f"epoch {epoch + 1}: train {train_loss:.4f} val {val_loss:.4f}"
+    print(f"epoch {epoch + 1}: train {train_loss:.4f}" + ("" if val_loss is None else f" val {val_loss:.4f}")
           + ("" if val_event_f1 is None else f" val event F1 {val_event_f1:.3f}"), flush=True)
 
 
 def selection_value(entry: dict) -> float:
     """What an epoch is chosen by, lower is better: minus its validation event F1 where it was
-    scored, else its validation loss."""
-    return -entry["val_event_f1"] if "val_event_f1" in entry else entry["val_loss"]
+    scored, else its validation loss; without validation, the later epoch."""
+    if "val_event_f1" in entry:
+        return -entry["val_event_f1"]
+    return entry["val_loss"] if "val_loss" in entry else -entry["epoch"]
 
 
 def save_state(run: Run, state_path: Path, fingerprint: str) -> None:

@@ -1,6 +1,7 @@
 """The train rule's run, from the workflow's files to a model file: read the inputs the rule
 names, build the model and the splits, train (the loop in `train.loop`), choose the decoding on
-validation (`train.calibrate`), save. Kept out of the rule script so it stays thin and this is
+validation (`train.calibrate`), save; or the refit rule's run, which trains again on more data and keeps
+what validation chose for the first. Kept out of the rule script so it stays thin and this is
 testable without Snakemake."""
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from arseg.io import atomic
 from arseg.io.optional_input import optional_input
 from arseg.model.examples import EXAMPLE_DIM, load_bank
 from arseg.model.query_inputs import supported, table_inputs
-from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, save_model
 from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate
 from arseg.train.example_classifier import fit_example_classifier
@@ -30,9 +31,10 @@ from arseg.train.loop import SplitData, TrainConfig, build_split, train, validat
 def train_one(features, index, queries, events, embeddings, model_cfg: ModelConfig, train_cfg: TrainConfig,
               model_path: Path, history_path: Path, state_path: Path, threads: int = 1,
               provenance_configs=(), provenance_path: Path | None = None, encoder: Path | None = None,
-              examples=()):
+              examples=(), refit_of: Path | None = None):
     """features/index/queries/events: [train, val] paths each (the pretrained encoder's
-    features for a backbone that reads them). provenance_configs: the config subsets the
+    features for a backbone that reads them). With `refit_of` (the first training's model
+    file), [train, refit] instead, both trained on: see refit_model. provenance_configs: the config subsets the
     model is made from (the rule's params), recorded in the model file and, as JSON, at
     provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
     queries: its weights go into the model file. examples: every corpus clip's embedding (a
@@ -57,6 +59,9 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         fit_examples(model, bank, cache)
     stores = [FeatureStore(npy, idx) for npy, idx in zip(features, index)]
     tables, split_events = [supported(model, t) for t in tables], [read_events(e) for e in events]
+    if refit_of is not None:  # every set is trained on: one training split
+        stores, tables = [FeatureStore.stacked(stores)], [pd.concat(tables, ignore_index=True)]
+        split_events = [pd.concat(split_events, ignore_index=True)]
 
     def split_data(i: int, table: pd.DataFrame):
         return build_split(stores[i].array, stores[i].row, table, split_events[i],
@@ -64,16 +69,18 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     # Example queries do not train the segmenter (nor choose its epoch); they take part in
     # choosing the decoding.
     splits = [split_data(i, t[t["kind"] != "example"]) for i, t in enumerate(tables)]
-    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
     print(f"{model_cfg.backbone}: {model.count_parameters(trainable=True):,} parameters trained; "
           f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
-    return train_model(model, splits[0], splits[1], dataclasses.replace(train_cfg, threads=threads),
-                       model_path, history_path, state_path, calibration=calibration,
-                       fingerprint=fingerprint(model_cfg, train_cfg,
-                                               [*features, *index, *queries, *events,
-                                                *(p for p in (encoder, optional_input(examples)) if p)]),
+    inputs = [*features, *index, *queries, *events, *(p for p in (encoder, optional_input(examples), refit_of) if p)]
+    train_cfg = dataclasses.replace(train_cfg, threads=threads)
+    if refit_of is not None:
+        return refit_model(model, splits[0], train_cfg, Path(refit_of), model_path, history_path, state_path,
+                           fingerprint=fingerprint(model_cfg, train_cfg, inputs), provenance=made_by)
+    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
+    return train_model(model, splits[0], splits[1], train_cfg, model_path, history_path, state_path,
+                       calibration=calibration, fingerprint=fingerprint(model_cfg, train_cfg, inputs),
                        provenance=made_by)
 
 
@@ -127,14 +134,37 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
     score = (lambda m: choose_decoding(m)["chosen"]["event_f1"]) if cfg.select_on == "event_f1" else None
     run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path), score=score)
     decoding = choose_decoding(model)
-    calibrate.apply_decoding(model, decoding["chosen"])
     print(f"decoding chosen on validation: {decoding['chosen']}")
+    kept = [h for h in run.history if h["best"]][-1]  # the last epoch that was the best so far
+    return save_run(model, run, decoding, {"best_val_loss": kept["val_loss"], "epoch_kept": kept["epoch"]},
+                    model_path, history_path, state_path, provenance)
+
+
+def refit_model(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig, first: Path, model_path: Path,
+                history_path: Path, state_path: Path, fingerprint: str = "", device: str | None = None,
+                provenance: dict | None = None) -> pd.DataFrame:
+    """Train again, from the start, on more data (the training and the refit mixtures, whose
+    clips are the validation split's): what validation chose for the `first` model file (the
+    same backbone and seed trained on the training mixtures alone) is kept, as validation can
+    no longer choose: the same schedule stopped at the epoch it kept, and its decoding."""
+    _, first_extra = load_model(first)
+    decoding = first_extra["validation_decoding"]
+    run = train(model, train_data, None, dataclasses.replace(cfg, stop_after=first_extra["epoch_kept"]), state_path,
+                fingerprint, device, name=str(model_path))
+    print(f"refit for {len(run.history)} epochs (as {first} kept) with its decoding: {decoding['chosen']}")
+    return save_run(model, run, decoding, {"epoch_kept": len(run.history), "refit_of": str(first)},
+                    model_path, history_path, state_path, provenance)
+
+
+def save_run(model: ReferringSegmenter, run, decoding: dict, extra: dict, model_path: Path, history_path: Path,
+             state_path: Path, provenance: dict | None) -> pd.DataFrame:
+    """Write the trained model with its decoding (and `extra`), and its history; the resumable
+    state is removed once the model is saved."""
+    calibrate.apply_decoding(model, decoding["chosen"])
     model.cpu()
     history = pd.DataFrame(run.history)
-    kept = [h for h in run.history if h["best"]][-1]  # the last epoch that was the best so far
-    save_model(model, model_path, extra={"best_val_loss": kept["val_loss"], "epoch_kept": kept["epoch"],
-                                         "epochs_run": len(run.history),
-                                         "validation_decoding": decoding}, provenance=provenance)
+    save_model(model, model_path, extra={**extra, "epochs_run": len(run.history), "validation_decoding": decoding},
+               provenance=provenance)
     atomic.write_tsv(history_path, history)
     state_path.unlink(missing_ok=True)  # finished: a rerun starts afresh
     return history
