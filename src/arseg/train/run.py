@@ -1,8 +1,8 @@
 """The train rule's run, from the workflow's files to a model file: read the inputs the rule
 names, build the model and the splits, train (the loop in `train.loop`), choose the decoding on
-validation (`train.calibrate`), save; or the refit rule's run, which trains again on more data and keeps
-what validation chose for the first. Kept out of the rule script so it stays thin and this is
-testable without Snakemake."""
+validation (`train.calibrate`), save; and the refit rule's, which trains again on more data and
+keeps what validation chose for the first. Kept out of the rule script so it stays thin and
+this is testable without Snakemake."""
 from __future__ import annotations
 
 import dataclasses
@@ -33,10 +33,10 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
               provenance_configs=(), provenance_path: Path | None = None, encoder: Path | None = None,
               examples=(), refit_of: Path | None = None):
     """features/index/queries/events: [train, val] paths each (the pretrained encoder's
-    features for a backbone that reads them). With `refit_of` (the first training's model
-    file), [train, refit] instead, both trained on: see refit_model. provenance_configs: the config subsets the
-    model is made from (the rule's params), recorded in the model file and, as JSON, at
-    provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
+    features for a backbone that reads them); with `refit_of` (the first training's model
+    file), [train, refit], both trained on (refit_model). provenance_configs: the config
+    subsets the model is made from (the rule's params), recorded in the model file and, as
+    JSON, at provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
     queries: its weights go into the model file. examples: every corpus clip's embedding (a
     path, or a list of at most one; none: the model takes no example queries); the model
     answers an example through the categories a classifier fitted on the training clips gives
