@@ -78,6 +78,7 @@ def test_report_builds(report_html):
     for field in ("Mixtures", "Model", "Training"):
         assert re.search(rf'field-name\\?">{field}', html), field
     assert "own output step (model.bin_seconds)" in html
+    assert "Every model scored here is a" not in html  # no refit in this run
 
 
 def test_unknown_config_key_fails_before_any_job(tmp_path):
@@ -197,6 +198,9 @@ def test_a_refit_trains_again_on_the_validation_clips_and_is_the_model_scored(fi
     assert not np.array_equal(scores(workdir, "test"), scores(finished_run, "test"))
     metrics = json.loads((results / "metrics/yoho/seed0.json").read_text())
     assert metrics["provenance"]["model"]["config"]["mixtures"]["count"]["refit"] == 6
+
+    runner.snakemake(workdir, "--report", "report.html", configfile=[workdir / "config" / "test.yaml", refit])
+    assert "Every model scored here is a <em>refit</em>" in (workdir / "report.html").read_text()
 
     capsys.readouterr()
     assert main(["models", str(results), "--json"]) == 0
