@@ -119,11 +119,16 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
     assert metrics["overall"]["n_queries"] > 0 and metrics["negatives"]["n_negative_queries"] > 0
     assert metrics["provenance"]["config"]["corpus"]["source"] == "folder"
     assert metrics["provenance"]["config"]["mixtures"]["augment"]["pitch_semitones"] > 0  # real.yaml's recipe
+    # and its refit: the model scored was trained again with mixtures of the validation clips
+    assert metrics["provenance"]["model"]["config"]["mixtures"]["count"]["refit"] == 8
+    refit = pd.read_csv(workdir / "results" / "mixtures" / "refit" / "events.tsv", sep="\t")
+    assert set(refit["clip_id"]) <= set(checked.loc[checked["split"] == "val", "clip_id"])
     # the pretrained backbone read the frozen encoder's features, computed once per split
     features = np.load(workdir / "results" / "features" / "aisfx" / "train.npy", mmap_mode="r")
     assert features.shape[1:] == (21, 768)  # 4 s at 186 ms per frame
     demo = json.loads((workdir / "results" / "demo" / "summary.json").read_text())
     assert demo["model"]["backbone"] == "aisfx", demo["model"]
+    assert demo["model"]["path"].endswith("aisfx/seed0/refit/model.pt"), demo["model"]
 
 
 def test_the_pretrained_backbone_with_its_last_block_trained_runs_beside_it(slice_run):
