@@ -393,9 +393,9 @@ def list_models(results: Path) -> list[dict]:
     paths = [*results.glob("models/*/seed*/model.pt"), *results.glob("models/*/seed*/refit/model.pt")]
     for path in sorted(paths, key=order):
         backbone, seed = seed_dir(path).parent.name, seed_dir(path).name.removeprefix("seed")
-        scored = path.parent.name == "refit" or not (path.parent / "refit" / "model.pt").is_file()
-        row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path),
-               "refit": path.parent.name == "refit",
+        refit = path.parent.name == "refit"
+        scored = refit or not (path.parent / "refit" / "model.pt").is_file()
+        row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path), "refit": refit,
                "query": None, "parameters": None, "width": None,
                "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok",
                "provenance": None}

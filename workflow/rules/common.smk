@@ -200,7 +200,8 @@ def get_embeddings(wildcards=None):
 
 def get_refit_embeddings(wildcards=None):
     """Text models: the first trainings' query embeddings and the refit mixtures' own."""
-    return [get_embeddings(), rules.embed_refit_queries.output.embeddings] if get_embeddings() else []
+    first = get_embeddings()
+    return [first, rules.embed_refit_queries.output.embeddings] if first else []
 
 
 def get_demo_embeddings(wildcards=None):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from arseg.io import atomic
+from arseg.io.optional_input import input_paths
 
 EMBEDDING_DIM = 384
 
@@ -34,10 +35,9 @@ def load_cache(embeddings) -> "EmbeddingCache | None":
     """The cache a rule names as input: a path, or a list of paths (empty for label models,
     which embed no text; several for a refit, whose own mixtures' texts are a file of their
     own), read as one."""
-    paths = [embeddings] if isinstance(embeddings, (str, os.PathLike)) else list(embeddings or [])
-    if not paths:
+    caches = [EmbeddingCache.load(path) for path in input_paths(embeddings)]
+    if not caches:
         return None
-    caches = [EmbeddingCache.load(path) for path in paths]
     texts = [t for cache in caches for t in cache.texts]
     return EmbeddingCache(texts, np.concatenate([cache.vectors for cache in caches]))
 
