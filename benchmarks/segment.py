@@ -106,7 +106,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
 
     from arseg.features.logmel import feature_config, log_mel
     from arseg.infer import segment
-    from arseg.infer.windows import decode_config, predict_bins, segments_from_bins
+    from arseg.infer.windows import model_decodings, predict_bins, segments_from_bins
     from arseg.io.audio import read_mono
     from arseg.model.query_inputs import query_inputs
     from arseg.model.segmenter import load_model, prepare_for_inference
@@ -131,7 +131,7 @@ def stages(wav: Path, model_path: Path, out: Path) -> dict[str, float]:
         bins = predict_bins(fast, logmel, inputs, batch_windows=16)
         times["model (predict_bins)"] = time.perf_counter() - t
         t = time.perf_counter()
-        decode = decode_config(model)
+        decode = model_decodings(model).text
         segments = [s for s in segments_from_bins(bins[0], model, meta.duration, decode)
                     if s[1] - s[0] >= segment.RESOLUTION]
         times["decode"] = time.perf_counter() - t

@@ -235,6 +235,32 @@ def test_segment_with_example_clips(example_models, tmp_path, capsys):
     assert all((tmp_path / "out" / f"{r['tsv'][:-4]}.png").exists() for r in results)
 
 
+def test_example_clips_are_decoded_with_the_models_example_decoding(tmp_path, capsys):
+    """A model whose text decoding keeps every bin (threshold 0) and whose example decoding
+    keeps none (a gate no score reaches): the text query answers, the example does not; an
+    override on the command line (--gate 0: none) applies to both."""
+    torch.manual_seed(0)
+    model = ReferringSegmenter(ModelConfig(query_encoder="text", example_dim=EXAMPLE_DIM, example_labels=["bell", "door"],
+                                           threshold=0.0, gate=0.0, merge_gap=1.0, **TINY)).eval()
+    model.cfg.example_decoding = {"threshold": 0.0, "gate": 1.0, "merge_gap": 1.0}
+    save_model(model, tmp_path / "model.pt")
+    recording, door = tmp_path / "street.wav", tmp_path / "door.wav"
+    sf.write(recording, noise(6.0), RATE)
+    sf.write(door, noise(1.5, seed=1), RATE)
+    argv = ["segment", recording, "--model", tmp_path / "model.pt", "--example", door, "-q", "a door", "--json",
+            "--no-cache"]
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "out")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["threshold"], report["gate"]) == (0.0, 0.0)
+    assert report["example_decoding"]["gate"] == 1.0
+    answered = {r["kind"]: len(r["segments"]) for r in report["files"][0]["results"]}
+    assert answered["text"] > 0 and answered["example"] == 0
+    code, out, err = run(capsys, *argv, "--gate", "0", "--out", tmp_path / "out2")
+    assert code == 0, err
+    assert all(r["segments"] for r in json.loads(out)["files"][0]["results"])
+
+
 @pytest.mark.parametrize("case, expected", [
     ("missing", "no such file"),
     ("unreadable", "not a readable audio file"),

@@ -68,6 +68,17 @@ def test_the_model_takes_examples_and_they_are_scored_as_a_kind(example_run):
     scored = np.load(results / "predictions" / "crnn" / "seed0" / "test.scores.npz")["query_id"]
     assert set(scored) == set(queries["query_id"])  # every kind answered
     assert set(predictions["query_id"]) <= set(queries["query_id"])
+    # Example queries have a decoding of their own, chosen on their validation queries
+    _, extra = load_model(results / "models" / "crnn" / "seed0" / "model.pt")
+    example_choice = extra["validation_decoding"]["example"]["chosen"]
+    assert model.cfg.example_decoding == {k: example_choice[k] for k in ("threshold", "gate", "merge_gap")}
+    with np.load(results / "predictions" / "crnn" / "seed0" / "test.scores.npz") as data:
+        used = dict(zip(data["query_id"], zip(data["threshold"], data["gate"])))
+    kinds = dict(zip(queries["query_id"], queries["kind"]))
+    for query_id, (threshold, gate) in used.items():
+        own = model.cfg.example_decoding if kinds[query_id] == "example" else \
+            {"threshold": model.cfg.threshold, "gate": model.cfg.gate}
+        assert (threshold, gate) == (own["threshold"], own["gate"])
 
 
 def test_the_demo_asks_by_example_as_arseg_segment_does(example_run):

@@ -133,3 +133,25 @@ def test_examples_figure_draws_the_predictions_references_and_scores(tmp_path, m
         assert drawn == pytest.approx([(on, off) for on, off in example["predicted"]])
         assert len(reference_bars.get_paths()) == len(example["reference"])
     matplotlib.pyplot.close("all")
+
+
+def test_examples_figure_draws_each_querys_own_threshold_and_gate(tmp_path, monkeypatch):
+    """Predictions record the threshold and gate that decoded each query (text queries and
+    example clips each have theirs): each example draws its own, the legend names none."""
+    hop = write_split(tmp_path, np.random.default_rng(2))
+    with np.load(tmp_path / "scores.npz") as data:
+        stored = dict(data)
+    n = len(stored["query_id"])
+    own = {q: (0.3 + 0.1 * (i % 2), 0.8) for i, q in enumerate(stored["query_id"].tolist())}
+    np.savez(tmp_path / "scores.npz", **{**stored, "threshold": np.array([t for t, _ in own.values()]),
+                                         "gate": np.full(n, 0.8)})
+    kept = captured(monkeypatch)
+    shown = figures.examples_figure(tmp_path / "features.npy", tmp_path / "index.tsv", tmp_path / "events.tsv",
+                                    tmp_path / "queries.tsv", tmp_path / "segments.tsv", tmp_path / "scores.npz",
+                                    count=4, hop_seconds=hop, model_name="yoho seed 0", out_png=tmp_path / "x.png")
+    assert {own[s["query_id"]][0] for s in shown} == {0.3, 0.4}  # both kinds of threshold among them
+    for example in shown:
+        assert example["levels"] == [pytest.approx(own[example["query_id"]][0]), pytest.approx(0.8)]
+    labels = [t.get_text() for t in kept[0].legends[0].get_texts()]
+    assert "decoding threshold (of the query's kind)" in labels and "gate 0.8: a segment must reach it somewhere" in labels
+    matplotlib.pyplot.close("all")

@@ -226,6 +226,56 @@ def test_a_cap_on_false_alarms_picks_the_best_setting_within_it():
     assert none["chosen"]["false_alarm_rate"] == min(r["false_alarm_rate"] for r in capped["grid"])
 
 
+def test_text_and_example_queries_each_get_their_own_decoding_under_the_cap():
+    """Text queries find their sounds weakly (0.35) and answer no absent one; example queries
+    find theirs at 0.55 but half-answer absent sounds (0.45): under a cap each kind gets the
+    best setting for itself (one pooled decoding would lose the text queries' sounds), and the
+    F1 reported is that of every query decoded as its kind is."""
+    import types
+
+    from arseg.eval.sed_metrics import EvalConfig, sed_eval_scores
+    from arseg.model.segmenter import ModelConfig, ReferringSegmenter
+    from arseg.train import calibrate
+
+    events = [[(1.0, 3.0)] if i % 2 else [] for i in range(80)]
+    query_target = np.stack([encode(e, N_BINS, BIN) for e in events])
+    bins = np.where(query_target[..., :1] > 0, 0.55, 0.0) * np.ones(3, np.float32)
+    bins[..., 1:] = query_target[..., 1:]
+    kinds = np.array(["description", "label"] * 20 + ["example"] * 40)
+    examples = np.flatnonzero(kinds == "example")
+    absent_examples = [q for q in examples if not events[q]]
+    bins[:40, :, 0] *= 0.35 / 0.55  # text queries: weak but clean
+    bins[absent_examples, 5:10, 0] = 0.45  # an example clip's absent sound half-answered
+    cfg = types.SimpleNamespace(bin_width=BIN, window_seconds=8.0)
+    result = calibrate.choose_decodings(bins, query_target, kinds, cfg, min_duration=0.1, max_false_alarm_rate=0.1)
+    text = calibrate.choose_decoding(bins[:40], query_target[:40], cfg, 0.1, max_false_alarm_rate=0.1)
+    example = calibrate.choose_decoding(bins[40:], query_target[40:], cfg, 0.1, max_false_alarm_rate=0.1)
+    assert result["chosen"] == text["chosen"] and result["example"]["chosen"] == example["chosen"]
+    assert text["chosen"]["threshold"] == 0.3 and example["chosen"]["threshold"] == 0.5  # 0.3 answers the absent
+    assert result["example"]["chosen"]["false_alarm_rate"] == 0.0 and result["example"]["chosen"]["event_f1"] == 1.0
+    assert result["chosen"]["event_f1"] == 1.0
+    # Pooled, one decoding must serve both: the example queries' threshold, and the text queries find nothing
+    pooled = calibrate.choose_decoding(bins, query_target, cfg, 0.1, max_false_alarm_rate=0.1)["chosen"]
+    assert pooled["threshold"] >= 0.5 and pooled["event_f1"] < result["event_f1"] == 1.0
+    # The reported F1: every query decoded with its kind's setting, scored by sed_eval
+    reference = {str(q): [(on, off) for on, off, _ in decode(t, BIN, DecodeConfig(0.5, 0.0, 0.0), 8.0)]
+                 for q, t in enumerate(query_target)}
+    own = {str(q): [(on, off) for on, off, _ in decode(
+        b, BIN, DecodeConfig((example if kinds[q] == "example" else text)["chosen"]["threshold"],
+                             (example if kinds[q] == "example" else text)["chosen"]["merge_gap"], 0.1,
+                             (example if kinds[q] == "example" else text)["chosen"]["gate"]), 8.0)]
+           for q, b in enumerate(bins)}
+    assert result["event_f1"] == sed_eval_scores(reference, own, 8.0, EvalConfig())["event_f1"]
+    # Without example queries there is nothing of theirs to choose or store
+    alone = calibrate.choose_decodings(bins[:40], query_target[:40], None, cfg, min_duration=0.1)
+    assert alone["example"] is None and alone["event_f1"] == alone["chosen"]["event_f1"]
+    model = ReferringSegmenter(ModelConfig(width=0.125, n_mels=16, query_dim=16))
+    calibrate.apply_decoding(model, result)
+    assert (model.cfg.threshold, model.cfg.example_decoding["threshold"]) == (0.3, 0.5)
+    calibrate.apply_decoding(model, alone)
+    assert model.cfg.example_decoding == {}
+
+
 def test_event_counts_equal_sed_eval_counts_with_several_events_per_query():
     # Several references and estimates per query-file, near the collar and the offset
     # tolerance, where the maximum matching decides: the counts are sed_eval's

@@ -45,6 +45,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _gate(text: str) -> float:
+    value = _number(text)  # 0 is a valid gate: none
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -89,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--plot", action="store_true",
                      help="also draw OUT/<file>.<query>.png: spectrogram, score curve and segments")
     seg.add_argument("--threshold", type=_probability, metavar="P",
-                     help="presence threshold (default: the model's, chosen on validation)")
-    seg.add_argument("--gate", type=_probability, metavar="P",
+                     help="presence threshold (default: the model's, chosen on validation for text and "
+                          "for example-clip queries each)")
+    seg.add_argument("--gate", type=_gate, metavar="P",
                      help="keep a segment only if its peak presence reaches P (default: the model's, chosen on "
                           "validation; 0 keeps every segment above --threshold)")
     seg.add_argument("--min-duration", type=_non_negative, metavar="SECONDS",
@@ -203,7 +211,7 @@ def run_segment(args) -> int:
 
 
 def _segment(args) -> int:
-    from arseg.infer.windows import decode_config
+    from arseg.infer.windows import model_decodings
     from arseg.model.segmenter import prepare_for_inference
 
     note = _Notes(args.quiet)
@@ -212,7 +220,7 @@ def _segment(args) -> int:
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
-    decode = decode_config(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
+    decode = model_decodings(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     _describe(note, args.model, model.cfg, decode)
     inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
@@ -250,10 +258,13 @@ def _check_queries(model, args):
 
 
 def _describe(note, model_path: Path, cfg, decode) -> None:
+    def settings(d) -> str:
+        return f"threshold {d.threshold:g}, gate {d.gate:g}, merge gap {d.merge_gap:g} s, min duration {d.min_duration:g} s"
+
     note(f"model {model_path}: {cfg.backbone} width {cfg.width}, {cfg.query_encoder} "
          f"{'and example ' if cfg.example_dim else ''}queries, "
-         f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; threshold {decode.threshold:g}, gate {decode.gate:g}, "
-         f"merge gap {decode.merge_gap:g} s, min duration {decode.min_duration:g} s")
+         f"{cfg.window_seconds:g} s windows at {cfg.sample_rate} Hz; {settings(decode.text)}"
+         + (f"; example clips: {settings(decode.example)}" if cfg.example_dim and decode.example != decode.text else ""))
 
 
 def _query_inputs(model, queries, examples, note, cache: bool):
@@ -287,9 +298,14 @@ def _query_inputs(model, queries, examples, note, cache: bool):
 
 
 def _report(model_path: Path, cfg, decode) -> dict:
+    """The JSON report's head: the decoding of text queries, and where the model takes example
+    clips, theirs."""
+    def settings(d) -> dict:
+        return {"threshold": d.threshold, "gate": d.gate, "merge_gap": d.merge_gap, "min_duration": d.min_duration}
+
     return {"model": str(model_path), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
-            "threshold": decode.threshold, "gate": decode.gate, "merge_gap": decode.merge_gap,
-            "min_duration": decode.min_duration, "files": [], "errors": []}
+            **settings(decode.text), **({"example_decoding": settings(decode.example)} if cfg.example_dim else {}),
+            "files": [], "errors": []}
 
 
 def _file_keys(paths: list[Path]) -> dict[Path, str]:

@@ -113,16 +113,20 @@ class EventCounts:
             self._known[key] = (event_matches(ref, est, self.cfg), len(ref), len(est))
         return self._known[key]
 
-    def f1(self, reference: dict, estimated: dict) -> float:
-        """Event-based F1 over these query-files, as sed_eval's overall F1 (empty system
-        output: zero score)."""
+    def totals(self, reference: dict, estimated: dict) -> tuple[int, int, int]:
+        """(Ntp, Nref, Nsys) summed over these query-files."""
         ntp = nref = nsys = 0
         for query_id, ref in reference.items():
             est = estimated.get(query_id, [])
             if ref or est:  # neither: the query-file changes no count
                 tp, r, s = self(ref, est)
                 ntp, nref, nsys = ntp + tp, nref + r, nsys + s
-        return sed_eval_f1(ntp, nref, nsys)
+        return ntp, nref, nsys
+
+    def f1(self, reference: dict, estimated: dict) -> float:
+        """Event-based F1 over these query-files, as sed_eval's overall F1 (empty system
+        output: zero score)."""
+        return sed_eval_f1(*self.totals(reference, estimated))
 
 
 def event_f1(reference: dict, estimated: dict, cfg: EvalConfig, counts: EventCounts | None = None) -> float:

@@ -1,6 +1,6 @@
 """Predictions for a split: per query its segments, and per query its bin scores (for
-threshold-free metrics and pictures). `predict_one` is the predict rule's run from the
-workflow's files."""
+threshold-free metrics and pictures) with the threshold and gate that decoded it.
+`predict_one` is the predict rule's run from the workflow's files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
-from arseg.infer.windows import predict_bins, segments_from_bins
+from arseg.infer.windows import model_decodings, predict_bins, segments_from_bins
 from arseg.io import atomic
 from arseg.model.examples import ExampleBank, load_bank
 from arseg.model.query_inputs import supported, table_inputs
@@ -26,21 +26,25 @@ def predict_split(model: ReferringSegmenter, features: FeatureStore, queries: pd
                   examples: ExampleBank | None = None) -> pd.DataFrame:
     queries = supported(model, queries)
     fast = prepare_for_inference(model)  # what `arseg segment` runs
-    rows, ids, scores = [], [], []
+    decodings = model_decodings(model)
+    rows, ids, scores, used = [], [], [], []
     for filename, group in tqdm(queries.groupby("filename", sort=True), desc="predict", unit="mix"):
         bins = predict_bins(fast, features[filename], table_inputs(model, group, cache, examples))
-        for query_id, query_bins in zip(group["query_id"], bins):
-            for onset, offset, score in segments_from_bins(query_bins, model, duration):
+        for query_id, kind, query_bins in zip(group["query_id"], group["kind"], bins):
+            decode = decodings.of(kind)
+            for onset, offset, score in segments_from_bins(query_bins, model, duration, decode):
                 rows.append([query_id, round(onset, 4), round(offset, 4), round(score, 4)])
             ids.append(query_id)
             scores.append(query_bins[:, 0])
+            used.append((decode.threshold, decode.gate))
     table = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
     atomic.write_tsv(out_tsv, table)
     with atomic.atomic_path(out_scores, suffix=".tmp.npz") as tmp:
         np.savez_compressed(tmp, query_id=np.array(ids, dtype=str),
                             presence=np.stack(scores).astype(np.float32) if scores else np.zeros((0, 0), np.float32),
                             bin_width=np.float64(model.cfg.bin_width),
-                            threshold=np.float64(model.cfg.threshold), gate=np.float64(model.cfg.gate))
+                            threshold=np.array([t for t, _ in used], np.float64),
+                            gate=np.array([g for _, g in used], np.float64))
     return table
 
 

@@ -20,7 +20,7 @@ import torch
 
 from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer.encode import encoder_output
-from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
+from arseg.infer.windows import Decodings, predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
 from arseg.io.audio import AudioError, read_mono, read_span, write_wav
 from arseg.model import targets
@@ -159,14 +159,14 @@ def n_windows(model: ReferringSegmenter, n_frames: int) -> int:
 
 
 def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: list[Query], inputs: torch.Tensor,
-                     duration: float, decode: targets.DecodeConfig, progress=None,
+                     duration: float, decode: Decodings, progress=None,
                      batch_windows: int = 16) -> list[Result]:
-    """Per query its segments and bin scores. 16 windows a batch is the fastest on a CPU
-    (measured: 8, 16, 32, 64; larger batches fall out of cache)."""
+    """Per query its segments (decoded as its kind of query is) and bin scores. 16 windows a
+    batch is the fastest on a CPU (measured: 8, 16, 32, 64; larger batches fall out of cache)."""
     bins = predict_bins(model, features, inputs, batch_windows=batch_windows, progress=progress)
     results = []
     for query, query_bins in zip(queries, bins):
-        segments = [s for s in segments_from_bins(query_bins, model, duration, decode)
+        segments = [s for s in segments_from_bins(query_bins, model, duration, decode.of(query.kind))
                     if s[1] - s[0] >= RESOLUTION]  # shorter would print as onset == offset
         results.append(Result(query, segments, query_bins[:, 0].copy()))
     return results
@@ -181,7 +181,7 @@ def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarr
 
 
 def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: ReferringSegmenter, queries: list[Query],
-                 inputs: torch.Tensor, decode: targets.DecodeConfig, out: Path, extract: Path | None = None,
+                 inputs: torch.Tensor, decode: Decodings, out: Path, extract: Path | None = None,
                  pad: float = 0.1, picture: bool = False, progress: Callable | None = None) -> dict:
     """Segment one audio file for every query and write, per query, OUT/<key>.<query>.tsv,
     with `extract` the segments cut out into EXTRACT/<key>.<query>/, with `picture`
@@ -214,7 +214,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
             item["extracted"] = [str(p) for p in cuts]
         if picture:
             png = out / f"{stem}.png"
-            plot(png, spectrogram, result, cfg.bin_width, shown.hop_seconds, duration, decode,
+            plot(png, spectrogram, result, cfg.bin_width, shown.hop_seconds, duration, decode.of(result.query.kind),
                  f"{path.name}: {result.query.label} ({len(result.segments)} segments)")
             item["plot"] = str(png)
         entry["results"].append(item)

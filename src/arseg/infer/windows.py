@@ -1,7 +1,9 @@
 """Apply a model to features of any length: overlapping windows, each output bin taken
 from the window in which it lies closest to the centre (as YOHO stitches), then decoded
-into segments (with the model's stored decoding, or the user's)."""
+into segments (with the model's stored decodings, or the user's)."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -65,16 +67,33 @@ def predict_bins(model: ReferringSegmenter, features: np.ndarray, queries: torch
     return out[:, :total_bins]
 
 
-def decode_config(model: ReferringSegmenter, threshold: float | None = None, merge_gap: float | None = None,
-                  min_duration: float | None = None, gate: float | None = None) -> targets.DecodeConfig:
-    """The model's stored decoding values, overridden where the user gave one."""
+@dataclasses.dataclass(frozen=True)
+class Decodings:
+    """How each kind of query is decoded: text queries (labels, descriptions) and example clips."""
+    text: targets.DecodeConfig
+    example: targets.DecodeConfig
+
+    def of(self, kind: str) -> targets.DecodeConfig:
+        """The decoding of a query of this kind ("label", "description", "text" or "example")."""
+        return self.example if kind == "example" else self.text
+
+
+def model_decodings(model: ReferringSegmenter, threshold: float | None = None, merge_gap: float | None = None,
+                  min_duration: float | None = None, gate: float | None = None) -> Decodings:
+    """The model's stored decodings, overridden (for every kind of query) where the user gave a value."""
     cfg = model.cfg
-    return targets.DecodeConfig(cfg.threshold if threshold is None else threshold,
-                                cfg.merge_gap if merge_gap is None else merge_gap,
-                                cfg.min_duration if min_duration is None else min_duration,
-                                cfg.gate if gate is None else gate)
+
+    def decoding(stored: dict) -> targets.DecodeConfig:
+        return targets.DecodeConfig(stored["threshold"] if threshold is None else threshold,
+                                    stored["merge_gap"] if merge_gap is None else merge_gap,
+                                    cfg.min_duration if min_duration is None else min_duration,
+                                    stored["gate"] if gate is None else gate)
+
+    text = {"threshold": cfg.threshold, "merge_gap": cfg.merge_gap, "gate": cfg.gate}
+    return Decodings(decoding(text), decoding({**text, **cfg.example_decoding}))
 
 
 def segments_from_bins(bins: np.ndarray, model: ReferringSegmenter, duration: float,
                        decode: targets.DecodeConfig | None = None) -> list[tuple[float, float, float]]:
-    return targets.decode(bins, model.cfg.bin_width, decode or decode_config(model), duration=duration)
+    """Segments of one query's bins, decoded by `decode` (by default the model's text decoding)."""
+    return targets.decode(bins, model.cfg.bin_width, decode or model_decodings(model).text, duration=duration)

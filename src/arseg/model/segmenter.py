@@ -46,6 +46,9 @@ class ModelConfig:
     merge_gap: float = 0.3
     min_duration: float = 0.1
     gate: float = 0.0                # keep a segment only if its peak presence reaches this
+    # Example-clip queries' own threshold, gate and merge_gap (chosen on their validation
+    # queries); empty: the values above, which text queries use.
+    example_decoding: dict = dataclasses.field(default_factory=dict)
     max_false_alarm_rate: float | None = None  # the cap on validation false alarms the choice met
 
     @property

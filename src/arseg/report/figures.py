@@ -155,13 +155,18 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
 
 def read_scores(path, threshold: float) -> dict:
     """The per-bin presence scores of a split's predictions, with the decoding threshold and
-    gate the model used (`threshold` where prediction did not record one)."""
+    gate that decoded each query (`threshold` where prediction did not record one; one value
+    for all in files written before each query kind had its own)."""
     with np.load(path) as data:
-        own = "threshold" in data.files
+        n, own = len(data["query_id"]), "threshold" in data.files
+
+        def per_query(name: str, default: float) -> np.ndarray:
+            values = np.asarray(data[name], np.float64) if name in data.files else np.float64(default)
+            return np.broadcast_to(values, (n,)) if values.ndim == 0 else values
+
         return {"row": {q: i for i, q in enumerate(data["query_id"].tolist())}, "presence": data["presence"],
                 "bin_width": float(data["bin_width"]), "own_threshold": own,
-                "threshold": float(data["threshold"]) if own else threshold,
-                "gate": float(data["gate"]) if "gate" in data.files else 0.0}
+                "threshold": per_query("threshold", threshold), "gate": per_query("gate", 0.0)}
 
 
 def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
@@ -190,10 +195,12 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
     ax_lane.set_yticks([0.5, 1.5], ["predicted", "reference"], fontsize=8)
     ax_lane.tick_params(labelbottom=False)
     ax_lane.grid(False)
-    curve = scores["presence"][scores["row"][query_id]]
+    row = scores["row"][query_id]
+    curve = scores["presence"][row]
     for on, width in ref_bars:
         ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
-    levels = drawing.presence(ax_score, curve, scores["bin_width"], scores["threshold"], scores["gate"], duration,
+    levels = drawing.presence(ax_score, curve, scores["bin_width"], scores["threshold"][row], scores["gate"][row],
+                              duration,
                               color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
     ticks = [0, *levels, 1]
     ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
@@ -204,14 +211,20 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
 
 
 def example_legend(model_name: str, scores: dict) -> list:
-    threshold, gate = scores["threshold"], scores["gate"]
+    thresholds, gates = np.unique(scores["threshold"]), scores["gate"]
+    if not scores["own_threshold"]:
+        level = f"threshold {thresholds[0]:g} (config decoding.threshold)"
+    elif len(thresholds) == 1:
+        level = f"decoding threshold {thresholds[0]:g}"
+    else:  # text and example queries decoded each their own way
+        level = "decoding threshold (of the query's kind)"
     handles = [matplotlib.patches.Patch(color=REFERENCE_COLOR, label="reference (queried sound)"),
                matplotlib.patches.Patch(color=PREDICTED_COLOR, label=f"predicted segments ({model_name})"),
                matplotlib.lines.Line2D([], [], color="black", label="presence score per bin"),
-               matplotlib.lines.Line2D([], [], color="0.4", ls="--",
-                                       label=f"decoding threshold {threshold:g}" if scores["own_threshold"]
-                                       else f"threshold {threshold:g} (config decoding.threshold)")]
-    if gate > threshold:
+               matplotlib.lines.Line2D([], [], color="0.4", ls="--", label=level)]
+    gated = gates[gates > scores["threshold"]]
+    if len(gated):
+        value = f" {gated[0]:g}" if len(np.unique(gated)) == 1 else ""
         handles.append(matplotlib.lines.Line2D([], [], color="0.4", ls=":",
-                                               label=f"gate {gate:g}: a segment must reach it somewhere"))
+                                               label=f"gate{value}: a segment must reach it somewhere"))
     return handles

@@ -117,7 +117,7 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
     import torch
 
     from arseg.infer import segment
-    from arseg.infer.windows import decode_config
+    from arseg.infer.windows import model_decodings
     from arseg.model.query_inputs import query_inputs
     from arseg.model.segmenter import prepare_for_inference
 
@@ -125,7 +125,7 @@ def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segmen
     if not label:  # every text at once: the encoder, if needed at all, is loaded once
         texts = asked.loc[asked["kind"] != "example", "text"]
         query_inputs(model, list(dict.fromkeys(t.strip() for t in texts if t.strip())), cache)
-    decode, fast = decode_config(model), prepare_for_inference(model)
+    decode, fast = model_decodings(model), prepare_for_inference(model)
     rows, outputs, durations = [], {}, {}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -255,7 +255,7 @@ def summarise(best: dict, model_cfg, candidates: list[dict], metrics, durations:
     return {
         "model": {**best, "test": chosen_test_scores(metrics, best["backbone"], best["seed"]),
                   "threshold": model_cfg.threshold, "gate": model_cfg.gate, "merge_gap": model_cfg.merge_gap,
-                  "min_duration": model_cfg.min_duration},
+                  "min_duration": model_cfg.min_duration, "example_decoding": dict(model_cfg.example_decoding)},
         "candidates": candidates,
         "files": {f: {"duration": d} for f, d in durations.items()},
         "demo": {"present": scores["positives"], "all_queries": scores["overall"], "by_kind": scores["by_kind"],
@@ -278,6 +278,14 @@ def _fmt(value, digits: int = 3) -> str:
 
 QUERY_HEADERS = ["file", "sound", "kind", "query", "reference events", "segments", "event F1", "segment F1",
                  "reference covered", "cut-outs"]
+
+
+def example_decoding_note(example: dict | None) -> str:
+    """The example-clip queries' own decoding, for the notes (nothing when they have none)."""
+    if not example:
+        return ""
+    return (f"; example clips: threshold {example['threshold']:g}, gate {example['gate']:g}, "
+            f"merge gap {example['merge_gap']:g} s")
 
 
 def summary_html(summary: dict, table: pd.DataFrame) -> str:
@@ -317,7 +325,8 @@ def summary_html(summary: dict, table: pd.DataFrame) -> str:
         f'<table id="demo-models"><caption>The models, by validation event F1</caption>\n'
         f'{rows_html(candidates, ["model", "validation event F1", ""])}</table>\n'
         f'<p class="notes">Model {e(model["path"])}; decoding threshold {model["threshold"]:g}, gate '
-        f'{model.get("gate", 0.0):g}, merge gap {model["merge_gap"]:g} s, minimum duration {model["min_duration"]:g} s (chosen on validation). Event F1: '
+        f'{model.get("gate", 0.0):g}, merge gap {model["merge_gap"]:g} s, minimum duration {model["min_duration"]:g} s'
+        f'{example_decoding_note(model.get("example_decoding"))} (chosen on validation). Event F1: '
         f'sed_eval with an onset collar of {summary["settings"]["t_collar"]:g} s and an offset tolerance of the '
         f'larger of that and {summary["settings"]["percentage_of_length"]:.0%} of the event; the test split\'s '
         "numbers are the evaluate rule's, on the test mixtures (not these files). Absent sounds should get no segment: "

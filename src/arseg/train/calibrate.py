@@ -1,5 +1,8 @@
 """Choose the decoding settings (presence threshold, gate, gap merging) on validation, so the
-test split never influences them; the choice is stored in the model file."""
+test split never influences them; the choice is stored in the model file. Text queries (labels
+and descriptions) and example-clip queries each get a decoding of their own: a model answers
+absent sounds far more often when asked by an example clip (docs/experiments.md), so one
+decoding for both holds neither kind to the false-alarm cap."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,12 +10,13 @@ import itertools
 
 import numpy as np
 
-from arseg.eval.scoring import EvalConfig, EventCounts, event_f1
+from arseg.eval.scoring import EvalConfig, EventCounts, sed_eval_f1
 from arseg.model import targets
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 GATES = (0.0, 0.6, 0.7, 0.8, 0.9)  # 0: no gate; a gate at or below the threshold changes nothing
 MERGE_GAPS = (0.15, 0.3, 0.6)
+SETTINGS = ("threshold", "gate", "merge_gap")
 
 
 def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duration: float,
@@ -22,7 +26,8 @@ def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duratio
     with a segment (None: any; none within it: the fewest false alarms).
 
     bins: the model's sigmoid outputs (Q, n_bins, 3) on the validation queries; query_target:
-    their targets (Q, n_bins, 3); cfg: the model's config (bin width, window)."""
+    their targets (Q, n_bins, 3); cfg: the model's config (bin width, window). Returns the
+    chosen setting, the grid, and the chosen setting's event counts (Ntp, Nref, Nsys)."""
     reference = {q: targets.decode(query_target[q], cfg.bin_width,
                                    targets.DecodeConfig(0.5, 0.0, 0.0), cfg.window_seconds)
                  for q in range(len(bins))}
@@ -37,24 +42,49 @@ def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duratio
                                 for q in np.flatnonzero(peaks >= threshold)}
              for threshold, gap in itertools.product(THRESHOLDS, MERGE_GAPS)}
     absent = [q for q, spans in reference.items() if not spans]
-    results = []
+    results, totals = [], []
     for threshold, gate, gap in itertools.product(THRESHOLDS, GATES, MERGE_GAPS):
         if 0 < gate <= threshold:
             continue
         estimated = {q: [(on, off) for on, off, _, peak in segs if peak >= gate]
                      for q, segs in found[threshold, gap].items()}
+        totals.append(counts.totals(reference, estimated))
         results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
-                        "event_f1": event_f1(reference, estimated, eval_cfg, counts),
+                        "event_f1": sed_eval_f1(*totals[-1]),
                         "false_alarm_rate": sum(bool(estimated.get(q)) for q in absent) / max(len(absent), 1)})
-    allowed = [r for r in results if max_false_alarm_rate is None or r["false_alarm_rate"] <= max_false_alarm_rate]
+    allowed = [i for i, r in enumerate(results)
+               if max_false_alarm_rate is None or r["false_alarm_rate"] <= max_false_alarm_rate]
     if not allowed:
         fewest = min(r["false_alarm_rate"] for r in results)
-        allowed = [r for r in results if r["false_alarm_rate"] == fewest]
-    best = max(allowed, key=lambda r: (r["event_f1"], -abs(r["threshold"] - 0.5), -r["gate"]))
-    return {"chosen": best, "grid": results}
+        allowed = [i for i, r in enumerate(results) if r["false_alarm_rate"] == fewest]
+    best = max(allowed, key=lambda i: (results[i]["event_f1"], -abs(results[i]["threshold"] - 0.5),
+                                       -results[i]["gate"]))
+    return {"chosen": results[best], "grid": results, "counts": totals[best]}
 
 
-def apply_decoding(model, chosen: dict) -> None:
-    """Store the chosen settings in the model's config (saved with it, used by every prediction)."""
+def choose_decodings(bins: np.ndarray, query_target: np.ndarray, query_kind, cfg, min_duration: float,
+                     eval_cfg: EvalConfig = EvalConfig(), max_false_alarm_rate: float | None = None) -> dict:
+    """A decoding for the text queries and, where there are example-clip queries
+    (query_kind "example"), one of their own, each chosen by choose_decoding on its own
+    validation queries under the same cap (query_kind None: all text). Returns the text queries' choice ("chosen",
+    "grid"), the example queries' ("example": chosen and grid; None without any), and
+    "event_f1": the F1 over every validation query, each decoded as its kind is."""
+    is_example = np.zeros(len(bins), bool) if query_kind is None else np.asarray(query_kind) == "example"
+    groups = {name: np.flatnonzero(mask) for name, mask in (("text", ~is_example), ("example", is_example))}
+    chosen = {name: choose_decoding(bins[rows], query_target[rows], cfg, min_duration, eval_cfg, max_false_alarm_rate)
+              for name, rows in groups.items() if len(rows)}
+    totals = [sum(n) for n in zip(*(c["counts"] for c in chosen.values()))]
+    text, example = chosen["text"], chosen.get("example")
+    return {"chosen": text["chosen"], "grid": text["grid"],
+            "example": None if example is None else {"chosen": example["chosen"], "grid": example["grid"]},
+            "event_f1": sed_eval_f1(*totals)}
+
+
+def apply_decoding(model, decoding: dict) -> None:
+    """Store the chosen settings (a choose_decodings result) in the model's config (saved with
+    it, used by every prediction): the text queries' as its decoding, the example queries' as
+    its example_decoding."""
+    chosen, example = decoding["chosen"], decoding.get("example")
     model.cfg = dataclasses.replace(model.cfg, threshold=chosen["threshold"], merge_gap=chosen["merge_gap"],
-                                    gate=chosen.get("gate", 0.0))
+                                    gate=chosen.get("gate", 0.0),
+                                    example_decoding={k: example["chosen"][k] for k in SETTINGS} if example else {})

@@ -57,6 +57,7 @@ class SplitData:
     tags: TagEvents | None = None  # every event of every mixture, for the tagging head
     query_category: np.ndarray | None = None     # (Q,) category index of each query's target label
     mixture_categories: np.ndarray | None = None  # (N, categories) bool: which sound in each mixture
+    query_kind: np.ndarray | None = None  # (Q,) "label", "description" or "example": each its decoding
 
 
 def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame, events: pd.DataFrame,
@@ -75,7 +76,8 @@ def build_split(features: np.ndarray, feature_rows: dict, queries: pd.DataFrame,
             present[feature_rows[filename], categories[label]] = True
     return SplitData(features, mixture, query_input, target, [np.array(v, dtype=np.int64) for v in per_mixture],
                      tag_events(events, feature_rows),
-                     np.array([categories[c] for c in queries["target_label"]], dtype=np.int64), present)
+                     np.array([categories[c] for c in queries["target_label"]], dtype=np.int64), present,
+                     queries["kind"].to_numpy(dtype=str) if "kind" in queries else None)
 
 
 def yoho_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:

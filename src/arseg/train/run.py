@@ -127,14 +127,16 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
     calibration = calibration or val_data
 
     def choose_decoding(model: ReferringSegmenter) -> dict:
-        return calibrate.choose_decoding(validation_bins(model, calibration), calibration.query_target, model.cfg,
-                                         min_duration=model.cfg.min_duration,
-                                         max_false_alarm_rate=model.cfg.max_false_alarm_rate)
+        return calibrate.choose_decodings(validation_bins(model, calibration), calibration.query_target,
+                                          calibration.query_kind,
+                                          model.cfg, min_duration=model.cfg.min_duration,
+                                          max_false_alarm_rate=model.cfg.max_false_alarm_rate)
 
-    score = (lambda m: choose_decoding(m)["chosen"]["event_f1"]) if cfg.select_on == "event_f1" else None
+    score = (lambda m: choose_decoding(m)["event_f1"]) if cfg.select_on == "event_f1" else None
     run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path), score=score)
     decoding = choose_decoding(model)
-    print(f"decoding chosen on validation: {decoding['chosen']}")
+    print(f"decoding chosen on validation: {decoding['chosen']}"
+          + (f"; for example clips: {decoding['example']['chosen']}" if decoding["example"] else ""))
     kept = [h for h in run.history if h["best"]][-1]  # the last epoch that was the best so far
     return save_run(model, run, decoding, {"best_val_loss": kept["val_loss"], "epoch_kept": kept["epoch"]},
                     model_path, history_path, state_path, provenance)
@@ -151,7 +153,8 @@ def refit_model(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConf
     decoding = first_extra["validation_decoding"]
     run = train(model, train_data, None, dataclasses.replace(cfg, stop_after=first_extra["epoch_kept"]), state_path,
                 fingerprint, device, name=str(model_path))
-    print(f"refit for {len(run.history)} epochs (as {first} kept) with its decoding: {decoding['chosen']}")
+    print(f"refit for {len(run.history)} epochs (as {first} kept) with its decoding: {decoding['chosen']}"
+          + (f", for example clips {decoding['example']['chosen']}" if decoding.get("example") else ""))
     return save_run(model, run, decoding, {"epoch_kept": len(run.history), "refit_of": str(first)},
                     model_path, history_path, state_path, provenance)
 
@@ -160,7 +163,7 @@ def save_run(model: ReferringSegmenter, run, decoding: dict, extra: dict, model_
              state_path: Path, provenance: dict | None) -> pd.DataFrame:
     """Write the trained model with its decoding (and `extra`), and its history; the resumable
     state is removed once the model is saved."""
-    calibrate.apply_decoding(model, decoding["chosen"])
+    calibrate.apply_decoding(model, decoding)
     model.cpu()
     history = pd.DataFrame(run.history)
     save_model(model, model_path, extra={**extra, "epochs_run": len(run.history), "validation_decoding": decoding},
