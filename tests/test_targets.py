@@ -276,6 +276,42 @@ def test_text_and_example_queries_each_get_their_own_decoding_under_the_cap():
     assert model.cfg.example_decoding == {}
 
 
+def test_a_refit_keeps_the_first_trainings_ranking_within_the_cap_for_both_models():
+    import itertools
+
+    from arseg.train import calibrate
+
+    settings = [(t, g, m) for t, g, m in itertools.product(calibrate.THRESHOLDS, calibrate.GATES, calibrate.MERGE_GAPS)
+                if not 0 < g <= t]
+
+    def grid(f1, rate):
+        return [{"threshold": t, "gate": g, "merge_gap": m, "event_f1": f1(t, g), "false_alarm_rate": rate(t, g)}
+                for t, g, m in settings]
+
+    # The first model ranks low thresholds best and keeps them within 0.2; the refit, surer of
+    # itself, answers more absent sounds at every setting (twice, at the first's choice)
+    first = grid(lambda t, g: 1 - t - g / 10, lambda t, g: 0.2 if t < 0.4 else 0.05)
+    refit = grid(lambda t, g: 0.9, lambda t, g: 0.4 if t < 0.4 else (0.25 if t < 0.5 else 0.1))
+    best_first = max((r for r in first if r["false_alarm_rate"] <= 0.2), key=lambda r: r["event_f1"])
+    assert best_first["threshold"] == 0.3
+    decided = calibrate.refit_decodings({"grid": first, "chosen": best_first, "example": None},
+                                        {"grid": refit, "example": None}, 0.2)
+    chosen = decided["chosen"]
+    assert (chosen["threshold"], chosen["gate"]) == (0.5, 0.0)  # the first's best among those within 0.2 for both
+    assert chosen["refit_false_alarm_rate"] == 0.1 and decided["example"] is None
+    # Where the refit keeps to the cap, the first's own choice stands
+    calm = grid(lambda t, g: 0.9, lambda t, g: 0.1)
+    assert calibrate.refit_decodings({"grid": first, "example": None}, {"grid": calm, "example": None},
+                                     0.2)["chosen"]["threshold"] == 0.3
+    # No cap: the first's ranking alone; a cap none meets: the lowest larger rate
+    assert calibrate.refit_decodings({"grid": first, "example": None}, {"grid": refit, "example": None},
+                                     None)["chosen"]["threshold"] == 0.3
+    strict = calibrate.refit_decodings({"grid": first, "example": None}, {"grid": refit, "example": None}, 0.01)
+    assert strict["chosen"]["threshold"] >= 0.5 and strict["chosen"]["refit_false_alarm_rate"] == 0.1
+    with pytest.raises(ValueError, match="other settings"):
+        calibrate.refit_decodings({"grid": first, "example": None}, {"grid": refit[1:], "example": None}, 0.2)
+
+
 def test_event_counts_equal_sed_eval_counts_with_several_events_per_query():
     # Several references and estimates per query-file, near the collar and the offset
     # tolerance, where the maximum matching decides: the counts are sed_eval's

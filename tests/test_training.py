@@ -9,8 +9,8 @@ import torch
 
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model
 from arseg.model.targets import encode
-from arseg.train import loop
-from arseg.train.loop import NonFiniteLossError, SplitData, TrainConfig
+from arseg.train import calibrate, loop
+from arseg.train.loop import NonFiniteLossError, SplitData, TrainConfig, validation_bins
 from arseg.train.run import train_model
 from arseg.train.tagging import TagEvents
 
@@ -299,6 +299,19 @@ def test_a_refit_stops_where_its_first_training_kept_and_keeps_its_decoding(tmp_
     assert extra["validation_decoding"] == first_extra["validation_decoding"]
     assert extra["refit_of"] == str(tmp_path / "first.pt") and extra["epoch_kept"] == first_extra["epoch_kept"]
     assert not (tmp_path / "refit_state.pt").exists()
+    # Given the validation queries, the refit checks its own false alarms against the cap
+    torch.manual_seed(cfg.seed)
+    refit_model(ReferringSegmenter(dataclasses.replace(MODEL, max_false_alarm_rate=0.2)), more, cfg,
+                tmp_path / "first.pt", tmp_path / "checked.pt", tmp_path / "checked.tsv", tmp_path / "checked_state.pt",
+                calibration=synthetic_split(1))
+    checked, extra = load_model(tmp_path / "checked.pt")
+    assert same_weights(checked, refit)  # the check changes no weight
+    val = synthetic_split(1)
+    own = calibrate.choose_decodings(validation_bins(checked, val), val.query_target, None, checked.cfg,
+                                                  min_duration=checked.cfg.min_duration)
+    expected = calibrate.refit_decodings(first_extra["validation_decoding"], own, 0.2)
+    assert extra["validation_decoding"]["chosen"] == expected["chosen"]
+    assert checked.cfg.threshold == expected["chosen"]["threshold"]
 
 
 def test_stop_after_ends_the_schedule_early_without_changing_its_course(tmp_path):

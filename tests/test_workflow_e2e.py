@@ -185,8 +185,14 @@ def test_a_refit_trains_again_on_the_validation_clips_and_is_the_model_scored(fi
     second, extra = load_model(results / "models/yoho/seed0/refit/model.pt")
     assert extra["refit_of"] == "results/models/yoho/seed0/model.pt"
     assert extra["epochs_run"] == first_extra["epoch_kept"]
-    assert extra["validation_decoding"] == first_extra["validation_decoding"]
-    assert second.cfg.threshold == first.cfg.threshold and second.cfg.merge_gap == first.cfg.merge_gap
+    # The first training's ranking of the decodings, checked against the refit's own false alarms
+    decoding = extra["validation_decoding"]
+    assert decoding["grid"] == first_extra["validation_decoding"]["grid"]
+    chosen = decoding["chosen"]
+    assert chosen["event_f1"] <= first_extra["validation_decoding"]["chosen"]["event_f1"]
+    assert "refit_false_alarm_rate" in chosen and len(decoding["refit_grids"]["text"]) == len(decoding["grid"])
+    assert (second.cfg.threshold, second.cfg.gate, second.cfg.merge_gap) == (chosen["threshold"], chosen["gate"],
+                                                                             chosen["merge_gap"])
     history = pd.read_csv(results / "models/yoho/seed0/refit/history.tsv", sep="\t")
     assert "val_loss" not in history and len(history) == extra["epochs_run"]
 

@@ -32,15 +32,16 @@ rule train:
 
 
 # The same backbone and seed trained again, from the start, on the training mixtures and the
-# refit mixtures (made of the validation clips): as many epochs as the first training kept,
-# its decoding, no validation of its own (its clips are now trained on).
+# refit mixtures (made of the validation clips): as many epochs as the first training kept and
+# its decoding, no validation of its own (its clips are now trained on); the validation split
+# only checks the refit's false alarms against the cap.
 rule refit:
     input:
-        features=get_features("npy", ["train", "refit"]),
-        index=get_features("index.tsv", ["train", "refit"]),
+        features=get_features("npy", ["train", "refit", "val"]),
+        index=get_features("index.tsv", ["train", "refit", "val"]),
         encoder=get_encoder,
-        queries=expand(rules.queries.output.queries, split=["train", "refit"]),
-        events=expand(rules.mixtures.output.events, split=["train", "refit"]),
+        queries=expand(rules.queries.output.queries, split=["train", "refit", "val"]),
+        events=expand(rules.mixtures.output.events, split=["train", "refit", "val"]),
         embeddings=get_refit_embeddings,
         examples=get_examples,
         first=rules.train.output.model,

@@ -80,6 +80,34 @@ def choose_decodings(bins: np.ndarray, query_target: np.ndarray, query_kind, cfg
             "event_f1": sed_eval_f1(*totals)}
 
 
+def refit_decodings(first: dict, refit: dict, max_false_alarm_rate: float | None) -> dict:
+    """The decodings of a refit (a model trained again with the validation clips). Validation
+    cannot rank settings by F1 for it, having trained on those clips, so the first training's
+    ranking stands; but it still counts the refit's false alarms on absent sounds, which a
+    refit, surer of itself, makes more of (docs/experiments.md). Per kind of query: among the
+    settings within the cap on validation for the first model and for the refit, the one the
+    first ranks best (its own choice, when the refit keeps to the cap with it); none within:
+    the one whose larger rate is the lowest. first, refit: choose_decodings results on the
+    same validation queries (the first model's, stored in its file; the refit's)."""
+    def pick(first_grid: list, refit_grid: list) -> dict:
+        pairs = list(zip(first_grid, refit_grid))
+        if len(first_grid) != len(refit_grid) or any(a[k] != b[k] for a, b in pairs for k in SETTINGS):
+            raise ValueError("the first training's decoding grid and the refit's list other settings")
+        within = [(a, b) for a, b in pairs if max_false_alarm_rate is None
+                  or max(a["false_alarm_rate"], b["false_alarm_rate"]) <= max_false_alarm_rate]
+        if not within:
+            fewest = min(max(a["false_alarm_rate"], b["false_alarm_rate"]) for a, b in pairs)
+            within = [(a, b) for a, b in pairs if max(a["false_alarm_rate"], b["false_alarm_rate"]) == fewest]
+        a, b = max(within, key=lambda ab: (ab[0]["event_f1"], -abs(ab[0]["threshold"] - 0.5), -ab[0]["gate"]))
+        return {**a, "refit_false_alarm_rate": b["false_alarm_rate"]}
+
+    example = first.get("example") if refit.get("example") else None
+    return {"chosen": pick(first["grid"], refit["grid"]), "grid": first["grid"],
+            "example": None if example is None else {"chosen": pick(example["grid"], refit["example"]["grid"]),
+                                                     "grid": example["grid"]},
+            "refit_grids": {"text": refit["grid"], "example": (refit.get("example") or {}).get("grid")}}
+
+
 def apply_decoding(model, decoding: dict) -> None:
     """Store the chosen settings (a choose_decodings result) in the model's config (saved with
     it, used by every prediction): the text queries' as its decoding, the example queries' as

@@ -34,7 +34,7 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
               examples=(), refit_of: Path | None = None):
     """features/index/queries/events: [train, val] paths each (the pretrained encoder's
     features for a backbone that reads them); with `refit_of` (the first training's model
-    file), [train, refit], both trained on (refit_model). provenance_configs: the config
+    file), [train, refit, val], the first two trained on (refit_model). provenance_configs: the config
     subsets the model is made from (the rule's params), recorded in the model file and, as
     JSON, at provenance_path. encoder: the encoder's checkpoint, for such a backbone or for example
     queries: its weights go into the model file. examples: every corpus clip's embedding (a
@@ -59,9 +59,9 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         fit_examples(model, bank, cache)
     stores = [FeatureStore(npy, idx) for npy, idx in zip(features, index)]
     tables, split_events = [supported(model, t) for t in tables], [read_events(e) for e in events]
-    if refit_of is not None:  # every set is trained on: one training split
-        stores, tables = [FeatureStore.stacked(stores)], [pd.concat(tables, ignore_index=True)]
-        split_events = [pd.concat(split_events, ignore_index=True)]
+    if refit_of is not None:  # the training and refit sets are trained on: one training split
+        stores, tables = [FeatureStore.stacked(stores[:2]), stores[2]], [pd.concat(tables[:2], ignore_index=True), tables[2]]
+        split_events = [pd.concat(split_events[:2], ignore_index=True), split_events[2]]
 
     def split_data(i: int, table: pd.DataFrame):
         return build_split(stores[i].array, stores[i].row, table, split_events[i],
@@ -75,10 +75,11 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         atomic.write_json(provenance_path, made_by)
     inputs = [*features, *index, *queries, *events, *(p for p in (encoder, optional_input(examples), refit_of) if p)]
     train_cfg = dataclasses.replace(train_cfg, threads=threads)
+    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
     if refit_of is not None:
         return refit_model(model, splits[0], train_cfg, Path(refit_of), model_path, history_path, state_path,
-                           fingerprint=fingerprint(model_cfg, train_cfg, inputs), provenance=made_by)
-    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
+                           fingerprint=fingerprint(model_cfg, train_cfg, inputs), provenance=made_by,
+                           calibration=calibration)
     return train_model(model, splits[0], splits[1], train_cfg, model_path, history_path, state_path,
                        calibration=calibration, fingerprint=fingerprint(model_cfg, train_cfg, inputs),
                        provenance=made_by)
@@ -144,16 +145,22 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
 
 def refit_model(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig, first: Path, model_path: Path,
                 history_path: Path, state_path: Path, fingerprint: str = "", device: str | None = None,
-                provenance: dict | None = None) -> pd.DataFrame:
+                provenance: dict | None = None, calibration: SplitData | None = None) -> pd.DataFrame:
     """Train again, from the start, on more data (the training and the refit mixtures, whose
     clips are the validation split's): what validation chose for the `first` model file (the
     same backbone and seed trained on the training mixtures alone) is kept, as validation can
-    no longer choose: the same schedule stopped at the epoch it kept, and its decoding."""
+    no longer choose: the same schedule stopped at the epoch it kept, and its decoding, unless
+    the refit answers more absent sounds in `calibration` (the validation queries the first
+    chose on) than the false-alarm cap allows with it (calibrate.refit_decodings)."""
     _, first_extra = load_model(first)
     decoding = first_extra["validation_decoding"]
     run = train(model, train_data, None, dataclasses.replace(cfg, stop_after=first_extra["epoch_kept"]), state_path,
                 fingerprint, device, name=str(model_path))
-    print(f"refit for {len(run.history)} epochs (as {first} kept) with its decoding: {decoding['chosen']}"
+    if calibration is not None:
+        own = calibrate.choose_decodings(validation_bins(model, calibration), calibration.query_target,
+                                         calibration.query_kind, model.cfg, min_duration=model.cfg.min_duration)
+        decoding = calibrate.refit_decodings(decoding, own, model.cfg.max_false_alarm_rate)
+    print(f"refit for {len(run.history)} epochs (as {first} kept); decoding: {decoding['chosen']}"
           + (f", for example clips {decoding['example']['chosen']}" if decoding.get("example") else ""))
     return save_run(model, run, decoding, {"epoch_kept": len(run.history), "refit_of": str(first)},
                     model_path, history_path, state_path, provenance)
