@@ -56,9 +56,11 @@ def test_demo_changes_only_the_corpus_the_backbones_and_the_cap_on_false_alarms(
     assert demo == default
 
 
-def test_real_changes_only_the_backbones_the_training_mixtures_and_the_refit():
+def test_real_changes_only_the_backbones_the_training_mixtures_the_refit_and_the_cap():
     default, real = merged(None), merged("real.yaml")
     assert real["model"]["backbones"] == ["aisfx"]
+    assert (default["decoding"]["max_false_alarm_rate"], real["decoding"]["max_false_alarm_rate"]) == (0.2, 0.1)
+    real["decoding"] = default["decoding"]
     assert default["mixtures"]["count"]["refit"] == 0
     assert real["mixtures"]["count"] == {**default["mixtures"]["count"], "train": 4000, "refit": 1200}
     assert real["mixtures"]["augment"] == {"pitch_semitones": 2, "eq_db": 6, "reverb_probability": 0.3}
