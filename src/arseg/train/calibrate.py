@@ -52,23 +52,29 @@ def choose_decoding(bins: np.ndarray, query_target: np.ndarray, cfg, min_duratio
         results.append({"threshold": threshold, "gate": gate, "merge_gap": gap,
                         "event_f1": sed_eval_f1(*totals[-1]),
                         "false_alarm_rate": sum(bool(estimated.get(q)) for q in absent) / max(len(absent), 1)})
-    allowed = [i for i, r in enumerate(results)
-               if max_false_alarm_rate is None or r["false_alarm_rate"] <= max_false_alarm_rate]
-    if not allowed:
-        fewest = min(r["false_alarm_rate"] for r in results)
-        allowed = [i for i, r in enumerate(results) if r["false_alarm_rate"] == fewest]
-    best = max(allowed, key=lambda i: (results[i]["event_f1"], -abs(results[i]["threshold"] - 0.5),
-                                       -results[i]["gate"]))
+    best = best_setting(results, [r["false_alarm_rate"] for r in results], max_false_alarm_rate)
     return {"chosen": results[best], "grid": results, "counts": totals[best]}
+
+
+def best_setting(grid: list, rates: list, max_false_alarm_rate: float | None) -> int:
+    """The index of the setting of `grid` with the best event F1 among those whose false-alarm
+    rate (`rates`, one per setting) is within the cap (None: any); none within: among those
+    with the lowest rate. Ties go to the threshold nearest 0.5, then to the lower gate."""
+    allowed = [i for i, rate in enumerate(rates) if max_false_alarm_rate is None or rate <= max_false_alarm_rate]
+    if not allowed:
+        fewest = min(rates)
+        allowed = [i for i, rate in enumerate(rates) if rate == fewest]
+    return max(allowed, key=lambda i: (grid[i]["event_f1"], -abs(grid[i]["threshold"] - 0.5), -grid[i]["gate"]))
 
 
 def choose_decodings(bins: np.ndarray, query_target: np.ndarray, query_kind, cfg, min_duration: float,
                      eval_cfg: EvalConfig = EvalConfig(), max_false_alarm_rate: float | None = None) -> dict:
     """A decoding for the text queries and, where there are example-clip queries
     (query_kind "example"), one of their own, each chosen by choose_decoding on its own
-    validation queries under the same cap (query_kind None: all text). Returns the text queries' choice ("chosen",
-    "grid"), the example queries' ("example": chosen and grid; None without any), and
-    "event_f1": the F1 over every validation query, each decoded as its kind is."""
+    validation queries under the same cap (query_kind None: all text). Returns the text
+    queries' choice ("chosen", "grid"), the example queries' ("example": chosen and grid;
+    None without any), and "event_f1": the F1 over every validation query, each decoded as
+    its kind is."""
     is_example = np.zeros(len(bins), bool) if query_kind is None else np.asarray(query_kind) == "example"
     groups = {name: np.flatnonzero(mask) for name, mask in (("text", ~is_example), ("example", is_example))}
     chosen = {name: choose_decoding(bins[rows], query_target[rows], cfg, min_duration, eval_cfg, max_false_alarm_rate)
@@ -93,13 +99,9 @@ def refit_decodings(first: dict, refit: dict, max_false_alarm_rate: float | None
         pairs = list(zip(first_grid, refit_grid))
         if len(first_grid) != len(refit_grid) or any(a[k] != b[k] for a, b in pairs for k in SETTINGS):
             raise ValueError("the first training's decoding grid and the refit's list other settings")
-        within = [(a, b) for a, b in pairs if max_false_alarm_rate is None
-                  or max(a["false_alarm_rate"], b["false_alarm_rate"]) <= max_false_alarm_rate]
-        if not within:
-            fewest = min(max(a["false_alarm_rate"], b["false_alarm_rate"]) for a, b in pairs)
-            within = [(a, b) for a, b in pairs if max(a["false_alarm_rate"], b["false_alarm_rate"]) == fewest]
-        a, b = max(within, key=lambda ab: (ab[0]["event_f1"], -abs(ab[0]["threshold"] - 0.5), -ab[0]["gate"]))
-        return {**a, "refit_false_alarm_rate": b["false_alarm_rate"]}
+        best = best_setting(first_grid, [max(a["false_alarm_rate"], b["false_alarm_rate"]) for a, b in pairs],
+                            max_false_alarm_rate)
+        return {**first_grid[best], "refit_false_alarm_rate": refit_grid[best]["false_alarm_rate"]}
 
     example = first.get("example") if refit.get("example") else None
     return {"chosen": pick(first["grid"], refit["grid"]), "grid": first["grid"],
