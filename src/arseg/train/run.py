@@ -67,20 +67,24 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         return build_split(stores[i].array, stores[i].row, table, split_events[i],
                            table_inputs(model, table, cache, bank).numpy(), model_cfg)
     # Example queries do not train the segmenter (nor choose its epoch); they take part in
-    # choosing the decoding.
-    splits = [split_data(i, t[t["kind"] != "example"]) for i, t in enumerate(tables)]
+    # choosing the decoding (`calibration`: every validation query).
+    def without_examples(table: pd.DataFrame) -> pd.DataFrame:
+        return table[table["kind"] != "example"]
+
+    train_split = split_data(0, without_examples(tables[0]))
+    calibration = split_data(1, tables[1])
     print(f"{model_cfg.backbone}: {model.count_parameters(trainable=True):,} parameters trained; "
-          f"{len(splits[0].query_mixture)} training queries on {len(splits[0].features)} mixtures")
+          f"{len(train_split.query_mixture)} training queries on {len(train_split.features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
     inputs = [*features, *index, *queries, *events, *(p for p in (encoder, optional_input(examples), refit_of) if p)]
     train_cfg = dataclasses.replace(train_cfg, threads=threads)
-    calibration = split_data(1, tables[1]) if model_cfg.example_dim else splits[1]
     if refit_of is not None:
-        return refit_model(model, splits[0], train_cfg, Path(refit_of), model_path, history_path, state_path,
+        return refit_model(model, train_split, train_cfg, Path(refit_of), model_path, history_path, state_path,
                            fingerprint=fingerprint(model_cfg, train_cfg, inputs), provenance=made_by,
                            calibration=calibration)
-    return train_model(model, splits[0], splits[1], train_cfg, model_path, history_path, state_path,
+    val_split = split_data(1, without_examples(tables[1])) if model_cfg.example_dim else calibration
+    return train_model(model, train_split, val_split, train_cfg, model_path, history_path, state_path,
                        calibration=calibration, fingerprint=fingerprint(model_cfg, train_cfg, inputs),
                        provenance=made_by)
 
