@@ -67,7 +67,7 @@ def test_decode_gate_keeps_only_segments_that_peak_above_it():
 def test_event_f1_equals_sed_eval_scores():
     # scoring re-implements sed_eval's event-based rules for the torch env: the same F1,
     # to the last digit
-    from arseg.eval.scoring import EvalConfig, event_f1
+    from arseg.eval.scoring import EvalConfig, EventCounts, sed_eval_f1
     from arseg.eval.sed_metrics import sed_eval_scores
 
     rng = np.random.default_rng(3)
@@ -77,13 +77,13 @@ def test_event_f1_equals_sed_eval_scores():
     estimated.update({f"q{i}": [(1.0, 2.0)] for i in range(0, 120, 9)})  # false alarms on negatives
     expected = sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]
     assert 0.2 < expected < 0.9
-    assert event_f1(reference, estimated, EvalConfig()) == expected
+    assert sed_eval_f1(*EventCounts(EvalConfig()).totals(reference, estimated)) == expected
 
 
 def test_remembered_event_counts_score_each_estimate_as_sed_eval_does():
     # One EventCounts scores several estimates of the same references (as the decoding grid
     # does), reusing the counts of pairs it has seen; each score equals sed_eval's own.
-    from arseg.eval.scoring import EvalConfig, EventCounts, event_f1
+    from arseg.eval.scoring import EvalConfig, EventCounts, sed_eval_f1
     from arseg.eval.sed_metrics import sed_eval_scores
 
     rng = np.random.default_rng(4)
@@ -96,8 +96,8 @@ def test_remembered_event_counts_score_each_estimate_as_sed_eval_does():
                      for on, off in spans if noise.random() < 0.8}
         estimated.update({f"q{i}": [(1.0, 2.0)] for i in range(0, 90, 9)})
         expected = sed_eval_scores(reference, estimated, 8.0, EvalConfig())["event_f1"]
-        assert event_f1(reference, estimated, EvalConfig(), counts) == expected
-    assert event_f1(reference, {}, EvalConfig(), counts) == 0.0  # no output at all: sed_eval's zero score
+        assert sed_eval_f1(*counts.totals(reference, estimated)) == expected
+    assert sed_eval_f1(*counts.totals(reference, {})) == 0.0  # no output at all: sed_eval's zero score
 
 
 @pytest.mark.parametrize("kind", ["mse", "bce"])

@@ -122,14 +122,3 @@ class EventCounts:
                 tp, r, s = self(ref, est)
                 ntp, nref, nsys = ntp + tp, nref + r, nsys + s
         return ntp, nref, nsys
-
-    def f1(self, reference: dict, estimated: dict) -> float:
-        """Event-based F1 over these query-files, as sed_eval's overall F1 (empty system
-        output: zero score)."""
-        return sed_eval_f1(*self.totals(reference, estimated))
-
-
-def event_f1(reference: dict, estimated: dict, cfg: EvalConfig, counts: EventCounts | None = None) -> float:
-    """Event-based F1 alone (what decoding is tuned for); pass one EventCounts to score many
-    estimates of the same references (a decoding grid)."""
-    return (counts or EventCounts(cfg)).f1(reference, estimated)
