@@ -395,8 +395,9 @@ def _print_entry(entry: dict) -> None:
 def list_models(results: Path) -> list[dict]:
     """One row per results/models/{backbone}/seed{k}/model.pt and per refit of one
     (.../seed{k}/refit/model.pt), with test metrics if present: on the refit where there is
-    one, since it is the model scored."""
-    from arseg.model.segmenter import ModelFileError, load_model
+    one, since it is the model scored. An ensemble (model.members) is one row: its members,
+    in .../seed{k}/member{m}/, are not listed."""
+    from arseg.model.segmenter import ModelFileError, SeedEnsemble, load_model
 
     def seed_dir(path: Path) -> Path:
         return path.parent.parent if path.parent.name == "refit" else path.parent
@@ -412,7 +413,7 @@ def list_models(results: Path) -> list[dict]:
         refit = path.parent.name == "refit"
         scored = refit or not (path.parent / "refit" / "model.pt").is_file()
         row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path), "refit": refit,
-               "query": None, "parameters": None, "width": None,
+               "query": None, "parameters": None, "width": None, "members": None,
                "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok",
                "provenance": None}
         try:
@@ -421,7 +422,8 @@ def list_models(results: Path) -> list[dict]:
             cfg = model.cfg
             query = "text + example" if cfg.example_dim else cfg.query_encoder
             row.update(query=query if cfg.query_encoder != "label" else f"label ({len(cfg.labels)})",
-                       parameters=model.count_parameters(), width=cfg.width)
+                       parameters=model.count_parameters(), width=cfg.width,
+                       members=len(model.members) if isinstance(model, SeedEnsemble) else 1)
             if cfg.query_encoder == "label":
                 row["labels"] = list(cfg.labels)
         except (ModelFileError, ValueError, TypeError, KeyError) as error:
@@ -462,7 +464,8 @@ def run_models(args) -> int:
         print(f"no trained models under {results}/models/ (run the workflow first)", file=sys.stderr)
         return EXIT_OK
     header = ["backbone", "seed", "query", "params", "event F1", "segment F1", "false alarms", "path"]
-    table = [[r["backbone"], str(r["seed"]), r["query"] or "-",
+    table = [[r["backbone"], str(r["seed"]) + (f" ({r['members']} models)" if (r["members"] or 1) > 1 else ""),
+              r["query"] or "-",
               f"{r['parameters']:,}" if r["parameters"] is not None else "-",
               _fmt(r["event_f1"]), _fmt(r["segment_f1"]), _fmt(r["false_alarm_rate"]),
               r["path"] + ("" if r["status"] == "ok" else f"  ({r['status']})")] for r in rows]

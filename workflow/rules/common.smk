@@ -32,6 +32,10 @@ SPLITS = ["train", "val", "test"]
 REFIT = config["mixtures"]["count"]["refit"] > 0
 BACKBONES = config["model"]["backbones"]
 SEEDS = config["model"]["seeds"]
+# With model.members above 1, each seed's model is an ensemble (the ensemble rules) of that many
+# trained with member seeds of their own, each under results/models/{backbone}/seed{seed}/member{member}/.
+MEMBERS = config["model"]["members"]
+TRAINED = os.path.join("results/models/{backbone}/seed{seed}", *(["member{member}"] if MEMBERS > 1 else []))
 ENVS = "../../envs"
 
 
@@ -39,6 +43,7 @@ wildcard_constraints:
     split="train|val|test|refit",
     backbone="|".join(BACKBONES),
     seed=r"\d+",
+    member=r"\d+",
 
 
 def corpus_dir():
@@ -113,11 +118,32 @@ def get_model_config(wildcards):
     log_mel_only = ["audio/n_mels", "audio/win_seconds", "audio/hop_seconds", "training/mix_probability",
                     "training/mix_gain_db", "training/spec_augment"] if wildcards.backbone in ENCODER else []
     subset = get_config_subset("model", "training", "decoding", "audio", "mixtures/duration",
-                               drop=["model/backbones", "model/seeds", "training/per_backbone", *UNTRACKED,
-                                     *log_mel_only])
+                               drop=["model/backbones", "model/seeds", "model/members", "training/per_backbone",
+                                     *UNTRACKED, *log_mel_only])
     subset["model"]["backbone"] = wildcards.backbone
     subset["training"].update(config["training"]["per_backbone"].get(wildcards.backbone, {}))
     return merge_configs(subset)
+
+
+def get_ensemble_config(wildcards):
+    """What an ensemble is made from: its members' model config, their number and the seed."""
+    return merge_configs(get_model_config(wildcards), {"model": {"members": MEMBERS},
+                                                       "training": {"seed": int(wildcards.seed)}})
+
+
+def ensemble_inputs(trained):
+    """The ensemble rules' inputs: the members (`trained`: their model files' pattern) and the
+    validation split their decoding is chosen on."""
+    return dict(
+        members=lambda wildcards: expand(trained, backbone=wildcards.backbone, seed=wildcards.seed,
+                                          member=range(MEMBERS)),
+        features=lambda wildcards: f"{feature_dir(wildcards.backbone)}/val.npy",
+        index=lambda wildcards: f"{feature_dir(wildcards.backbone)}/val.index.tsv",
+        queries=rules.queries.output.queries.format(split="val"),
+        events=rules.mixtures.output.events.format(split="val"),
+        embeddings=get_embeddings,
+        examples=get_examples,
+    )
 
 
 def mixture_set(split):
@@ -128,10 +154,18 @@ def mixture_set(split):
     return split, 0
 
 
+def first_model(output, backbone="{backbone}", seed="{seed}"):
+    """A file (model or provenance) of a seed's first training: its ensemble with model.members."""
+    made_by = rules.ensemble if MEMBERS > 1 else rules.train
+    return getattr(made_by.output, output).format(backbone=backbone, seed=seed)
+
+
 def scored_model(output, backbone="{backbone}", seed="{seed}"):
-    """A file (named as in the train rule's output) of the model that is scored and shown: the
-    refit's where there is one, else the first training's; a pattern by default."""
-    made_by = rules.refit if REFIT else rules.train
+    """A file (model or provenance) of a seed's model that is scored and shown: the refit's
+    where there is one, else the first training's (ensembles with model.members); a pattern by default."""
+    if not REFIT:
+        return first_model(output, backbone, seed)
+    made_by = rules.ensemble_refit if MEMBERS > 1 else rules.refit
     return getattr(made_by.output, output).format(backbone=backbone, seed=seed)
 
 
@@ -139,7 +173,7 @@ def get_predicting_model(wildcards):
     """The scored model predicts the test split; the validation split is predicted by the first
     training, for which validation chooses (a refit trains on the validation clips)."""
     if wildcards.split == "val":
-        return rules.train.output.model.format(**wildcards)
+        return first_model("model", wildcards.backbone, wildcards.seed)
     return scored_model("model", wildcards.backbone, wildcards.seed)
 
 

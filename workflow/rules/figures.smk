@@ -18,7 +18,7 @@ rule dataset_figure:
 # Training and validation loss per epoch, one panel per backbone, every seed.
 rule training_figure:
     input:
-        histories=expand(rules.train.output.history, backbone=BACKBONES, seed=SEEDS),
+        histories=expand(rules.train.output.history, backbone=BACKBONES, seed=SEEDS, member=range(MEMBERS)),
     output:
         figure=report("results/figures/training.png", caption="../../report/training.rst",
                       category="2. Training", subcategory="All backbones",

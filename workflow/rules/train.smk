@@ -1,7 +1,8 @@
 from arseg.model.backbone_specs import training_priority
 
 
-# Train one backbone with one seed; resumable state lives beside the model, undeclared.
+# Train one backbone with one seed (or one member of a seed's ensemble, model.members);
+# resumable state lives beside the model, undeclared.
 # Longer trainings start first (and before any prediction), so side by side they end together.
 rule train:
     input:
@@ -13,9 +14,9 @@ rule train:
         embeddings=get_embeddings,
         examples=get_examples,
     output:
-        model="results/models/{backbone}/seed{seed}/model.pt",
-        history="results/models/{backbone}/seed{seed}/history.tsv",
-        provenance="results/models/{backbone}/seed{seed}/provenance.json",
+        model=f"{TRAINED}/model.pt",
+        history=f"{TRAINED}/history.tsv",
+        provenance=f"{TRAINED}/provenance.json",
     params:
         config=get_model_config,
         data=get_data_config(["train", "val"]),
@@ -24,7 +25,7 @@ rule train:
     resources:
         gpu=1,
     log:
-        "results/logs/train/{backbone}/seed{seed}.log",
+        TRAINED.replace("results/models", "results/logs/train") + ".log",
     conda:
         f"{ENVS}/torch.yaml"
     script:
@@ -46,9 +47,9 @@ rule refit:
         examples=get_examples,
         first=rules.train.output.model,
     output:
-        model="results/models/{backbone}/seed{seed}/refit/model.pt",
-        history="results/models/{backbone}/seed{seed}/refit/history.tsv",
-        provenance="results/models/{backbone}/seed{seed}/refit/provenance.json",
+        model=f"{TRAINED}/refit/model.pt",
+        history=f"{TRAINED}/refit/history.tsv",
+        provenance=f"{TRAINED}/refit/provenance.json",
     params:
         config=get_model_config,
         data=get_data_config(["train", "val", "refit"]),
@@ -57,8 +58,49 @@ rule refit:
     resources:
         gpu=1,
     log:
-        "results/logs/refit/{backbone}/seed{seed}.log",
+        TRAINED.replace("results/models", "results/logs/refit") + ".log",
     conda:
         f"{ENVS}/torch.yaml"
     script:
         "../../scripts/train.py"
+
+
+# With model.members: a seed's members combined into one model (arseg.train.ensemble), its
+# decoding chosen on validation as a single model's is; the first trainings' ensemble, then
+# (with a refit) the refits', which keeps the first's ranking of the decodings.
+if MEMBERS > 1:
+
+    rule ensemble:
+        input:
+            **ensemble_inputs(rules.train.output.model),
+        output:
+            model="results/models/{backbone}/seed{seed}/model.pt",
+            provenance="results/models/{backbone}/seed{seed}/provenance.json",
+        params:
+            config=get_ensemble_config,
+            data=get_data_config(["train", "val"]),
+        threads: lookup(within=config, dpath="training/threads")
+        log:
+            "results/logs/ensemble/{backbone}/seed{seed}.log",
+        conda:
+            f"{ENVS}/torch.yaml"
+        script:
+            "../../scripts/ensemble.py"
+
+    rule ensemble_refit:
+        input:
+            **ensemble_inputs(rules.refit.output.model),
+            first=rules.ensemble.output.model,
+        output:
+            model="results/models/{backbone}/seed{seed}/refit/model.pt",
+            provenance="results/models/{backbone}/seed{seed}/refit/provenance.json",
+        params:
+            config=get_ensemble_config,
+            data=get_data_config(["train", "val", "refit"]),
+        threads: lookup(within=config, dpath="training/threads")
+        log:
+            "results/logs/ensemble_refit/{backbone}/seed{seed}.log",
+        conda:
+            f"{ENVS}/torch.yaml"
+        script:
+            "../../scripts/ensemble.py"

@@ -56,11 +56,16 @@ def dataset_figure(clips_path, events_paths, out_png) -> None:
 
 
 def training_figure(history_paths, out_png) -> None:
-    """One panel per backbone: training (solid) and validation (dashed) loss per seed."""
+    """One panel per backbone: training (solid) and validation (dashed) loss per seed (per
+    member of a seed's ensemble: .../{backbone}/seed{k}/member{m}/history.tsv)."""
     runs: dict[str, list] = {}
     for path in history_paths:
         path = Path(path)
-        runs.setdefault(path.parent.parent.name, []).append((path.parent.name, pd.read_csv(path, sep="\t")))
+        run = path.parent
+        while run.parent.name.startswith("seed"):
+            run = run.parent
+        name = "/".join(path.parent.relative_to(run.parent).parts)
+        runs.setdefault(run.parent.name, []).append((name, pd.read_csv(path, sep="\t")))
     n = max(len(runs), 1)
     cols = min(n, 2)
     rows = int(np.ceil(n / cols))

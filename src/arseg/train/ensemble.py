@@ -1,0 +1,66 @@
+"""The ensemble rules' run (model.members): the models of one backbone and seed, each trained
+with a member seed of its own, combined into one model file (model.segmenter.SeedEnsemble)
+whose decoding is chosen on validation as one model's is: for first trainings, on the
+ensemble's own outputs under the false-alarm cap; for refits, the first trainings' ensemble's
+ranking, checked against the refits' false alarms (calibrate.refit_decodings)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arseg import provenance
+from arseg.data.events import read_events
+from arseg.data.queries import read_queries
+from arseg.features.store import FeatureStore
+from arseg.io import atomic
+from arseg.model.examples import load_bank
+from arseg.model.query_inputs import supported, table_inputs
+from arseg.model.segmenter import SeedEnsemble, load_model, save_model
+from arseg.model.text_encoder import load_cache
+from arseg.train import calibrate
+from arseg.train.loop import build_split, validation_bins
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The training seed of a seed's member: member 0 trains with the seed itself (one member
+    is the plain model of that seed), the others with a seed drawn from (seed, member)."""
+    return seed if member == 0 else int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
+
+
+def combine_members(members, features: Path, index: Path, queries: Path, events: Path, embeddings, examples,
+                    model_path: Path, provenance_configs=(), provenance_path: Path | None = None,
+                    first: Path | None = None, threads: int = 1) -> dict:
+    """Combine the member model files into `model_path`, with the decoding chosen on the
+    validation split (features/index/queries/events: its files; embeddings, examples: the
+    query caches, as for training). first: for refit members, the ensemble of their first
+    trainings, whose validation ranking the refit keeps. Returns the decoding chosen."""
+    torch.set_num_threads(threads)
+    made_by = provenance.record(*provenance_configs)
+    models = [load_model(path)[0] for path in members]
+    ensemble = SeedEnsemble.of(models)
+    cfg = ensemble.cfg
+    store, table = FeatureStore(features, index), supported(ensemble, read_queries(queries))
+    cache, bank = load_cache(embeddings), load_bank(examples)
+    calibration = build_split(store.array, store.row, table, read_events(events),
+                              table_inputs(ensemble, table, cache, bank).numpy(), cfg)
+    bins = validation_bins(ensemble, calibration)
+    cap = cfg.max_false_alarm_rate
+    if first is None:
+        decoding = calibrate.choose_decodings(bins, calibration.query_target, calibration.query_kind, cfg,
+                                              min_duration=cfg.min_duration, max_false_alarm_rate=cap)
+    else:
+        own = calibrate.choose_decodings(bins, calibration.query_target, calibration.query_kind, cfg,
+                                         min_duration=cfg.min_duration)
+        decoding = calibrate.refit_decodings(load_model(first)[1]["validation_decoding"], own, cap)
+    calibrate.apply_decoding(ensemble, decoding)
+    print(f"{len(models)} members combined; decoding chosen on validation: {decoding['chosen']}"
+          + (f"; for example clips: {decoding['example']['chosen']}" if decoding.get("example") else ""))
+    if provenance_path is not None:
+        atomic.write_json(provenance_path, made_by)
+    extra = {"members": [str(p) for p in members], "validation_decoding": decoding}
+    if first is not None:
+        extra["refit_of"] = str(first)
+    save_model(ensemble, model_path, extra=extra, provenance=made_by)
+    return decoding
