@@ -121,6 +121,9 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
     assert metrics["provenance"]["config"]["mixtures"]["augment"]["pitch_semitones"] > 0  # real.yaml's recipe
     # and its refit: the model scored was trained again with mixtures of the validation clips
     assert metrics["provenance"]["model"]["config"]["mixtures"]["count"]["refit"] == 8
+    # by the ensemble of three trained with seeds of their own
+    assert metrics["provenance"]["model"]["config"]["model"]["members"] == 3
+    assert len(list((workdir / "results" / "models" / "aisfx" / "seed0").glob("member*/refit/model.pt"))) == 3
     refit = pd.read_csv(workdir / "results" / "mixtures" / "refit" / "events.tsv", sep="\t")
     assert set(refit["clip_id"]) <= set(checked.loc[checked["split"] == "val", "clip_id"])
     # the pretrained backbone read the frozen encoder's features, computed once per split
@@ -151,7 +154,8 @@ def test_the_pretrained_backbone_with_its_last_block_trained_runs_beside_it(slic
     assert maps.shape[1:] == (21, 3328) and maps.dtype == np.float16
     metrics = json.loads((workdir / "results" / "metrics" / "aisfx_tuned" / "seed0.json").read_text())
     assert metrics["overall"]["n_queries"] > 0
-    model, _ = load_model(workdir / "results" / "models" / "aisfx_tuned" / "seed0" / "model.pt")
+    # (a member of the seed's ensemble, real.yaml's model.members)
+    model, _ = load_model(workdir / "results" / "models" / "aisfx_tuned" / "seed0" / "member0" / "model.pt")
     pretrained = load_trunk_weights(workdir / "resources" / "encoders" / "aisfx.pth")["conv_block4.conv1.weight"]
     assert not torch.equal(model.backbone.last_block.conv1.weight, pretrained)
     torch.testing.assert_close(model.encoder.trunk.conv_block4.conv1.weight, pretrained)  # the carried trunk: frozen

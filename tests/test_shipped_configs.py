@@ -56,9 +56,10 @@ def test_demo_changes_only_the_corpus_the_backbones_and_the_cap_on_false_alarms(
     assert demo == default
 
 
-def test_real_changes_only_the_backbones_the_training_mixtures_the_refit_and_the_cap():
+def test_real_changes_only_the_backbones_the_members_the_training_mixtures_the_refit_and_the_cap():
     default, real = merged(None), merged("real.yaml")
     assert real["model"]["backbones"] == ["aisfx"]
+    assert (default["model"]["members"], real["model"]["members"]) == (1, 3)
     assert (default["decoding"]["max_false_alarm_rate"], real["decoding"]["max_false_alarm_rate"]) == (0.2, 0.1)
     real["decoding"] = default["decoding"]
     assert default["mixtures"]["count"]["refit"] == 0
@@ -67,7 +68,7 @@ def test_real_changes_only_the_backbones_the_training_mixtures_the_refit_and_the
     assert not any(default["mixtures"]["augment"].values())
     for key in ("count", "augment"):
         real["mixtures"][key] = default["mixtures"][key]
-    real["model"]["backbones"] = default["model"]["backbones"]
+    real["model"]["backbones"], real["model"]["members"] = default["model"]["backbones"], default["model"]["members"]
     assert real == default
 
 
