@@ -68,6 +68,19 @@ def test_the_members_share_one_pretrained_encoder_stored_once(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_only_models_of_one_config_make_an_ensemble_their_decodings_aside():
+    import dataclasses
+
+    from arseg.train.ensemble import check_alike
+
+    first, second = members(ModelConfig(backbone="yoho", width=0.125), 2)
+    second.cfg = dataclasses.replace(second.cfg, threshold=0.3, gate=0.8, example_decoding={"threshold": 0.6})
+    check_alike([first, second], ["a/model.pt", "b/model.pt"])
+    wider = ReferringSegmenter(ModelConfig(backbone="yoho", width=0.25))
+    with pytest.raises(ValueError, match=r"b/model.pt: not a member of the ensemble of a/model.pt: its width differ"):
+        check_alike([first, wider], ["a/model.pt", "b/model.pt"])
+
+
 def test_member_zero_trains_with_the_seed_itself_and_the_others_with_seeds_of_their_own():
     assert [member_seed(s, 0) for s in (0, 1, 7)] == [0, 1, 7]
     drawn = {member_seed(s, m) for s in range(5) for m in range(1, 4)}
@@ -136,6 +149,8 @@ def test_a_run_with_members_scores_each_seeds_ensemble_of_refits(finished_run, t
     assert json.loads(capsys.readouterr().out)
     result = runner.snakemake(workdir, "-n", "--cores", "1", configfile=configs)
     assert "Nothing to be done" in result.stdout + result.stderr
+    runner.snakemake(workdir, "--report", "report.html", configfile=configs)
+    assert "Each seed's model is an <em>ensemble</em> of 2" in (workdir / "report.html").read_text()
 
 
 @pytest.mark.parametrize("members", [1, 3])

@@ -5,6 +5,7 @@ ensemble's own outputs under the false-alarm cap; for refits, the first training
 ranking, checked against the refits' false alarms (calibrate.refit_decodings)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,24 @@ from arseg.train import calibrate
 from arseg.train.loop import build_split, validation_bins
 
 
+# What each model chooses on validation for itself; the ensemble chooses its own.
+DECODING_FIELDS = ("threshold", "merge_gap", "gate", "example_decoding")
+
+
 def member_seed(seed: int, member: int) -> int:
     """The training seed of a seed's member: member 0 trains with the seed itself (one member
     is the plain model of that seed), the others with a seed drawn from (seed, member)."""
     return seed if member == 0 else int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
+
+
+def check_alike(models, paths) -> None:
+    """Members must be one model config trained with different seeds (their decodings aside)."""
+    def shape(model) -> dict:
+        return {k: v for k, v in dataclasses.asdict(model.cfg).items() if k not in DECODING_FIELDS}
+    for model, path in zip(models[1:], paths[1:]):
+        differ = sorted(k for k, v in shape(model).items() if shape(models[0])[k] != v)
+        if differ:
+            raise ValueError(f"{path}: not a member of the ensemble of {paths[0]}: its {', '.join(differ)} differ")
 
 
 def combine_members(members, features: Path, index: Path, queries: Path, events: Path, embeddings, examples,
@@ -39,6 +54,7 @@ def combine_members(members, features: Path, index: Path, queries: Path, events:
     torch.set_num_threads(threads)
     made_by = provenance.record(*provenance_configs)
     models = [load_model(path)[0] for path in members]
+    check_alike(models, members)
     ensemble = SeedEnsemble.of(models)
     cfg = ensemble.cfg
     store, table = FeatureStore(features, index), supported(ensemble, read_queries(queries))
