@@ -74,7 +74,8 @@ class ModelConfig:
 
 
 class ReferringSegmenter(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, encoder: bool = True):
+        """encoder: False leaves the pretrained encoder out (an ensemble's members share its own)."""
         super().__init__()
         self.cfg = cfg
         self.query = QueryEncoder(cfg.query_encoder, cfg.query_dim, cfg.text_dim, len(cfg.labels), cfg.example_dim,
@@ -83,7 +84,7 @@ class ReferringSegmenter(nn.Module):
         # The frozen pretrained encoder, carried so that the model file alone segments audio
         # (infer.segment.recording_features) and embeds example clips; training reads its
         # features and clip embeddings from the workflow's caches instead.
-        self.encoder = aisfx.Encoder() if cfg.needs_encoder else None
+        self.encoder = aisfx.Encoder() if cfg.needs_encoder and encoder else None
         self.head = nn.Conv1d(self.backbone.out_channels, 3, 1)
         # Per-mel-band standardisation, estimated on training features.
         self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))
@@ -123,10 +124,8 @@ class SeedEnsemble(nn.Module):
     def __init__(self, cfg: ModelConfig, n_members: int):
         super().__init__()
         self.cfg = cfg
-        self.members = nn.ModuleList(ReferringSegmenter(cfg) for _ in range(n_members))
-        self.encoder = self.members[0].encoder
-        for member in self.members:
-            member.encoder = None
+        self.members = nn.ModuleList(ReferringSegmenter(cfg, encoder=False) for _ in range(n_members))
+        self.encoder = aisfx.Encoder().to(memory_format=torch.channels_last) if cfg.needs_encoder else None
 
     @classmethod
     def of(cls, models: list[ReferringSegmenter]) -> "SeedEnsemble":
