@@ -137,8 +137,8 @@ def ensemble_inputs(trained):
     return dict(
         members=lambda wildcards: expand(trained, backbone=wildcards.backbone, seed=wildcards.seed,
                                           member=range(MEMBERS)),
-        features=lambda wildcards: f"{feature_dir(wildcards.backbone)}/val.npy",
-        index=lambda wildcards: f"{feature_dir(wildcards.backbone)}/val.index.tsv",
+        features=get_features("npy", "val"),
+        index=get_features("index.tsv", "val"),
         queries=rules.queries.output.queries.format(split="val"),
         events=rules.mixtures.output.events.format(split="val"),
         embeddings=get_embeddings,
@@ -184,10 +184,10 @@ def feature_dir(backbone):
 
 def get_features(suffix, splits=None):
     """Input function: the feature files (.npy or .index.tsv) the job's backbone reads, of
-    `splits` (a list), or of the job's own split (one path)."""
+    `splits` (a list), or of one split (a name; by default the job's own): one path."""
     def paths(wildcards):
-        if splits is None:
-            return f"{feature_dir(wildcards.backbone)}/{wildcards.split}.{suffix}"
+        if splits is None or isinstance(splits, str):
+            return f"{feature_dir(wildcards.backbone)}/{splits or wildcards.split}.{suffix}"
         return [f"{feature_dir(wildcards.backbone)}/{split}.{suffix}" for split in splits]
     return paths
 

@@ -73,7 +73,20 @@ class ModelConfig:
         return 1 + samples // int(round(self.hop_seconds * self.sample_rate))
 
 
-class ReferringSegmenter(nn.Module):
+class Segmenter(nn.Module):
+    """What one model and an ensemble of them share: a subclass encodes the audio
+    (encode_audio) and answers queries on it (forward_queries)."""
+
+    def forward(self, features: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """One query per window: (B, frames, mels), (B, ...) -> logits (B, n_bins, 3)."""
+        index = torch.arange(len(features), device=features.device)
+        return self.forward_queries(self.encode_audio(features), index, query)
+
+    def count_parameters(self, trainable: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)
+
+
+class ReferringSegmenter(Segmenter):
     def __init__(self, cfg: ModelConfig, encoder: bool = True):
         """encoder: False leaves the pretrained encoder out (an ensemble's members share its own)."""
         super().__init__()
@@ -106,16 +119,8 @@ class ReferringSegmenter(nn.Module):
         h = F.adaptive_avg_pool1d(h, self.cfg.n_bins)
         return self.head(h).transpose(1, 2)
 
-    def forward(self, features: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """One query per window: (B, frames, mels), (B, ...) -> logits (B, n_bins, 3)."""
-        index = torch.arange(len(features), device=features.device)
-        return self.forward_queries(self.encode_audio(features), index, query)
 
-    def count_parameters(self, trainable: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)
-
-
-class SeedEnsemble(nn.Module):
+class SeedEnsemble(Segmenter):
     """Models of one backbone and config trained with different seeds, answering as one: per
     bin, the mean of their sigmoid outputs (returned as its logit, so every caller of a model
     reads it unchanged). On a small real corpus it found more than its members at fewer false
@@ -145,13 +150,6 @@ class SeedEnsemble(nn.Module):
         probabilities = torch.stack([torch.sigmoid(member.forward_queries(a, mixture_index, query))
                                      for member, a in zip(self.members, audio)]).mean(0)
         return torch.logit(probabilities, eps=1e-7)
-
-    def forward(self, features: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        index = torch.arange(len(features), device=features.device)
-        return self.forward_queries(self.encode_audio(features), index, query)
-
-    def count_parameters(self, trainable: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)
 
 
 def prepare_for_inference(model: ReferringSegmenter) -> ReferringSegmenter:

@@ -110,6 +110,18 @@ def refit_decodings(first: dict, refit: dict, max_false_alarm_rate: float | None
             "refit_grids": {"text": refit["grid"], "example": (refit.get("example") or {}).get("grid")}}
 
 
+def validation_decoding(bins: np.ndarray, query_target: np.ndarray, query_kind, cfg, first: dict | None = None) -> dict:
+    """A model's decodings, from its sigmoid outputs on the validation queries, under its
+    config's cap (cfg.max_false_alarm_rate): chosen on them (choose_decodings), or, for a
+    refit, `first` (the first training's choice) checked against them (refit_decodings)."""
+    cap = cfg.max_false_alarm_rate
+    if first is None:
+        return choose_decodings(bins, query_target, query_kind, cfg, min_duration=cfg.min_duration,
+                                max_false_alarm_rate=cap)
+    own = choose_decodings(bins, query_target, query_kind, cfg, min_duration=cfg.min_duration)
+    return refit_decodings(first, own, cap)
+
+
 def apply_decoding(model, decoding: dict) -> None:
     """Store the chosen settings (a choose_decodings result) in the model's config (saved with
     it, used by every prediction): the text queries' as its decoding, the example queries' as

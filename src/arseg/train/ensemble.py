@@ -61,15 +61,9 @@ def combine_members(members, features: Path, index: Path, queries: Path, events:
     cache, bank = load_cache(embeddings), load_bank(examples)
     calibration = build_split(store.array, store.row, table, read_events(events),
                               table_inputs(ensemble, table, cache, bank).numpy(), cfg)
-    bins = validation_bins(ensemble, calibration)
-    cap = cfg.max_false_alarm_rate
-    if first is None:
-        decoding = calibrate.choose_decodings(bins, calibration.query_target, calibration.query_kind, cfg,
-                                              min_duration=cfg.min_duration, max_false_alarm_rate=cap)
-    else:
-        own = calibrate.choose_decodings(bins, calibration.query_target, calibration.query_kind, cfg,
-                                         min_duration=cfg.min_duration)
-        decoding = calibrate.refit_decodings(load_model(first)[1]["validation_decoding"], own, cap)
+    first_decoding = None if first is None else load_model(first)[1]["validation_decoding"]
+    decoding = calibrate.validation_decoding(validation_bins(ensemble, calibration), calibration.query_target,
+                                             calibration.query_kind, cfg, first=first_decoding)
     calibrate.apply_decoding(ensemble, decoding)
     print(f"{len(models)} members combined; decoding chosen on validation: {decoding['chosen']}"
           + (f"; for example clips: {decoding['example']['chosen']}" if decoding.get("example") else ""))

@@ -132,10 +132,8 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
     calibration = calibration or val_data
 
     def choose_decoding(model: ReferringSegmenter) -> dict:
-        return calibrate.choose_decodings(validation_bins(model, calibration), calibration.query_target,
-                                          calibration.query_kind,
-                                          model.cfg, min_duration=model.cfg.min_duration,
-                                          max_false_alarm_rate=model.cfg.max_false_alarm_rate)
+        return calibrate.validation_decoding(validation_bins(model, calibration), calibration.query_target,
+                                             calibration.query_kind, model.cfg)
 
     score = (lambda m: choose_decoding(m)["event_f1"]) if cfg.select_on == "event_f1" else None
     run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path), score=score)
@@ -161,9 +159,8 @@ def refit_model(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConf
     run = train(model, train_data, None, dataclasses.replace(cfg, stop_after=first_extra["epoch_kept"]), state_path,
                 fingerprint, device, name=str(model_path))
     if calibration is not None:
-        own = calibrate.choose_decodings(validation_bins(model, calibration), calibration.query_target,
-                                         calibration.query_kind, model.cfg, min_duration=model.cfg.min_duration)
-        decoding = calibrate.refit_decodings(decoding, own, model.cfg.max_false_alarm_rate)
+        decoding = calibrate.validation_decoding(validation_bins(model, calibration), calibration.query_target,
+                                                 calibration.query_kind, model.cfg, first=decoding)
     print(f"refit for {len(run.history)} epochs (as {first} kept); decoding: {decoding['chosen']}"
           + (f", for example clips {decoding['example']['chosen']}" if decoding.get("example") else ""))
     return save_run(model, run, decoding, {"epoch_kept": len(run.history), "refit_of": str(first)},
