@@ -24,8 +24,9 @@ from arseg.train import calibrate
 from arseg.train.loop import build_split, validation_bins
 
 
-# What each model chooses on validation for itself; the ensemble chooses its own.
-DECODING_FIELDS = ("threshold", "merge_gap", "gate", "example_decoding")
+# What each model chooses on validation for itself (calibrate.apply_decoding stores it in
+# the config); the ensemble chooses its own.
+DECODING_FIELDS = (*calibrate.SETTINGS, "example_decoding")
 
 
 def member_seed(seed: int, member: int) -> int:
