@@ -396,7 +396,7 @@ def test_bad_files_in_a_batch_are_named_and_the_good_ones_done(models, tmp_path,
     assert "silent" in errors[str(silent)]
     assert "0 samples" in errors[str(no_samples)]
     assert "empty file" in errors[str(tmp_path / "empty.mp3")]
-    assert "not a readable audio file" in errors[str(tmp_path / "notes.wav")]
+    assert "not a readable audio file (NoBackendError: no decoder knows its format)" in errors[str(tmp_path / "notes.wav")]
     assert "folder" in errors[str(folder)]
     assert "Traceback" not in err
 
@@ -411,6 +411,7 @@ def _payload(**changes):
 
 @pytest.mark.parametrize("kind, expected", [
     ("missing", "model file not found"),
+    ("folder", "a folder, not a model file"),
     ("garbage", "not an arseg model file"),
     ("foreign", "not an arseg model file"),
     ("newer", f"model format version {MODEL_FORMAT_VERSION + 1}"),
@@ -419,7 +420,9 @@ def _payload(**changes):
 ])
 def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
     model = tmp_path / "model.pt"
-    if kind == "garbage":
+    if kind == "folder":
+        model.mkdir()
+    elif kind == "garbage":
         model.write_bytes(os.urandom(2000))
     elif kind == "foreign":
         torch.save({"weights": torch.zeros(3)}, model)
@@ -443,6 +446,7 @@ def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
     (["--label", "cat"], "unknown label 'cat'"),
     (["--label", "dog", "--query", ""], "empty query"),
     ([], "at least one --query"),
+    (["--example", "clip.wav"], "retrain a text model with queries.examples: true, or ask with --label"),
 ])
 def test_queries_the_model_cannot_answer(models, tmp_path, capsys, argv, expected):
     audio = write(tmp_path / "a.wav", noise(1.0), RATE)
@@ -452,6 +456,14 @@ def test_queries_the_model_cannot_answer(models, tmp_path, capsys, argv, expecte
     if "closed-set" in expected or "unknown" in expected:
         assert str(models["label"]) in err and "dog, bell, burst" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_label_is_read_without_surrounding_spaces(models, tmp_path, capsys):
+    audio = write(tmp_path / "a.wav", noise(1.0), RATE)
+    code, out, err = run(capsys, "segment", audio, "--model", models["label"], "--label", " dog ",
+                         "--out", tmp_path / "out", "--json")
+    assert code == 0, err
+    assert [r["query"] for r in json.loads(out)["files"][0]["results"]] == ["dog"]
 
 
 def test_usage_errors(models, tmp_path, capsys):
@@ -515,3 +527,16 @@ def test_runs_as_a_program(models, tmp_path):
     assert [f["file"] for f in report["files"]] == [str(audio)]
     assert f"{missing}: no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(models, tmp_path):
+    """`arseg ... | head`: the closed pipe stops the command with the shell's status for it,
+    not a traceback."""
+    audio = write(tmp_path / "a.wav", noise(1.0), RATE)
+    reader = subprocess.Popen([sys.executable, "-m", "arseg.cli", "segment", str(audio), "--model", str(models["label"]),
+                               "--label", "dog", "--label", "bell", "--out", str(tmp_path / "o"), "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # nobody reads what it prints
+    _, err = reader.communicate(timeout=300)
+    assert reader.returncode == 141, err.decode()
+    assert b"Traceback" not in err

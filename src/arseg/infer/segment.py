@@ -78,15 +78,18 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
                 f"free-text query {text!r}; use --label with one of: {', '.join(cfg.labels)}")
         queries.append(Query(text.strip(), "text"))
     for label in labels:
-        if not label.strip():
+        label = label.strip()
+        if not label:
             raise QueryError("--label: empty label")
         if cfg.query_encoder == "label" and label not in cfg.labels:
             raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
-        queries.append(Query(label.strip(), "label" if cfg.query_encoder == "label" else "text"))
+        queries.append(Query(label, "label" if cfg.query_encoder == "label" else "text"))
     for example in examples:
         if not cfg.example_dim:
+            ask = "--label" if cfg.query_encoder == "label" else "--query"
+            retrain = "a text model" if cfg.query_encoder == "label" else "it"
             raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
-                             f"retrain it with queries.examples: true, or ask with --query")
+                             f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
     unique = list(dict.fromkeys(queries))
     names = {}

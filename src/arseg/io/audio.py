@@ -249,7 +249,7 @@ def check_decodes(path: str | os.PathLike) -> AudioInfo:
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
+    text = str(error).strip() or f"{type(error).__name__}: no decoder knows its format"
     # libsndfile prefixes its messages with the path; the caller names the file already
     return text.replace("Error opening ", "").splitlines()[0][:300]
 

@@ -193,6 +193,8 @@ def save_model(model: ReferringSegmenter | SeedEnsemble, path: str | Path, extra
 def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmenter | SeedEnsemble, dict]:
     """Load a model file written by save_model; raise ModelFileError naming the file otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: a folder, not a model file (give its model.pt)")
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     try:
