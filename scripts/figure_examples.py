@@ -7,4 +7,4 @@ with logged(snakemake):
                     segments=snakemake.input.segments[0], scores=snakemake.input.scores[0],
                     count=snakemake.params.n_examples, hop_seconds=snakemake.params.hop_seconds,
                     model_name=f"{snakemake.wildcards.backbone} seed {snakemake.params.seed}",
-                    threshold=snakemake.params.threshold, out_png=snakemake.output.figure)
+                    out_png=snakemake.output.figure)

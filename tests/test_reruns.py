@@ -69,7 +69,7 @@ CASES = {
     "both pretrained backbones": ({"model.backbones": ["yoho", "aisfx", "aisfx_tuned"]},
                                   {"fetch_encoder": 1, "encoder_features": 6, **MODEL, "train": 2, "predict": 4,
                                    "evaluate": 2, "examples_figure": 2}),
-    "decoding": ({"decoding.merge_gap": 0.5}, MODEL),
+    "decoding": ({"decoding.min_duration": 0.2}, MODEL),
     "evaluation": ({"evaluation.t_collar": 0.3},
                    {"evaluate": 1, "results_table": 1, "result_figures": 1, "demo": 1, "provenance": 1}),
     "examples figure": ({"evaluation.example_count": 3}, {"examples_figure": 1, "provenance": 1}),

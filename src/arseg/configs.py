@@ -79,9 +79,7 @@ def model_config(config: dict, backbone: str, labels: list[str]) -> ModelConfig:
     return ModelConfig(backbone=backbone, width=model["width"], query_encoder=model["query_encoder"],
                        query_dim=model["query_dim"], labels=list(labels), window_seconds=window,
                        n_bins=max(1, int(round(window / bins))),
-                       threshold=decoding["threshold"], merge_gap=decoding["merge_gap"],
-                       min_duration=decoding["min_duration"], gate=decoding["gate"],
-                       max_false_alarm_rate=decoding["max_false_alarm_rate"], **inputs)
+                       min_duration=decoding["min_duration"], max_false_alarm_rate=decoding["max_false_alarm_rate"], **inputs)
 
 
 def train_config(config: dict, seed: int) -> TrainConfig:

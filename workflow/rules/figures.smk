@@ -74,7 +74,6 @@ rule examples_figure:
     params:
         n_examples=lookup(within=config, dpath="evaluation/example_count"),
         hop_seconds=lookup(within=config, dpath="audio/hop_seconds"),
-        threshold=lookup(within=config, dpath="decoding/threshold"),
         seed=SEEDS[0],
     log:
         "results/logs/figures/examples/{backbone}.log",

@@ -133,7 +133,7 @@ def pick_examples(queries: pd.DataFrame, segments: pd.DataFrame, events: pd.Data
 
 
 def examples_figure(features, index, events, queries, segments, scores, count: int, hop_seconds: float,
-                    model_name: str, out_png, threshold: float = 0.5) -> list[dict]:
+                    model_name: str, out_png) -> list[dict]:
     """Per example: log-mel spectrogram, reference and predicted segments, presence score.
     Returns what each example shows (query_id, role, reference and predicted (onset,
     offset) spans, the presence curve, the levels drawn)."""
@@ -142,7 +142,7 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     store = FeatureStore(features, index)
     events, queries = read_events(events), read_queries(queries)
     segments = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
-    scores = read_scores(scores, threshold)
+    scores = read_scores(scores)
     chosen = pick_examples(queries[queries["query_id"].isin(scores["row"])], segments, events, count)
     by_id = queries.set_index("query_id")
     fig = plt.figure(figsize=(10, 3.9 * max(len(chosen), 1)))
@@ -158,20 +158,20 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     return shown
 
 
-def read_scores(path, threshold: float) -> dict:
+def read_scores(path) -> dict:
     """The per-bin presence scores of a split's predictions, with the decoding threshold and
-    gate that decoded each query (`threshold` where prediction did not record one; one value
-    for all in files written before each query kind had its own)."""
+    gate that decoded each query (one value for all in files written before each query kind
+    had its own)."""
     with np.load(path) as data:
-        n, own = len(data["query_id"]), "threshold" in data.files
+        n = len(data["query_id"])
 
-        def per_query(name: str, default: float) -> np.ndarray:
-            values = np.asarray(data[name], np.float64) if name in data.files else np.float64(default)
+        def per_query(name: str) -> np.ndarray:
+            values = np.asarray(data[name], np.float64)
             return np.broadcast_to(values, (n,)) if values.ndim == 0 else values
 
         return {"row": {q: i for i, q in enumerate(data["query_id"].tolist())}, "presence": data["presence"],
-                "bin_width": float(data["bin_width"]), "own_threshold": own,
-                "threshold": per_query("threshold", threshold), "gate": per_query("gate", 0.0)}
+                "bin_width": float(data["bin_width"]), "threshold": per_query("threshold"),
+                "gate": per_query("gate")}
 
 
 def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
@@ -217,9 +217,7 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
 
 def example_legend(model_name: str, scores: dict) -> list:
     thresholds, gates = np.unique(scores["threshold"]), scores["gate"]
-    if not scores["own_threshold"]:
-        level = f"threshold {thresholds[0]:g} (config decoding.threshold)"
-    elif len(thresholds) == 1:
+    if len(thresholds) == 1:
         level = f"decoding threshold {thresholds[0]:g}"
     else:  # text and example queries decoded each their own way
         level = "decoding threshold (of the query's kind)"
