@@ -134,6 +134,18 @@ def test_a_slice_in_mixed_formats_without_split_runs_end_to_end(slice_run):
     assert demo["model"]["path"].endswith("aisfx/seed0/refit/model.pt"), demo["model"]
 
 
+def test_log_mel_settings_do_not_retrain_the_pretrained_backbone(slice_run):
+    """It reads the encoder's features of the audio, not its log-mel: an edit of the log-mel
+    settings leaves its model and metrics as they are."""
+    workdir, _ = slice_run
+    log_mel = workdir / "log_mel.yaml"
+    log_mel.write_text("audio: {n_mels: 40, win_seconds: 0.03, hop_seconds: 0.02}\n")
+    result = runner.snakemake(workdir, "-n", "--cores", "1", "results/metrics/aisfx/seed0.json",
+                              configfile=[workdir / "config" / "real.yaml", workdir / "my_corpus.yaml",
+                                          workdir / "config" / "test.yaml", log_mel])
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
 def test_the_pretrained_backbone_with_its_last_block_trained_runs_beside_it(slice_run):
     """aisfx_tuned on the same slice: its own encoder features (the last block's input, in half
     precision), and a model whose last block moved away from the pretrained one."""

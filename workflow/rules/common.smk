@@ -106,10 +106,13 @@ def get_corpus_config():
 
 
 def get_data_config(splits):
-    """The config values the data of these splits is made from (corpus, mixtures, queries), for
-    the provenance record of a model trained or scored on it."""
+    """The config values the data of these splits is made from (corpus, mixtures at the audio's
+    rate, queries), for the provenance record of a model trained or scored on it. The log-mel
+    settings are the model's (get_model_config), so that a backbone that reads no log-mel is
+    not retrained when they change."""
     others = [f"mixtures/count/{split}" for split in [*SPLITS, "refit"] if split not in splits]
-    return get_config_subset(*get_corpus_config(), "mixtures", "queries", "audio", drop=[*UNTRACKED, *others])
+    return get_config_subset(*get_corpus_config(), "mixtures", "queries", "audio/sample_rate",
+                             drop=[*UNTRACKED, *others])
 
 
 def get_model_config(wildcards):
