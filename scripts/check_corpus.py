@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from arseg.data.corpus.check import check_corpus
+from arseg.data.corpus.check import check_corpus, split_gaps
 from arseg.data.corpus.table import read_clips, select_categories
 from arseg.io import atomic
 from arseg.rule_io import logged
@@ -13,5 +13,7 @@ with logged(snakemake):
     atomic.write_tsv(snakemake.output.rejected, rejected)
     atomic.write_tsv(snakemake.output.clips, accepted)
     print(f"{len(accepted)} clips accepted, {len(rejected)} rejected")
+    for gap in split_gaps(accepted):
+        print(f"note: {gap}")
     if accepted.empty:
         raise SystemExit(f"{snakemake.input.clips}: no usable clip; see {snakemake.output.rejected}")

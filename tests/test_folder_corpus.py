@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from arseg.data.corpus.check import check_corpus
+from arseg.data.corpus.check import check_corpus, split_gaps
 from arseg.data.corpus.splits import assign_splits
 from arseg.data.corpus.table import SPLITS, CorpusError, read_clips
 from arseg.data.mixtures import ClipLoader
@@ -115,7 +115,7 @@ def test_file_entries_outside_the_folder_stop_with_file_and_line(tmp_path, file,
 def test_bad_tables_stop_with_file_and_line(tmp_path):
     path = tmp_path / "clips.tsv"
     path.write_text("clip_id\tcategory\tdescription\tduration\nok\tdog\td\t1.0\nbad\tdog\td\t1.0\textra\n")
-    with pytest.raises(CorpusError, match=r"clips.tsv: not a tab-separated table .*line 3"):
+    with pytest.raises(CorpusError, match=r"clips.tsv:3: 5 fields, the header has 4"):
         read_clips(path, split_seed=0)
     path.write_text("clip_id\tcategory\tdescription\tduration\nok\tdog\td\t1.0\n")
     with pytest.raises(CorpusError, match=r"clips.tsv: missing column\(s\) \['split'\]"):
@@ -127,8 +127,45 @@ def test_bad_tables_stop_with_file_and_line(tmp_path):
     with pytest.raises(CorpusError, match=r"is a folder; expected the corpus table"):
         read_clips(tmp_path, split_seed=0)
     path.write_bytes(b"\xff\xfe\x00garbage\x00\xff")
-    with pytest.raises(CorpusError, match=r"clips.tsv"):
+    with pytest.raises(CorpusError, match=r"clips.tsv:1: not UTF-8 text \(byte 0xff\); save the table as UTF-8"):
         read_clips(path, split_seed=0)
+
+
+HEADER = "clip_id\tcategory\tdescription\tduration\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    # a description opening a quote it never closes would swallow the clips after it
+    (HEADER + 'a\tdog\t"small dog\t1.0\nb\tdog\tgrowls\t1.0\nc\tdog\tbig dog"\t1.0\n',
+     r"clips.tsv:2: a field runs over lines 2-4: an unclosed \" quote\?"),
+    (HEADER + "a\tdog\td\t1.0\nb\tdog\td\n", r"clips.tsv:3: 3 fields, the header has 4"),
+    (HEADER + "a\tdog\td\t1.0\n\n\nb\tdog\td\tlong\n", r"clips.tsv:5: duration 'long'"),  # blank lines counted
+    (HEADER + "a\tdog\td\tinf\n", r"clips.tsv:2: duration 'inf' is not a positive number"),
+    (HEADER.replace("\t", ","), r"missing column.*it has no tab: the table must be tab-separated"),
+    (HEADER, r"clips.tsv: no clips, only a header line"),
+    (HEADER.replace("\n", "\tSplit\n") + "a\tdog\td\t1.0\ttest\n", r"clips.tsv:1: column 'Split': did you mean 'split'\?"),
+    (HEADER.replace("\n", "\tnote\n") + "a\tdog\td\t1.0\tmine\n", r"clips.tsv:1: column 'note' is one the checked"),
+    (HEADER.replace("\n", "\tx\tx\n") + "a\tdog\td\t1.0\t1\t2\n", r"clips.tsv:1: column 'x' appears twice"),
+    (HEADER.replace("\n", "\t\n") + "a\tdog\td\t1.0\t\n", r"clips.tsv:1: an empty column name"),
+    (HEADER + "a\tdog\td\t1.0\nb\tDog \td\t1.0\n",
+     r"clips.tsv:3: category 'Dog ' reads as the same label as 'dog' \(line 2\); write them alike"),
+])
+def test_table_mistakes_stop_with_file_line_and_what_was_expected(tmp_path, text, message):
+    path = tmp_path / "clips.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        read_clips(path, split_seed=0)
+
+
+def test_quotes_as_pandas_writes_them_and_windows_line_ends_read_back(tmp_path):
+    table = pd.DataFrame([["a", "dog", 'a "small" dog', 1.0, "train", "x\ty"]],
+                         columns=["clip_id", "category", "description", "duration", "split", "credit"])
+    table.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
+    back = read_clips(tmp_path / "clips.tsv")
+    assert back["description"].tolist() == ['a "small" dog'] and back["credit"].tolist() == ["x\ty"]
+    (tmp_path / "crlf.tsv").write_bytes(b"\xef\xbb\xbf" + HEADER.replace("\n", "\r\n").encode()
+                                        + b"a\tdog\td\t1.5\r\n")
+    assert read_clips(tmp_path / "crlf.tsv", split_seed=0)["duration"].tolist() == [1.5]
 
 
 def test_bad_files_are_rejected_naming_the_table_line_and_the_file(tmp_path):
@@ -150,6 +187,25 @@ def test_bad_files_are_rejected_naming_the_table_line_and_the_file(tmp_path):
                 "quiet": ("clips.tsv:7: ", "quiet.wav")}
     for clip_id, (line, name) in expected.items():
         assert line in found.loc[clip_id, "detail"] and name in found.loc[clip_id, "detail"], found.loc[clip_id]
+
+
+def test_blank_lines_keep_the_line_numbers_of_rejected_clips(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "good.wav", noise_burst(1.0, RATE, 0), RATE)
+    path = tmp_path / "clips.tsv"
+    path.write_text("clip_id\tcategory\tdescription\tduration\ngood\tdog\td\t1.0\n\n\ngone\tdog\td\t1.0\n")
+    _, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
+    assert rejected.loc[0, "detail"].startswith(f"{path}:5: ")
+
+
+def test_one_audio_file_under_two_clips_is_noted_and_split_gaps_are_named(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", noise_burst(1.0, RATE, 0), RATE)
+    path = write_table(tmp_path, [["a", "dog", "d", 1.0, "", "train"], ["b", "dog", "d", 1.0, "audio/a.wav", "test"]],
+                       columns=("clip_id", "category", "description", "duration", "file", "split"))
+    accepted, _ = check_corpus(read_clips(path), tmp_path, RATE)
+    assert accepted["note"].tolist() == ["", "the same audio file as clip a"]
+    assert split_gaps(accepted) == ["category 'dog': no clip in val (2 accepted)"]
 
 
 def test_a_clip_found_by_id_in_two_formats_is_read_once_and_noted(tmp_path):

@@ -13,13 +13,14 @@ naming the table line and the audio file):
 
 | problem                                   | action |
 |-------------------------------------------|--------|
-| audio file missing, unreadable, truncated | skip, recorded in rejected.tsv |
+| audio file missing or unreadable         | skip, recorded in rejected.tsv |
 | empty file or silent clip                 | skip, recorded |
 | NaN or Inf samples                        | skip, recorded |
 | other sample rate or several channels     | keep: resampled / downmixed, noted |
 | duration in clips.tsv differs from audio  | keep, duration taken from the audio, noted |
+| the same audio file as an earlier clip    | keep, noted |
 | empty description                         | keep (no description queries for it), noted |
-| bad table (columns, ids, splits, files)   | stop: `read_clips` names file and line |
+| bad table (columns, fields, ids, splits)  | stop: `read_clips` names file and line |
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from arseg.io.audio import AudioError, read_mono, write_wav
+
+from .table import SPLITS, clip_lines
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS
 REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
@@ -76,12 +79,11 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
     corpus_dir = Path(corpus_dir)
     lines = {}
     if table_path is not None:  # the table's own line of each clip, for the report
-        ids = pd.read_csv(table_path, sep="\t", usecols=["clip_id"], dtype=str, keep_default_na=False)["clip_id"]
-        lines = {clip_id: f"{table_path}:{row}: " for row, clip_id in enumerate(ids, start=2)}
+        lines = {clip_id: f"{table_path}:{line}: " for clip_id, line in clip_lines(table_path).items()}
     if out_audio is not None:
         Path(out_audio).mkdir(parents=True, exist_ok=True)
     has_file = "file" in clips.columns
-    accepted, rejected = [], []
+    accepted, rejected, read_from = [], [], {}
     for clip in tqdm(clips.itertuples(index=False), total=len(clips), desc="check corpus", unit="clip"):
         path, found_note = find_audio(corpus_dir, clip.clip_id, str(clip.file) if has_file else "")
         where = lines.get(clip.clip_id, "")
@@ -98,6 +100,9 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
             notes.append(f"duration {clip.duration:g} s in the table, {duration:.3f} s in the audio")
         if not str(clip.description).strip():
             notes.append("empty description: no description queries")
+        first = read_from.setdefault(path.resolve(), clip.clip_id)
+        if first != clip.clip_id:  # the same sound twice, perhaps in two splits
+            notes.append(f"the same audio file as clip {first}")
         if out_audio is not None:
             write_wav(Path(out_audio) / f"{clip.clip_id}.wav", audio, sample_rate)
         row = clip._asdict()
@@ -106,3 +111,12 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
         accepted.append({**row, "duration": round(duration, 3), "note": "; ".join(notes)})
     columns = [("source_file" if c == "file" else c) for c in clips.columns] + ["note"]
     return pd.DataFrame(accepted, columns=columns), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+
+
+def split_gaps(clips: pd.DataFrame) -> list[str]:
+    """A line per category that has no clip in some split (a category of fewer than three
+    clips cannot be split 60/20/20): it is then never asked for there."""
+    have = clips.groupby("category")["split"].agg(set)
+    return [f"category {category!r}: no clip in {', '.join(s for s in SPLITS if s not in splits)} "
+            f"({(clips['category'] == category).sum()} accepted)"
+            for category, splits in have.items() if set(SPLITS) - splits]

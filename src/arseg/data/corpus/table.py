@@ -1,9 +1,12 @@
 """Read and check a corpus table (clips.tsv) against the corpus contract."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CLIP_COLUMNS = ["clip_id", "category", "description", "duration", "split"]
@@ -27,6 +30,68 @@ def check_clip_id(clip_id: str, where: str) -> None:
                           f"([A-Za-z0-9_.-]+, not starting with '.')")
 
 
+# Columns the checked table (data.corpus.check) adds; a table of one's own must not hold them.
+RESERVED_COLUMNS = ("note", "source_file")
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header, the records and each record's 1-based line in the file, read as the csv
+    module reads a tab-separated file (fields in double quotes may hold quotes, as pandas
+    writes them). Blank lines are skipped; a record must have the header's number of fields
+    and fit on one line (a field over several lines is an unclosed quote)."""
+    raw = path.read_bytes()
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad = line[error.start:error.start + 1].hex()
+            raise CorpusError(f"{path}:{number}: not UTF-8 text (byte 0x{bad}); save the table as UTF-8") from None
+    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter="\t")
+    header, records, lines, end = None, [], [], 0
+    try:
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if header is None:
+                header = record
+                continue
+            if not any(field.strip() for field in record):
+                continue
+            if end != start or any("\n" in field or "\r" in field for field in record):
+                raise CorpusError(f"{path}:{start}: a field runs over lines {start}-{end}: an unclosed \" quote?")
+            if len(record) != len(header):
+                raise CorpusError(f"{path}:{start}: {len(record)} fields, the header has {len(header)} "
+                                  "(fields are separated by tabs)")
+            records.append(record)
+            lines.append(start)
+    except csv.Error as error:
+        raise CorpusError(f"{path}:{reader.line_num}: not a tab-separated table ({error})") from None
+    if header is None:
+        raise CorpusError(f"{path}: empty file; expected a header line and one line per clip")
+    return header, records, lines
+
+
+def check_header(path: Path, header: list[str], required: list[str], split_optional: bool) -> None:
+    """Missing, misspelt, doubled, empty and reserved column names stop with what was expected."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        hint = ("; it has no tab: the table must be tab-separated" if len(header) == 1 and
+                any(sep in header[0] for sep in ",;") else f"; its header line reads {header}")
+        raise CorpusError(f"{path}: missing column(s) {missing}; expected {required}"
+                          f"{' (split optional)' if split_optional else ''}{hint}")
+    known = [*CLIP_COLUMNS, "file"]
+    for name in header:
+        if not name.strip():
+            raise CorpusError(f"{path}:1: an empty column name (a stray tab?) in {header}")
+        if header.count(name) > 1:
+            raise CorpusError(f"{path}:1: column {name!r} appears twice")
+        if name in RESERVED_COLUMNS:
+            raise CorpusError(f"{path}:1: column {name!r} is one the checked table adds; rename it")
+        near = [k for k in known if k != name and k == name.strip().lower()]
+        if near:
+            raise CorpusError(f"{path}:1: column {name!r}: did you mean {near[0]!r}? (column names are "
+                              "lower case, without spaces)")
+
+
 def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     """Load clips.tsv, checking columns, ids, splits, durations and audio file names.
 
@@ -34,50 +99,56 @@ def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     `split` column gets a seeded split per category (`data.corpus.splits.assign_splits`) when
     `split_seed` is given; without a seed the column is required. An optional `file` column
     names each clip's audio, relative to the table's folder (empty: found by clip id).
+    Every column is read as text (duration then as a number).
     """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: corpus table not found")
     if path.is_dir():
         raise CorpusError(f"{path}: is a folder; expected the corpus table clips.tsv")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype={"clip_id": str, "category": str, "description": str, "file": str},
-                            keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        # pandas names the line ("Expected 5 fields in line 3, saw 6"); say which file
-        raise CorpusError(f"{path}: not a tab-separated table ({str(error).strip()})") from None
+    header, records, lines = read_rows(path)
     required = [c for c in CLIP_COLUMNS if c != "split" or split_seed is None]
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise CorpusError(f"{path}: missing column(s) {missing}; expected {required}"
-                          f"{' (split optional)' if split_seed is not None else ''}")
-    for column in ("clip_id", "category", "description"):
-        table[column] = table[column].astype(str)
+    check_header(path, header, required, split_optional=split_seed is not None)
+    if not records:
+        raise CorpusError(f"{path}: no clips, only a header line")
+    table = pd.DataFrame(records, columns=header, dtype=str)
     assigned = "split" not in table.columns
-    for row, record in enumerate(table.itertuples(index=False), start=2):
-        where = f"{path}:{row}"
+    labels: dict[str, tuple[str, int]] = {}
+    for line, record in zip(lines, table.itertuples(index=False)):
+        where = f"{path}:{line}"
         check_clip_id(record.clip_id, where)
         if not assigned and record.split not in SPLITS:
             raise CorpusError(f"{where}: split {record.split!r} is not one of {SPLITS}")
-        if not str(record.category).strip():
+        if not record.category.strip():
             raise CorpusError(f"{where}: empty category")
+        other, first = labels.setdefault(label_text(record.category), (record.category, line))
+        if other != record.category:
+            raise CorpusError(f"{where}: category {record.category!r} reads as the same label as {other!r} "
+                              f"(line {first}); write them alike")
         if "file" in table.columns:
-            check_file_name(str(record.file), where)
+            check_file_name(record.file, where)
     duplicated = table["clip_id"][table["clip_id"].duplicated()]
     if len(duplicated):
-        first = duplicated.index[0]
-        raise CorpusError(f"{path}:{first + 2}: duplicate clip_id {table['clip_id'][first]!r}")
+        row = duplicated.index[0]
+        raise CorpusError(f"{path}:{lines[row]}: duplicate clip_id {table['clip_id'][row]!r}")
     durations = pd.to_numeric(table["duration"], errors="coerce")
-    bad = durations.isna() | (durations <= 0)
+    bad = ~np.isfinite(durations) | (durations <= 0)
     if bad.any():
-        first = int(bad.to_numpy().nonzero()[0][0])
-        raise CorpusError(f"{path}:{first + 2}: duration {table['duration'][first]!r} is not a positive number")
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise CorpusError(f"{path}:{lines[row]}: duration {table['duration'][row]!r} is not a positive number")
     table["duration"] = durations.astype(float)
     if assigned:
         from .splits import assign_splits
 
         table["split"] = assign_splits(table["category"], seed=split_seed)
     return table[CLIP_COLUMNS + [c for c in table.columns if c not in CLIP_COLUMNS]]
+
+
+def clip_lines(path: str | Path) -> dict[str, int]:
+    """Each clip id's line in the table (for messages about its audio)."""
+    header, records, lines = read_rows(Path(path))
+    column = header.index("clip_id")
+    return {record[column]: line for record, line in zip(records, lines)}
 
 
 def check_file_name(name: str, where: str) -> None:
