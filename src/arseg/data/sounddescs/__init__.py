@@ -4,7 +4,8 @@ Workflow order:
   1. fetch_metadata(meta_dir, ...); table = build_clip_table(**load_metadata(meta_dir),
      category_map=...); write_clip_table(path, table)
   2. per shard: download_shard(shard_ids(table.clip_id, n)[k], raw_dir, manifest, accept_licence=...)
-  3. prepare_corpus(read_clip_table(path), raw_dir, corpus_dir, sample_rate=..., excerpt=...)
+  3. prepare_clips(read_clip_table(path), raw_dir, corpus_dir / "audio", sample_rate=..., excerpt=...)
+     per shard, then write_corpus(corpus_dir, excerpts, skipped) (prepare_corpus does both at once)
 The audio is under the BBC RemArc licence (non-commercial use only).
 """
 from .download import ShardFailedError, audio_url, download_shard, missing_downloads, shard_ids, shard_of
