@@ -32,8 +32,10 @@ from tqdm import tqdm
 
 from arseg.io.audio import AudioError, read_mono, write_wav
 
-from .table import SPLITS, clip_lines
+from .table import SPLITS, CorpusError, clip_lines
 
+# Columns the checked table adds; the corpus's own table must not hold them.
+ADDED_COLUMNS = ("note", "source_file")
 SILENCE_PEAK = 1e-4  # about -80 dBFS
 REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
 # Looked for in this order when a clip has no `file` entry (lower and upper case).
@@ -77,6 +79,9 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
     None checks only. table_path: named with the line in each rejected clip's detail.
     """
     corpus_dir = Path(corpus_dir)
+    added = [c for c in ADDED_COLUMNS if c in clips.columns]
+    if added:
+        raise CorpusError(f"{table_path or corpus_dir}: column {added[0]!r} is one the checked table adds; rename it")
     lines = {}
     if table_path is not None:  # the table's own line of each clip, for the report
         lines = {clip_id: f"{table_path}:{line}: " for clip_id, line in clip_lines(table_path).items()}

@@ -30,10 +30,6 @@ def check_clip_id(clip_id: str, where: str) -> None:
                           f"([A-Za-z0-9_.-]+, not starting with '.')")
 
 
-# Columns the checked table (data.corpus.check) adds; a table of one's own must not hold them.
-RESERVED_COLUMNS = ("note", "source_file")
-
-
 def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the records and each record's 1-based line in the file, read as the csv
     module reads a tab-separated file (fields in double quotes may hold quotes, as pandas
@@ -71,7 +67,7 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def check_header(path: Path, header: list[str], required: list[str], split_optional: bool) -> None:
-    """Missing, misspelt, doubled, empty and reserved column names stop with what was expected."""
+    """Missing, misspelt, doubled and empty column names stop with what was expected."""
     missing = [c for c in required if c not in header]
     if missing:
         hint = ("; it has no tab: the table must be tab-separated" if len(header) == 1 and
@@ -84,8 +80,6 @@ def check_header(path: Path, header: list[str], required: list[str], split_optio
             raise CorpusError(f"{path}:1: an empty column name (a stray tab?) in {header}")
         if header.count(name) > 1:
             raise CorpusError(f"{path}:1: column {name!r} appears twice")
-        if name in RESERVED_COLUMNS:
-            raise CorpusError(f"{path}:1: column {name!r} is one the checked table adds; rename it")
         near = [k for k in known if k != name and k == name.strip().lower()]
         if near:
             raise CorpusError(f"{path}:1: column {name!r}: did you mean {near[0]!r}? (column names are "
