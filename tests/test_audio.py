@@ -77,3 +77,16 @@ def test_check_decodes(tmp_path):
     for name in ("cut.wav", "junk.wav"):
         with pytest.raises(audio.AudioError):
             audio.check_decodes(tmp_path / name)
+
+
+def test_wav_shortfall_finds_a_wav_cut_short_and_nothing_else(tmp_path):
+    whole = pcm16_wav(np.zeros((1000, 1), np.float32) + 0.1, 8000)
+    (tmp_path / "whole.wav").write_bytes(whole)
+    (tmp_path / "cut.wav").write_bytes(whole[:-500])
+    data = whole.index(b"data")
+    streamed = whole[:data + 4] + b"\xff\xff\xff\xff" + whole[data + 8:-500]  # length left open
+    (tmp_path / "streamed.wav").write_bytes(streamed)
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert audio.wav_shortfall(tmp_path / "cut.wav") == (2000, 1500)
+    for name in ("whole.wav", "streamed.wav", "notes.txt"):
+        assert audio.wav_shortfall(tmp_path / name) is None

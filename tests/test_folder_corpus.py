@@ -196,6 +196,27 @@ def test_a_column_the_checked_table_adds_stops_the_check(tmp_path, column):
         check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
 
 
+def test_a_wav_cut_short_is_rejected_as_truncated(tmp_path):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "whole.wav", noise_burst(1.0, RATE, 0), RATE, subtype="PCM_16")
+    data = (tmp_path / "audio" / "whole.wav").read_bytes()
+    (tmp_path / "audio" / "cut.wav").write_bytes(data[:len(data) // 2])
+    path = write_table(tmp_path, [["whole", "dog", "d", 1.0, ""], ["cut", "dog", "d", 1.0, ""]])
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
+    assert accepted["clip_id"].tolist() == ["whole"]
+    assert rejected["problem"].tolist() == ["truncated"]
+    assert rejected.loc[0, "detail"].startswith(f"{path}:3: ") and "cut.wav: its header declares" in rejected.loc[0, "detail"]
+
+
+def test_a_group_stays_in_one_split(tmp_path):
+    rows = [[f"c{k}", "dog", "d", 1.0, "", f"take{k // 4}" if k < 8 else ""] for k in range(12)]
+    path = write_table(tmp_path, rows, columns=("clip_id", "category", "description", "duration", "file", "group"))
+    for seed in range(5):
+        splits = read_clips(path, split_seed=seed).set_index("clip_id")["split"]
+        assert splits[[f"c{k}" for k in range(4)]].nunique() == 1 and splits[[f"c{k}" for k in range(4, 8)]].nunique() == 1
+        assert set(splits) == {"train", "val", "test"}  # the clips without a group are groups of their own
+
+
 def test_blank_lines_keep_the_line_numbers_of_rejected_clips(tmp_path):
     (tmp_path / "audio").mkdir()
     sf.write(tmp_path / "audio" / "good.wav", noise_burst(1.0, RATE, 0), RATE)

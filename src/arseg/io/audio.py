@@ -152,6 +152,27 @@ def _plain_wav(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
     return None
 
 
+def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
+    """For a WAV file cut short (its data chunk runs past the end of the file): the bytes of
+    sound its header declares and those the file holds; None for any other file, and for a
+    WAV whose header leaves the length open (0 or 0xFFFFFFFF, as streaming writers do).
+    libsndfile reads such a file as far as it goes without a word."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        end, offset = path.stat().st_size, 12
+        while offset + 8 <= end:
+            f.seek(offset)
+            chunk, size = struct.unpack("<4sI", f.read(8))
+            if chunk == b"data":
+                held = end - offset - 8
+                return (size, held) if 0 < size < 0xFFFFFFFF and size > held else None
+            offset += 8 + size + (size & 1)
+    return None
+
+
 def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float]:
     """Stream the file through libsndfile in blocks into `_mono`."""
     block = _block_frames(meta.sample_rate)

@@ -13,7 +13,7 @@ naming the table line and the audio file):
 
 | problem                                   | action |
 |-------------------------------------------|--------|
-| audio file missing or unreadable         | skip, recorded in rejected.tsv |
+| audio file missing, unreadable, truncated | skip, recorded in rejected.tsv |
 | empty file or silent clip                 | skip, recorded |
 | NaN or Inf samples                        | skip, recorded |
 | other sample rate or several channels     | keep: resampled / downmixed, noted |
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.io.audio import AudioError, read_mono, write_wav
+from arseg.io.audio import AudioError, read_mono, wav_shortfall, write_wav
 
 from .table import SPLITS, CorpusError, clip_lines
 
@@ -56,6 +56,8 @@ def find_audio(corpus_dir: Path, clip_id: str, file: str = "") -> tuple[Path, st
 
 def check_clip(path, sample_rate: int) -> tuple[str | None, str, np.ndarray | None]:
     """(problem or None, detail, mono audio at sample_rate) for one audio file."""
+    if Path(path).is_file() and (short := wav_shortfall(path)):
+        return "truncated", f"{path}: its header declares {short[0]} bytes of sound, the file holds {short[1]}", None
     try:
         audio, meta = read_mono(path, sample_rate)
     except AudioError as error:

@@ -74,7 +74,7 @@ def check_header(path: Path, header: list[str], required: list[str], split_optio
                 any(sep in header[0] for sep in ",;") else f"; its header line reads {header}")
         raise CorpusError(f"{path}: missing column(s) {missing}; expected {required}"
                           f"{' (split optional)' if split_optional else ''}{hint}")
-    known = [*CLIP_COLUMNS, "file"]
+    known = [*CLIP_COLUMNS, "file", "group"]
     for name in header:
         if not name.strip():
             raise CorpusError(f"{path}:1: an empty column name (a stray tab?) in {header}")
@@ -92,8 +92,9 @@ def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     Line numbers in errors are 1-based file lines (line 1 is the header). A table without a
     `split` column gets a seeded split per category (`data.corpus.splits.assign_splits`) when
     `split_seed` is given; without a seed the column is required. An optional `file` column
-    names each clip's audio, relative to the table's folder (empty: found by clip id).
-    Every column is read as text (duration then as a number).
+    names each clip's audio, relative to the table's folder (empty: found by clip id); an
+    optional `group` column keeps clips of one group (takes of one sound) in one split when
+    the split is assigned. Every column is read as text (duration then as a number).
     """
     path = Path(path)
     if not path.exists():
@@ -134,7 +135,10 @@ def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     if assigned:
         from .splits import assign_splits
 
-        table["split"] = assign_splits(table["category"], seed=split_seed)
+        # a clip without a group is a group of its own
+        groups = [g.strip() or f"clip:{c}" for g, c in zip(table["group"], table["clip_id"])] \
+            if "group" in table.columns else None
+        table["split"] = assign_splits(table["category"], groups, seed=split_seed)
     return table[CLIP_COLUMNS + [c for c in table.columns if c not in CLIP_COLUMNS]]
 
 
