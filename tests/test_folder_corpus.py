@@ -141,6 +141,8 @@ HEADER = "clip_id\tcategory\tdescription\tduration\n"
     (HEADER + "a\tdog\td\t1.0\nb\tdog\td\n", r"clips.tsv:3: 3 fields, the header has 4"),
     (HEADER + "a\tdog\td\t1.0\n\n\nb\tdog\td\tlong\n", r"clips.tsv:5: duration 'long'"),  # blank lines counted
     (HEADER + "a\tdog\td\tinf\n", r"clips.tsv:2: duration 'inf' is not a positive number"),
+    (HEADER + "dog1\tdog\td\t1.0\n\nDOG1\tdog\td\t1.0\n",
+     r"clips.tsv:4: clip_id 'DOG1' differs from 'dog1' \(line 2\) only in case; rename one"),
     (HEADER.replace("\t", ","), r"missing column.*it has no tab: the table must be tab-separated"),
     (HEADER, r"clips.tsv: no clips, only a header line"),
     (HEADER.replace("\n", "\tSplit\n") + "a\tdog\td\t1.0\ttest\n", r"clips.tsv:1: column 'Split': did you mean 'split'\?"),

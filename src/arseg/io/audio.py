@@ -113,7 +113,7 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples", "non-finite")
     if peak == 0.0:
-        raise AudioError(f"{meta.path}: silent file (every sample is zero); nothing to segment", "silent")
+        raise AudioError(f"{meta.path}: silent file (every sample is zero)", "silent")
     return audio, meta
 
 

@@ -126,6 +126,12 @@ def read_clips(path: str | Path, split_seed: int | None = None) -> pd.DataFrame:
     if len(duplicated):
         row = duplicated.index[0]
         raise CorpusError(f"{path}:{lines[row]}: duplicate clip_id {table['clip_id'][row]!r}")
+    folded = table["clip_id"].str.lower()
+    if folded.duplicated().any():  # <clip_id>.wav files of these would be one file on macOS and Windows
+        row = int(folded.duplicated().to_numpy().nonzero()[0][0])
+        first = int((folded == folded[row]).to_numpy().nonzero()[0][0])
+        raise CorpusError(f"{path}:{lines[row]}: clip_id {table['clip_id'][row]!r} differs from "
+                          f"{table['clip_id'][first]!r} (line {lines[first]}) only in case; rename one")
     durations = pd.to_numeric(table["duration"], errors="coerce")
     bad = ~np.isfinite(durations) | (durations <= 0)
     if bad.any():
