@@ -322,3 +322,13 @@ def test_tables_mark_the_best_and_show_the_tsv_numbers(tmp_path):
     assert [r[1][0] for r in conditions.rows] == ["label", "<5 dB", "<1 s"]
     empty = tables.comparison_display(pd.DataFrame(columns=compare.COLUMNS))
     assert "nothing to compare" in empty.rows[0][0][0]
+
+
+def test_a_group_of_no_queries_has_no_scores():
+    """A breakdown group nothing falls into (no clip of 4 s or more, say) reports no value,
+    not sed_eval's error rate 0 and precision 0 for nothing scored."""
+    scores = sed_eval_scores({}, {}, 8.0, EvalConfig())
+    assert scores["n_queries"] == 0 and scores["n_reference_events"] == 0
+    assert all(value is None for key, value in scores.items() if not key.startswith("n_"))
+    some = sed_eval_scores({"q": [(1.0, 2.0)]}, {"q": [(1.0, 2.0)]}, 8.0, EvalConfig())
+    assert some["event_f1"] == 1.0 and some["event_error_rate"] == 0.0

@@ -78,6 +78,9 @@ def test_report_builds(report_html):
     for field in ("Mixtures", "Model", "Training"):
         assert re.search(rf'field-name\\?">{field}', html), field
     assert "own output step (model.bin_seconds)" in html
+    assert "System Message" not in html  # docutils found nothing to complain about
+    for heading in ("task-and-data", "evaluation", "configuration-of-this-run"):  # headings, not paragraph text
+        assert re.search(rf'id=\\?"{heading}\\?">\\n<h1>', html), heading
     assert "Every model scored here is a" not in html  # no refit in this run
 
 

@@ -83,9 +83,11 @@ def sed_eval_scores(reference: dict, estimated: dict, duration: float, cfg: Eval
 
 
 def _summary(event_metrics, segment_metrics, reference: dict) -> dict:
+    """sed_eval's overall scores; none (None) for a group of no queries, where sed_eval would
+    report an error rate of 0 and a precision of 0 for nothing scored."""
     event = event_metrics.results_overall_metrics()
     segment = segment_metrics.results_overall_metrics()
-    return {
+    scores = {
         "event_f1": finite(event["f_measure"]["f_measure"]),
         "event_precision": finite(event["f_measure"]["precision"]),
         "event_recall": finite(event["f_measure"]["recall"]),
@@ -94,9 +96,10 @@ def _summary(event_metrics, segment_metrics, reference: dict) -> dict:
         "segment_precision": finite(segment["f_measure"]["precision"]),
         "segment_recall": finite(segment["f_measure"]["recall"]),
         "segment_error_rate": finite(segment["error_rate"]["error_rate"]),
-        "n_queries": len(reference),
-        "n_reference_events": int(sum(len(r) for r in reference.values())),
     }
+    if not reference:
+        scores = dict.fromkeys(scores)
+    return {**scores, "n_queries": len(reference), "n_reference_events": int(sum(len(r) for r in reference.values()))}
 
 
 def per_query_counts(reference: dict, estimated: dict, duration: float, cfg: EvalConfig) -> pd.DataFrame:

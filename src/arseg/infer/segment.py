@@ -218,7 +218,8 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
         if picture:
             png = out / f"{stem}.png"
             plot(png, spectrogram, result, cfg.bin_width, shown.hop_seconds, duration, decode.of(result.query.kind),
-                 f"{path.name}: {result.query.label} ({len(result.segments)} segments)")
+                 f"{path.name}: {result.query.label} ({len(result.segments)} "
+                 f"segment{'s' * (len(result.segments) != 1)})")
             item["plot"] = str(png)
         entry["results"].append(item)
     return entry

@@ -78,6 +78,7 @@ def training_figure(history_paths, out_png) -> None:
             best = history.index[history["best"] == 1][-1]  # the epoch kept
             ax.plot(history["epoch"][best], history["val_loss"][best], "o", color=color)
         ax.set(title=backbone, xlabel="epoch", ylabel="loss per query (log scale)", yscale="log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.legend(fontsize=8, ncol=2)
