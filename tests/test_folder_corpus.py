@@ -129,6 +129,9 @@ def test_bad_tables_stop_with_file_and_line(tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage\x00\xff")
     with pytest.raises(CorpusError, match=r"clips.tsv:1: not UTF-8 text \(byte 0xff\); save the table as UTF-8"):
         read_clips(path, split_seed=0)
+    path.write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + b"a\tdog\td\t1.0\nb\tcaf\xe9\td\t1.0\n")  # Latin-1, after a BOM
+    with pytest.raises(CorpusError, match=r"clips.tsv:3: not UTF-8 text \(byte 0xe9\)"):
+        read_clips(path, split_seed=0)
 
 
 HEADER = "clip_id\tcategory\tdescription\tduration\n"

@@ -123,7 +123,9 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
 def split_gaps(clips: pd.DataFrame) -> list[str]:
     """A line per category that has no clip in some split (a category of fewer than three
     clips cannot be split 60/20/20): it is then never asked for there."""
-    have = clips.groupby("category")["split"].agg(set)
-    return [f"category {category!r}: no clip in {', '.join(s for s in SPLITS if s not in splits)} "
-            f"({(clips['category'] == category).sum()} accepted)"
-            for category, splits in have.items() if set(SPLITS) - splits]
+    gaps = []
+    for category, splits in clips.groupby("category")["split"]:
+        missing = [s for s in SPLITS if s not in set(splits)]
+        if missing:
+            gaps.append(f"category {category!r}: no clip in {', '.join(missing)} ({len(splits)} accepted)")
+    return gaps

@@ -36,13 +36,14 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     writes them). Blank lines are skipped; a record must have the header's number of fields
     and fit on one line (a field over several lines is an unclosed quote)."""
     raw = path.read_bytes()
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            bad = line[error.start:error.start + 1].hex()
-            raise CorpusError(f"{path}:{number}: not UTF-8 text (byte 0x{bad}); save the table as UTF-8") from None
-    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter="\t")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        start = error.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)  # the error counts after the BOM
+        line = raw.count(b"\n", 0, start) + 1
+        raise CorpusError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[start:start + 1].hex()}); "
+                          "save the table as UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
     header, records, lines, end = None, [], [], 0
     try:
         for record in reader:
