@@ -27,8 +27,13 @@ def finished_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def report_html(finished_run) -> Path:
-    """The Snakemake report of the tiny run."""
-    runner.snakemake(finished_run, "--report", "report.html")
+    """The Snakemake report of the tiny run, with the stylesheet the default profile names (the
+    tests run without a profile)."""
+    import yaml
+
+    profile = yaml.safe_load((runner.ROOT / "profiles" / "default" / "config.yaml").read_text())
+    runner.snakemake(finished_run, "--report", "report.html",
+                     "--report-stylesheet", str(runner.ROOT / profile["report-stylesheet"]))
     return finished_run / "report.html"
 
 

@@ -289,7 +289,9 @@ def metrics_file(tmp_path, backbone, seed, event_f1, fa_rate):
     metrics = {"overall": entry, "negatives": {"false_alarm_rate": fa_rate, "false_alarm_seconds_per_hour": 12.345},
                "by_category": {"dog": entry, "car": {**entry, "event_f1": 1 - event_f1}},
                "by_kind": {"label": entry}, "negatives_by_kind": {"label": {"false_alarm_rate": fa_rate}},
-               "by_snr": [{"bucket": "<5 dB", **entry}], "by_duration": [{"bucket": "<1 s", **entry}]}
+               "by_snr": [{"bucket": "<5 dB", **entry}],
+               "by_duration": [{"bucket": "<1 s", **entry}, {"bucket": "≥4 s", **{k: None for k in entry},
+                                                             "n_queries": 0, "n_reference_events": 0}]}
     path = tmp_path / backbone / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics))
@@ -319,7 +321,7 @@ def test_tables_mark_the_best_and_show_the_tsv_numbers(tmp_path):
     car = per_category.rows[0]
     assert car[0] == ("car", False) and car[2] == ("0.500 ± 0.141", False) and car[3] == ("0.700", True)
     conditions = tables.condition_display(tables.condition_table(paths))
-    assert [r[1][0] for r in conditions.rows] == ["label", "<5 dB", "<1 s"]
+    assert [r[1][0] for r in conditions.rows] == ["label", "<5 dB", "<1 s"]  # no row for the empty ≥4 s
     empty = tables.comparison_display(pd.DataFrame(columns=compare.COLUMNS))
     assert "nothing to compare" in empty.rows[0][0][0]
 

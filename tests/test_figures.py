@@ -155,3 +155,34 @@ def test_examples_figure_draws_each_querys_own_threshold_and_gate(tmp_path, monk
     labels = [t.get_text() for t in kept[0].legends[0].get_texts()]
     assert "decoding threshold (of the query's kind)" in labels and "gate 0.8: a segment must reach it somewhere" in labels
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("by_f1", [True, False])
+def test_the_training_figure_marks_the_kept_epoch_on_the_curve_that_chose_it(tmp_path, monkeypatch, by_f1):
+    """With training.select_on: event_f1 the history has the validation event F1, which
+    chose the epoch: it gets panels of its own and the dot; otherwise the dot is on the
+    validation loss."""
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0], "val_loss": [2.0, 2.5, 2.2],
+                            "best": [1, 1, 0]})  # epoch 2 kept: not the lowest validation loss
+    if by_f1:
+        history["val_event_f1"] = [0.1, 0.4, 0.3]
+    paths = []
+    for backbone in ("yoho", "crnn", "vgg"):
+        path = tmp_path / backbone / "seed0" / "history.tsv"
+        path.parent.mkdir(parents=True)
+        history.to_csv(path, sep="\t", index=False)
+        paths.append(path)
+    kept = captured(monkeypatch)
+    figures.training_figure(paths, tmp_path / "training.png")
+    shown = [ax for ax in kept[0].axes if ax.get_visible()]
+    f1_axes = [ax for ax in shown if ax.get_ylabel() == "validation event F1"]
+    loss_axes = [ax for ax in shown if ax.get_ylabel().startswith("loss")]
+    assert [ax.get_title() for ax in loss_axes] == ["yoho", "crnn", "vgg"]
+    assert len(f1_axes) == (3 if by_f1 else 0) and len(shown) == len(loss_axes) + len(f1_axes)
+    for ax in f1_axes if by_f1 else loss_axes:
+        dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        expected = (2, 0.4) if by_f1 else (2, 2.5)
+        assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in dots] == [pytest.approx(expected)]
+    if by_f1:
+        assert not [line for ax in loss_axes for line in ax.get_lines() if line.get_marker() == "o"]
+    matplotlib.pyplot.close("all")

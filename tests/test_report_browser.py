@@ -29,7 +29,7 @@ REPORT_ITEMS = ["dataset.png", "training.png", "backbones.png", "psd_roc.png", "
 INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-quic", "--hide-scrollbars",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", "--window-size=1400,1600"]
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000"]
 
 
 def chromium() -> str:
@@ -42,9 +42,10 @@ def chromium() -> str:
     pytest.fail(f"chromium is not installed; install it with: {INSTALL}")
 
 
-def browse(report: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def browse(report: Path, tmp_path: Path, *args: str, window: str = "1400,1600") -> subprocess.CompletedProcess:
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"  # a fresh profile per run
-    command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args, report.resolve().as_uri()]
+    command = [chromium(), *FLAGS, f"--window-size={window}", f"--user-data-dir={profile}", *args,
+               report.resolve().as_uri()]
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
@@ -197,3 +198,30 @@ def test_table_files_show_the_tsv_numbers(report_html, finished_run):
         uri = re.search(rf"data:text/html;charset=[^;]*;filename={name}\.html;base64,([A-Za-z0-9+/=]+)", report)
         assert uri, f"{name}.html is not embedded in the report"
         assert base64.b64decode(uri.group(1)).decode() == (finished_run / f"results/tables/{name}.html").read_text()
+
+
+TOP_OF_A_FIGURE = """
+<script>
+setTimeout(function () {
+  var path = "results/figures/examples/yoho.png";
+  app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
+  setTimeout(function () {
+    var box = document.querySelector('#app img[src^="data:image/png"]').getBoundingClientRect();
+    document.title = "figure top " + Math.round(box.top) + " height " + Math.round(box.height);
+  }, 500);
+}, 300);
+</script>
+"""
+
+
+def test_a_figure_taller_than_the_window_opens_at_its_top(report_html, tmp_path):
+    """The report's viewer centres a figure in the window, which cuts off the top of a tall
+    one where no scrolling reaches it; the stylesheet (report/style.css) starts it at the top."""
+    page = tmp_path / "figure.html"
+    page.write_text(report_html.read_text() + TOP_OF_A_FIGURE)
+    dumped = browse(page, tmp_path, "--dump-dom", window="1400,200")
+    assert dumped.returncode == 0, dumped.stderr[-3000:]
+    shown = re.search(r"<title>figure top (-?\d+) height (\d+)</title>", dumped.stdout)
+    assert shown, "the figure did not open"
+    top, height = map(int, shown.groups())
+    assert height > 200 and top >= 0, (top, height)

@@ -298,10 +298,10 @@ def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop
     drawing.spans(top, segments, (0.95, 0.05), transform=top.get_xaxis_transform(), facecolor="lime", linewidth=0)
     drawing.spans(bottom, segments, (0, 1), transform=bottom.get_xaxis_transform(), facecolor="tab:green",
                   alpha=0.3, linewidth=0, label="segments" if segments else None)
-    bottom.set_ylim(0, 1.02)
+    bottom.set_ylim(-0.04, 1.02)  # a score of 0 clear of the axis
     bottom.set_xlim(0, duration)
     bottom.set_xlabel("time (s)")
     bottom.set_ylabel("presence")
-    bottom.legend(loc="upper right", fontsize=8)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)  # beside the curve, never over it
     with atomic.atomic_path(path, suffix=".tmp.png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")

@@ -35,11 +35,15 @@ def dataset_figure(clips_path, events_paths, out_png) -> None:
     events = pd.concat([read_events(p).assign(split=Path(p).parent.name) for p in events_paths])
     splits = [s for s in SPLIT_ORDER if s in set(clips["split"]) | set(events["split"])]
     palette = dict(zip(SPLIT_ORDER, sns.color_palette("colorblind", 3)))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     counts = clips.groupby(["category", "split"]).size().unstack(fill_value=0)
+    top = max(3.3, 0.17 * len(counts))  # room for every category's name
+    fig, axes = plt.subplots(2, 2, figsize=(11, top + 4.2), height_ratios=[top, 3.3])
     present = [s for s in splits if s in counts]
-    counts[present].plot.barh(stacked=True, ax=axes[0, 0], color=[palette[s] for s in present], legend=False)
+    counts[present].plot.barh(stacked=True, ax=axes[0, 0], color=[palette[s] for s in present], legend=False,
+                              width=0.75)
     axes[0, 0].set(title="Corpus clips per category and split", xlabel="clips", ylabel="")
+    axes[0, 0].invert_yaxis()  # A at the top
+    axes[0, 0].tick_params(axis="y", labelsize=8)
     sns.histplot(clips, x="duration", hue="split", hue_order=splits, palette=palette, multiple="stack", bins=20,
                  ax=axes[0, 1], legend=False)
     axes[0, 1].set(title="Clip durations", xlabel="seconds", ylabel="clips")
@@ -56,8 +60,10 @@ def dataset_figure(clips_path, events_paths, out_png) -> None:
 
 
 def training_figure(history_paths, out_png) -> None:
-    """One panel per backbone: training (solid) and validation (dashed) loss per seed (per
-    member of a seed's ensemble: .../{backbone}/seed{k}/member{m}/history.tsv)."""
+    """One column per backbone: training (solid) and validation (dashed) loss per seed (per
+    member of a seed's ensemble: .../{backbone}/seed{k}/member{m}/history.tsv) and, where
+    the epoch was kept by validation event F1 (training.select_on), that F1 below it; the
+    dot marks the epoch kept on the curve that chose it."""
     runs: dict[str, list] = {}
     for path in history_paths:
         path = Path(path)
@@ -66,25 +72,41 @@ def training_figure(history_paths, out_png) -> None:
             run = run.parent
         name = "/".join(path.parent.relative_to(run.parent).parts)
         runs.setdefault(run.parent.name, []).append((name, pd.read_csv(path, sep="\t")))
-    n = max(len(runs), 1)
-    cols = min(n, 2)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False, sharey=True)
+    by_f1 = any("val_event_f1" in h for histories in runs.values() for _, h in histories)
+    per_backbone = 2 if by_f1 else 1  # rows of panels
+    cols = min(max(len(runs), 1), 2)
+    heights = [1.0, 0.7][:per_backbone] * int(np.ceil(max(len(runs), 1) / cols))
+    fig, grid = plt.subplots(len(heights), cols, figsize=(5.2 * cols, 3.4 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     colors = sns.color_palette("colorblind", max(len(r) for r in runs.values()) if runs else 1)
-    for ax, (backbone, histories) in zip(axes.flat, runs.items()):
+    used = set()
+    for k, (backbone, histories) in enumerate(runs.items()):
+        top = per_backbone * (k // cols)
+        loss_ax, *f1_ax = grid[top:top + per_backbone, k % cols]  # this backbone's panels
+        used.update([loss_ax, *f1_ax])
         for color, (seed, history) in zip(colors, histories):
-            ax.plot(history["epoch"], history["train_loss"], color=color, label=f"{seed} train")
-            ax.plot(history["epoch"], history["val_loss"], "--", color=color, label=f"{seed} validation")
-            best = history.index[history["best"] == 1][-1]  # the epoch kept
-            ax.plot(history["epoch"][best], history["val_loss"][best], "o", color=color)
-        ax.set(title=backbone, xlabel="epoch", ylabel="loss per query (log scale)", yscale="log")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.legend(fontsize=8, ncol=2)
-    for ax in list(axes.flat)[len(runs):]:
+            kept = history.index[history["best"] == 1][-1]
+            loss_ax.plot(history["epoch"], history["train_loss"], color=color, label=f"{seed} train")
+            loss_ax.plot(history["epoch"], history["val_loss"], "--", color=color, label=f"{seed} validation")
+            if "val_event_f1" in history:
+                f1_ax[0].plot(history["epoch"], history["val_event_f1"], "--", color=color)
+                f1_ax[0].plot(history["epoch"][kept], history["val_event_f1"][kept], "o", color=color)
+            else:
+                loss_ax.plot(history["epoch"][kept], history["val_loss"][kept], "o", color=color)
+        loss_ax.set(title=backbone, ylabel="loss per query (log scale)", yscale="log")
+        loss_ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        loss_ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        loss_ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        loss_ax.legend(fontsize=8, ncol=2)
+        for ax in f1_ax:
+            ax.sharex(loss_ax)
+            ax.set(ylabel="validation event F1", ylim=(0, 1))
+        bottom = (f1_ax or [loss_ax])[-1]
+        bottom.set_xlabel("epoch")
+        bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only
+    for ax in set(grid.flat) - used:
         ax.set_visible(False)
-    fig.suptitle("Training curves (dot: the epoch whose weights were kept)", fontsize=10)
+    fig.suptitle("Training curves (dot: the epoch whose weights were kept, on the curve that chose it)", fontsize=10)
     fig.tight_layout()
     save(fig, out_png)
 
@@ -146,15 +168,17 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     scores = read_scores(scores)
     chosen = pick_examples(queries[queries["query_id"].isin(scores["row"])], segments, events, count)
     by_id = queries.set_index("query_id")
-    fig = plt.figure(figsize=(10, 3.9 * max(len(chosen), 1)))
-    outer = fig.add_gridspec(max(len(chosen), 1), 1, hspace=0.32)
-    shown = [draw_example(fig, outer[k], query_id, role, by_id.loc[query_id], store, events, segments, scores,
-                          hop_seconds, last=k == len(chosen) - 1)
+    cols = 2 if len(chosen) > 1 else 1  # two side by side: the figure stays about as tall as it is wide
+    rows = max(int(np.ceil(len(chosen) / cols)), 1)
+    fig = plt.figure(figsize=(8 * cols, 3.9 * rows))
+    outer = fig.add_gridspec(rows, cols, hspace=0.32, wspace=0.18)
+    shown = [draw_example(fig, outer[k // cols, k % cols], query_id, role, by_id.loc[query_id], store, events,
+                          segments, scores, hop_seconds, last=k + cols >= len(chosen))
              for k, (query_id, role) in enumerate(chosen)]
     handles = example_legend(model_name, scores)
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
-    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.1, right=0.98)
+    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.07, right=0.98)
     save(fig, out_png)
     return shown
 
@@ -209,7 +233,7 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
                               duration,
                               color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
     ticks = [0, *levels, 1]
-    ax_score.set(xlim=(0, duration), ylim=(0, 1.05), ylabel="presence")
+    ax_score.set(xlim=(0, duration), ylim=(-0.04, 1.05), ylabel="presence")  # a score of 0 clear of the axis
     ax_score.set_yticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
     ax_score.set_xlabel("time (s)" if last else "")
     return {"query_id": query_id, "role": role, "reference": reference, "predicted": predicted,

@@ -54,7 +54,9 @@ def backbones_figure(metric_paths, out_png) -> None:
 
 
 def categories_figure(metric_paths, out_png) -> None:
-    """Heatmaps backbone x category of event F1 and PSDS (TAG), mean over seeds."""
+    """Heatmaps category x backbone of event F1 and PSDS (TAG), mean over seeds, side by side:
+    one row per category, so that many categories grow the figure downwards, where the
+    report's viewer scrolls, and not sideways, where it shrinks the figure to fit."""
     rows = []
     for backbone, seed, metrics in read_metrics(metric_paths):
         for category, entry in metrics["by_category"].items():
@@ -63,18 +65,17 @@ def categories_figure(metric_paths, out_png) -> None:
     frame = pd.DataFrame(rows).astype({"event_f1": float, "psds_tag": float})
     backbones = list(dict.fromkeys(frame["backbone"]))
     categories = sorted(frame["category"].unique())
-    height = 1.2 + 0.45 * len(backbones)
-    fig, axes = plt.subplots(2, 1, figsize=(max(7.5, 0.75 * len(categories) + 2), 2 * height + 0.8))
+    width = 2.2 + 0.9 * len(backbones)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * width, 1.4 + 0.3 * len(categories)))
     for ax, key, title in zip(axes, ("event_f1", "psds_tag"), ("Event F1", "PSDS (TAG)")):
-        grid = frame.pivot_table(index="backbone", columns="category", values=key, aggfunc="mean")
-        grid = grid.reindex(index=backbones, columns=categories)
+        grid = frame.pivot_table(index="category", columns="backbone", values=key, aggfunc="mean")
+        grid = grid.reindex(index=categories, columns=backbones)
         sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 8},
-                    linewidths=0.5, linecolor="white", cbar_kws={"label": title, "shrink": 0.9})
-        ax.set(title=f"{title} per queried category (mean over seeds)", xlabel="", ylabel="")
-        ax.tick_params(axis="x", rotation=35)
-        ax.tick_params(axis="y", rotation=0)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
+                    linewidths=0.5, linecolor="white", cbar_kws={"label": title, "shrink": 0.6})
+        ax.set(title=title, xlabel="", ylabel="")
+        ax.tick_params(axis="y", rotation=0, labelsize=8)
+        ax.tick_params(axis="x", rotation=0, labelsize=9, labeltop=True, labelbottom=False, top=False, bottom=False)
+    fig.suptitle("Per queried category (mean over seeds)", fontsize=10)
     fig.tight_layout()
     save(fig, out_png)
 
@@ -94,10 +95,15 @@ def conditions_figure(metric_paths, out_png) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharey="row")
     for col, (group, xlabel) in enumerate((("target SNR", "SNR of the target event"),
                                            ("target duration", "duration of the target event"))):
-        sub = frame[frame["group"] == group].sort_values("order", kind="stable")
+        sub = frame[(frame["group"] == group) & (frame["n_queries"] > 0)].sort_values("order", kind="stable")
         order = list(dict.fromkeys(sub["condition"]))
         counts = sub[sub["backbone"] == backbones[0]].groupby("condition", sort=False)["n_queries"].first()
         labels = [f"{c}\n(n={int(counts.get(c, 0))})" for c in order]
+        if not order:  # no positive test query
+            for row in range(2):
+                axes[row, col].text(0.5, 0.5, "no positive test queries", ha="center", va="center",
+                                    transform=axes[row, col].transAxes)
+            continue
         for row, (key, title) in enumerate((("event_f1", "Event F1"), ("segment_f1", "Segment F1"))):
             ax = axes[row, col]
             sns.pointplot(sub, x="condition", y=key, hue="backbone", order=order, hue_order=backbones,
@@ -144,7 +150,7 @@ def psd_roc_figure(roc_paths, metric_paths, out_png) -> None:
         ax.set(title=setting.get("label") or name, xlabel="eFPR (false positives per hour)",
                xlim=(0, setting["max_efpr"]), ylim=(0, 1.02))
         if seen:
-            ax.legend(title="backbone (PSDS, mean)", fontsize=8, title_fontsize=8, loc="lower right")
+            ax.legend(title="backbone (PSDS, mean)", fontsize=8, title_fontsize=8, loc="upper left")
     axes[0, 0].set_ylabel("eTPR")
     fig.suptitle("PSD-ROC on the test split (one line per seed; faint: further seeds)", fontsize=10)
     fig.tight_layout()

@@ -116,14 +116,15 @@ def category_table(paths) -> pd.DataFrame:
 
 
 def condition_rows(metrics: dict) -> list[dict]:
-    """(group, condition) rows of one metrics file: query kind, target SNR, target duration."""
+    """(group, condition) rows of one metrics file: query kind, target SNR, target duration
+    (the SNR and duration groups that no test query falls in left out: they have no scores)."""
     rows = []
     for kind, entry in metrics["by_kind"].items():
         fa = metrics.get("negatives_by_kind", {}).get(kind, {})
         rows.append({"group": "query kind", "condition": kind, **entry,
                      "false_alarm_rate": fa.get("false_alarm_rate")})
     for group, key in (("target SNR", "by_snr"), ("target duration", "by_duration")):
-        for entry in metrics.get(key, []):
+        for entry in (e for e in metrics.get(key, []) if e["n_queries"]):
             rows.append({"group": group, "condition": entry["bucket"], **entry, "false_alarm_rate": None})
     return rows
 
@@ -348,7 +349,9 @@ caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom
 thead th { border-top: 2px solid #000; border-bottom: 1px solid #000; }
 tbody tr:last-child td { border-bottom: 2px solid #000; }
 th, td { padding: 4px 10px; text-align: right; white-space: nowrap; }
+th { white-space: normal; }
 th.key, td.key { text-align: left; }
+#config-table td:last-child { text-align: left; white-space: normal; overflow-wrap: anywhere; }
 tbody tr:nth-child(even) { background: #f4f4f4; }
 p.notes { font-size: 13px; max-width: 62em; color: #333; }
 """
