@@ -251,3 +251,40 @@ def test_a_clip_found_by_id_in_two_formats_is_read_once_and_noted(tmp_path):
     # WAV comes first in the search order, whatever the case of its extension
     assert accepted.loc[0, "note"] == "several files for this id; read x.WAV"
     assert accepted.loc[0, "duration"] == pytest.approx(1.0)
+
+
+def test_the_workflow_tracks_each_file_the_table_reads_not_the_folder(folder):
+    """audio_files lists what check_corpus reads (a `file` entry, or audio/<clip_id>.<ext>):
+    a stray file beside the clips is not an input, so adding one reruns nothing; a clip whose
+    file is missing is not listed (the check rejects it), nor anything of a broken table."""
+    from arseg.data.corpus.table import audio_files, has_split_column
+
+    (folder / "notes.txt").write_text("recorded in May")
+    (folder / "audio" / "stray.wav").write_bytes(b"RIFF")
+    table = read_clips(folder / "clips.tsv", split_seed=0)
+    expected = sorted((folder / f if f else next((folder / "audio").glob(f"{c}.*")))
+                      for c, f in zip(table["clip_id"], table["file"]))
+    assert audio_files(folder / "clips.tsv") == expected and len(expected) == 20
+    (expected[0]).unlink()
+    assert audio_files(folder / "clips.tsv") == expected[1:]
+    assert not has_split_column(folder / "clips.tsv")
+    table.to_csv(folder / "split.tsv", sep="\t", index=False)
+    assert has_split_column(folder / "split.tsv")
+    (folder / "clips.tsv").write_text("clip_id\tcategory\n\"a\tdog\n")  # an unclosed quote
+    assert audio_files(folder / "clips.tsv") == [] and audio_files(folder / "missing.tsv") == []
+
+
+def test_a_corpus_with_no_usable_clip_or_one_category_stops_saying_why(tmp_path):
+    from arseg.data.corpus.check import check_usable
+
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "bad.wav").write_bytes(b"not audio at all" * 10)
+    sf.write(tmp_path / "audio" / "good.wav", noise_burst(1.0, RATE, 0), RATE)
+    path = write_table(tmp_path, [["bad", "dog", "d", 1.0, ""], ["gone", "cat", "d", 1.0, ""]])
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
+    with pytest.raises(CorpusError, match=r"no usable clip; the 2 rejected:\n  bad: unreadable: .*\n  gone: missing"):
+        check_usable(accepted, rejected, path)
+    path = write_table(tmp_path, [["good", "dog", "d", 1.0, ""], ["bad", "cat", "d", 1.0, ""]])
+    accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
+    with pytest.raises(CorpusError, match=r"every usable clip is of one category \(dog\); .* needs two or more"):
+        check_usable(accepted, rejected, path)

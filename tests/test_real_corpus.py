@@ -3,6 +3,7 @@ handed over as a user would (mixed formats, no split column), runs through the w
 config/real.yaml, the recommended settings for a real corpus (the pretrained backbone)."""
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from arseg.data.corpus.table import SAFE_STEM, SPLITS, read_clips
 
@@ -171,3 +173,31 @@ def test_the_pretrained_backbone_with_its_last_block_trained_runs_beside_it(slic
     pretrained = load_trunk_weights(workdir / "resources" / "encoders" / "aisfx.pth")["conv_block4.conv1.weight"]
     assert not torch.equal(model.backbone.last_block.conv1.weight, pretrained)
     torch.testing.assert_close(model.encoder.trunk.conv_block4.conv1.weight, pretrained)  # the carried trunk: frozen
+
+
+def test_the_folder_reruns_for_the_files_its_table_reads_and_nothing_else(slice_run):
+    """A user's folder: a stray file beside the clips, or its path written another way,
+    reruns nothing; a clip's audio changed reruns the corpus check and all after it."""
+    workdir, _ = slice_run
+    folder = Path(yaml.safe_load((workdir / "my_corpus.yaml").read_text())["corpus"]["path"])
+    configs = [workdir / "config" / "real.yaml", workdir / "my_corpus.yaml", workdir / "config" / "test.yaml"]
+    spelt = workdir / "spelt.yaml"
+    spelt.write_text(f"corpus: {{path: {folder}/./}}\n")
+
+    def plan(*extra: Path) -> str:
+        result = runner.snakemake(workdir, "-n", "--cores", "1", "results/metrics/aisfx/seed0.json",
+                                  configfile=[*configs, *extra])
+        return result.stdout + result.stderr
+
+    (folder / "notes.txt").write_text("recorded in May")
+    try:
+        assert "Nothing to be done" in plan(spelt), plan(spelt)[-3000:]
+    finally:
+        (folder / "notes.txt").unlink()
+    clip = sorted((folder / "audio").iterdir())[0]
+    before = clip.stat()
+    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    try:
+        assert re.search(r"check_corpus\s+1\n", plan()), plan()[-3000:]
+    finally:
+        os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -26,8 +26,8 @@ TINY = Path(__file__).with_name("data") / "tiny.yaml"
 AFTER_MODEL = {"predict": 2, "evaluate": 1, "results_table": 1, "training_figure": 1, "result_figures": 1,
                "examples_figure": 1, "demo": 1, "provenance": 1}
 MODEL = {"train": 1, **AFTER_MODEL}
-# What changed queries of every split rerun (with the query embeddings every model reads).
-QUERIES = {"queries": 3, "embed_queries": 1, **MODEL}
+# What changed queries of every split rerun (with the query embeddings the models read).
+QUERIES = {"queries": 3, "embed_queries": 1, "embed_test_queries": 1, **MODEL}
 # What changed mixtures of every split rerun: their queries and features, the demo's files.
 MIXTURES = {"mixtures": 3, "features": 3, "dataset_figure": 1, "demo_mixtures": 1, "demo_embeddings": 1,
             **QUERIES}
@@ -44,6 +44,11 @@ CASES = {
     "augmentation": ({"mixtures.augment": {"pitch_semitones": 2.0}},
                      {"mixtures": 1, "features": 1, "queries": 1, "embed_queries": 1, "dataset_figure": 1, **MODEL}),
     "queries": ({"queries.negatives_per_mixture": 1}, QUERIES),
+    # The test split alone: its mixtures, features, queries and their embeddings, the test
+    # predictions and what follows them; no training.
+    "test split": ({"mixtures.count.test": 6},
+                   {"mixtures": 1, "features": 1, "queries": 1, "embed_test_queries": 1, "dataset_figure": 1,
+                    **AFTER_MODEL, "predict": 1, "training_figure": 0}),
     # A refit: its own mixtures, features, queries and their embeddings, and the second model,
     # which is scored: test predictions and all after them. The first training, its history
     # figure and its validation predictions stay.
@@ -78,6 +83,10 @@ CASES = {
     "threads": ({"training.threads": 2}, {}),
     "network": ({"corpus.sounddescs.download.timeout": 5, "corpus.sounddescs.metadata.retries": 1}, {}),
     "licence": ({"corpus.sounddescs.accept_licence": True}, {}),
+    # The same numbers written as integers, or as YAML 1.1 reads 4e-3 (a string): one setting.
+    "numbers written otherwise": ({"mixtures.duration": 4, "mixtures.snr_db": [0, 20], "mixtures.background_db": -35,
+                                   "training.learning_rate": "4e-3", "evaluation.segment_seconds": 1,
+                                   "demo.duration": 20}, {}),
 }
 
 

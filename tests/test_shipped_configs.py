@@ -152,3 +152,24 @@ def test_training_keys_of_the_schema_are_train_config_fields():
     # per_backbone is merged into the others by the train rule (common.smk: get_model_config)
     assert set(schema) - {"per_backbone"} <= {f.name for f in dataclasses.fields(TrainConfig)}
     assert set(schema["per_backbone"]["additionalProperties"]["properties"]) <= set(schema)
+
+
+def test_numbers_are_floats_wherever_the_schema_says_number():
+    """`8` and `8.0` must be one setting (a rule's params are compared as text): the workflow
+    writes every schema number as a float, and leaves integers, booleans and text alone."""
+    from arseg.configs import normalise_numbers
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    config = {"mixtures": {"duration": 8, "snr_db": [0, 20], "count": {"train": 600}, "layout": "random"},
+              "training": {"epochs": 16, "learning_rate": "4e-3", "spec_augment": False,
+                           "per_backbone": {"aisfx": {"epochs": 5, "learning_rate": 1}}},
+              "model": {"bin_seconds": None, "backbones": ["yoho"]}, "decoding": {"max_false_alarm_rate": 0}}
+    normalise_numbers(config, schema)
+    assert config["mixtures"] == {"duration": 8.0, "snr_db": [0.0, 20.0], "count": {"train": 600}, "layout": "random"}
+    assert [type(v) for v in config["mixtures"]["snr_db"]] == [float, float]
+    assert type(config["mixtures"]["count"]["train"]) is int and type(config["training"]["epochs"]) is int
+    assert config["training"]["learning_rate"] == 0.004 and config["training"]["spec_augment"] is False
+    assert config["training"]["per_backbone"]["aisfx"] == {"epochs": 5, "learning_rate": 1.0}
+    assert type(config["training"]["per_backbone"]["aisfx"]["learning_rate"]) is float
+    assert config["model"]["bin_seconds"] is None and type(config["decoding"]["max_false_alarm_rate"]) is float
+    validate(config, SCHEMA)

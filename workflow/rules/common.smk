@@ -19,11 +19,28 @@ envvars:
     "PYTHONPATH",
 
 
-from arseg.configs import check_config
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from arseg.configs import check_config, normalise_numbers, schema_errors
+from arseg.data.corpus.table import audio_files, has_split_column
 from arseg.model.backbone_specs import ENCODER
 from arseg.provenance import merge_configs
 from arseg.rule_io import Untracked
 
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+# Numbers as floats wherever the schema says number, before validation (text such as 4e-3)
+# and after it (the defaults it fills in): `8` and `8.0` are one setting and rerun nothing.
+_schema = yaml.safe_load(SCHEMA.read_text())
+normalise_numbers(config, _schema)
+try:
+    validate(config, str(SCHEMA))
+except WorkflowError:
+    raise WorkflowError(schema_errors(config, _schema)) from None
+normalise_numbers(config, _schema)
+if config["corpus"]["path"]:  # data/x, data/x/ and ./data/x are one folder
+    config["corpus"]["path"] = os.path.normpath(config["corpus"]["path"])
 check_config(config)
 
 SPLITS = ["train", "val", "test"]
@@ -51,7 +68,7 @@ def corpus_dir():
         return "resources/demo"
     if config["corpus"]["source"] == "sounddescs":
         return "resources/sounddescs/corpus"  # written by rule sounddescs_corpus
-    return config["corpus"]["path"].rstrip("/")
+    return config["corpus"]["path"]
 
 
 def get_sounddescs_category_map(wildcards=None):
@@ -99,10 +116,20 @@ def get_config_subset(*dpaths, drop=()):
 
 
 def get_corpus_config():
-    """The corpus keys of the configured source (the other sources' keys change nothing)."""
+    """The corpus keys of the configured source (the other sources' keys change nothing, nor
+    does the split seed for a table with its own splits)."""
     source = config["corpus"]["source"]
     own = {"demo": ["corpus/demo"], "folder": ["corpus/path"], "sounddescs": ["corpus/sounddescs"]}[source]
-    return ["corpus/source", "corpus/categories", "corpus/split_seed", *own]
+    return ["corpus/source", "corpus/categories", *(["corpus/split_seed"] if get_split_seed() is not None else []),
+            *own]
+
+
+def get_split_seed():
+    """corpus.split_seed, which splits a table without a split column; None for a user's
+    table that has one (only a user's table is there to read before any job has run)."""
+    if config["corpus"]["source"] == "folder" and has_split_column(get_corpus_clips()):
+        return None
+    return config["corpus"]["split_seed"]
 
 
 def get_data_config(splits):
@@ -212,8 +239,11 @@ def get_examples(wildcards=None):
 
 
 def get_report_config():
-    """The whole config less what changes no result: the report's record of the run."""
-    return get_config_subset(*config, drop=UNTRACKED)
+    """The whole config less what changes no result (and the keys of the corpus sources the
+    run does not use): the report's record of the run."""
+    used = get_corpus_config()
+    unused = [key for key in ("corpus/demo", "corpus/path", "corpus/sounddescs", "corpus/split_seed") if key not in used]
+    return get_config_subset(*config, drop=[*UNTRACKED, *unused])
 
 
 def get_corpus_clips():
@@ -222,17 +252,26 @@ def get_corpus_clips():
 
 def get_corpus_audio():
     """The corpus's audio, for check_corpus: the demo and SoundDescs rules write an audio/ folder;
-    a user's folder is taken whole, since its table's `file` column may point anywhere in it."""
+    of a user's folder, each file its table reads (arseg.data.corpus.table.audio_files)."""
     if config["corpus"]["source"] == "folder":
-        return corpus_dir()
+        return audio_files(get_corpus_clips())
     return f"{corpus_dir()}/audio"
 
 
 def get_embeddings(wildcards=None):
-    """Text models need the cached query embeddings; label models do not."""
+    """Text models need the cached embeddings of the training and validation queries; label
+    models do not."""
     if config["model"]["query_encoder"] == "text":
         return "results/queries/embeddings.npz"
     return []
+
+
+def get_split_embeddings(wildcards):
+    """Text models, predicting one split: the test queries' own embeddings, or (validation)
+    the ones training read."""
+    if config["model"]["query_encoder"] != "text":
+        return []
+    return rules.embed_test_queries.output.embeddings if wildcards.split == "test" else get_embeddings()
 
 
 def get_refit_embeddings(wildcards=None):

@@ -31,7 +31,7 @@ rule check_corpus:
     params:
         sample_rate=lookup(within=config, dpath="audio/sample_rate"),
         categories=lookup(within=config, dpath="corpus/categories"),
-        split_seed=lookup(within=config, dpath="corpus/split_seed"),
+        split_seed=get_split_seed(),
     log:
         "results/logs/check_corpus.log",
     conda:

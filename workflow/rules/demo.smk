@@ -13,7 +13,8 @@ rule demo_mixtures:
         audio=directory("results/demo/mixtures/audio"),
     params:
         config=get_config_subset("demo", "mixtures", "audio/sample_rate", "queries/examples",
-                                 drop=["demo/enabled", "mixtures/count", "mixtures/seed", "mixtures/augment"]),
+                                 drop=["demo/enabled", "mixtures/count", "mixtures/seed", "mixtures/augment",
+                                       "mixtures/duration"]),
     log:
         "results/logs/demo/mixtures.log",
     conda:

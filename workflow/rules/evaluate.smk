@@ -5,7 +5,7 @@ rule predict:
         features=get_features("npy"),
         index=get_features("index.tsv"),
         queries=rules.queries.output.queries,
-        embeddings=get_embeddings,
+        embeddings=get_split_embeddings,
         examples=get_examples,
     output:
         segments="results/predictions/{backbone}/seed{seed}/{split}.tsv",

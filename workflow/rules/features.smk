@@ -16,7 +16,12 @@ rule features:
 
 
 # The pretrained encoder's checkpoint (arseg.model.aisfx.CHECKPOINT), out of the wheel that
-# `pip download` fetches through pip's own configured index, its digests checked.
+# `pip download` fetches through pip's own configured index, its digests checked. On the
+# machine that runs Snakemake: a cluster's compute nodes are often offline.
+localrules:
+    fetch_encoder,
+
+
 rule fetch_encoder:
     output:
         "resources/encoders/aisfx.pth",

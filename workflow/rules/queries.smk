@@ -19,14 +19,30 @@ rule queries:
         "../../scripts/queries.py"
 
 
-# Encode every distinct query text once with the frozen sentence encoder.
+# Encode every distinct query text of the training and validation queries once with the
+# frozen sentence encoder (what training reads).
 rule embed_queries:
     input:
-        queries=expand(rules.queries.output.queries, split=SPLITS),
+        queries=expand(rules.queries.output.queries, split=["train", "val"]),
     output:
         embeddings="results/queries/embeddings.npz",
     log:
         "results/logs/embed_queries.log",
+    conda:
+        f"{ENVS}/torch.yaml"
+    script:
+        "../../scripts/embed_queries.py"
+
+
+# The test queries' texts, in a file of their own: a change to the test split reruns the
+# test predictions and what follows them, not the trainings.
+rule embed_test_queries:
+    input:
+        queries=expand(rules.queries.output.queries, split="test"),
+    output:
+        embeddings="results/queries/test_embeddings.npz",
+    log:
+        "results/logs/embed_test_queries.log",
     conda:
         f"{ENVS}/torch.yaml"
     script:

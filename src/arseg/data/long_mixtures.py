@@ -65,8 +65,10 @@ def demo_config(config: dict) -> DemoConfig:
 
 
 def demo_mixture_config(config: dict) -> MixtureConfig:
-    """The workflow's mixture settings with the demo's duration."""
-    return dataclasses.replace(mixture_config(config), duration=float(config["demo"]["duration"]))
+    """The workflow's mixture settings with the demo's duration (mixtures.duration plays no
+    part, and the demo rule's params leave it out)."""
+    mixtures = {**config["mixtures"], "duration": float(config["demo"]["duration"])}
+    return mixture_config({**config, "mixtures": mixtures})
 
 
 def draw_demo_events(rng: np.random.Generator, clips: pd.DataFrame, cfg: MixtureConfig, n_events: int,

@@ -24,6 +24,19 @@ class EvalConfig:
     segment_seconds: float = 1.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Buckets:
+    """Bucket edges for the breakdowns of positive queries by their target event."""
+    snr_edges_db: tuple[float, ...] = (5.0, 10.0, 15.0)
+    duration_edges_seconds: tuple[float, ...] = (1.0, 2.0, 4.0)
+
+    def __post_init__(self):
+        for name in ("snr_edges_db", "duration_edges_seconds"):
+            edges = list(getattr(self, name))
+            if any(b <= a for a, b in zip(edges, edges[1:])):
+                raise ValueError(f"evaluation.{name}: edges must increase, got {edges}")
+
+
 def merge_spans(spans) -> list[tuple[float, float]]:
     """Union of (onset, offset) spans: overlapping or touching spans become one.
 

@@ -12,7 +12,6 @@ that subset's F1 exactly (used for the paired comparison across backbones).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 
@@ -23,23 +22,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # sed_eval's dependency imports the deprecated pkg_resources
     import sed_eval
 
-from arseg.eval.scoring import EvalConfig, estimated_events, reference_events
+from arseg.eval.scoring import Buckets, EvalConfig, estimated_events, reference_events
 
 TARGET = "target"
 COUNT_COLUMNS = ["event_ntp", "event_nref", "event_nsys", "segment_ntp", "segment_nref", "segment_nsys"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Buckets:
-    """Bucket edges for the breakdowns of positive queries by their target event."""
-    snr_edges_db: tuple[float, ...] = (5.0, 10.0, 15.0)
-    duration_edges_seconds: tuple[float, ...] = (1.0, 2.0, 4.0)
-
-    def __post_init__(self):
-        for name in ("snr_edges_db", "duration_edges_seconds"):
-            edges = list(getattr(self, name))
-            if any(b <= a for a, b in zip(edges, edges[1:])):
-                raise ValueError(f"evaluation.{name}: edges must increase, got {edges}")
 
 
 def eval_config(config: dict) -> tuple[EvalConfig, Buckets]:

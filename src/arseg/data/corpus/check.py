@@ -32,26 +32,12 @@ from tqdm import tqdm
 
 from arseg.io.audio import AudioError, read_mono, wav_shortfall, write_wav
 
-from .table import SPLITS, CorpusError, clip_lines
+from .table import SPLITS, CorpusError, clip_lines, find_audio
 
 # Columns the checked table adds; the corpus's own table must not hold them.
 ADDED_COLUMNS = ("note", "source_file")
 SILENCE_PEAK = 1e-4  # about -80 dBFS
 REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
-# Looked for in this order when a clip has no `file` entry (lower and upper case).
-AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "m4a")
-
-
-def find_audio(corpus_dir: Path, clip_id: str, file: str = "") -> tuple[Path, str]:
-    """(the clip's audio file, a note): its `file` entry, or audio/<clip_id>.<ext>."""
-    if file:
-        return corpus_dir / file, ""
-    found = [corpus_dir / "audio" / f"{clip_id}.{ext}" for e in AUDIO_EXTENSIONS for ext in (e, e.upper())]
-    found = [p for p in found if p.is_file()]
-    if not found:
-        return corpus_dir / "audio" / f"{clip_id}.wav", f"no audio/{clip_id}.<{'|'.join(AUDIO_EXTENSIONS)}>"
-    note = f"several files for this id; read {found[0].name}" if len(found) > 1 else ""
-    return found[0], note
 
 
 def check_clip(path, sample_rate: int) -> tuple[str | None, str, np.ndarray | None]:
@@ -118,6 +104,22 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
         accepted.append({**row, "duration": round(duration, 3), "note": "; ".join(notes)})
     columns = [("source_file" if c == "file" else c) for c in clips.columns] + ["note"]
     return pd.DataFrame(accepted, columns=columns), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+
+
+def check_usable(accepted: pd.DataFrame, rejected: pd.DataFrame, table_path) -> None:
+    """Stop, saying why, when the clips kept cannot make the workflow's queries: none at all
+    (each rejected clip's problem is listed here, as the failed rule's outputs, rejected.tsv
+    among them, are removed), or a single category (a query for an absent sound names
+    another category of the corpus)."""
+    if accepted.empty:
+        lines = [f"{r.clip_id}: {r.problem}: {r.detail}" for r in rejected.head(20).itertuples()]
+        more = [f"... and {len(rejected) - 20} more"] if len(rejected) > 20 else []
+        raise CorpusError(f"{table_path}: no usable clip; the {len(rejected)} rejected:\n  "
+                          + "\n  ".join(lines + more))
+    categories = sorted(accepted["category"].unique())
+    if len(categories) < 2:
+        raise CorpusError(f"{table_path}: every usable clip is of one category ({categories[0]}); the workflow "
+                          "needs two or more, as it also asks for sounds that are absent")
 
 
 def split_gaps(clips: pd.DataFrame) -> list[str]:

@@ -18,6 +18,58 @@ class CorpusError(ValueError):
     """A corpus table or audio file breaks the contract; the message names file and line."""
 
 
+# Looked for in this order when a clip has no `file` entry (lower and upper case).
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "m4a")
+
+
+def find_audio(corpus_dir: Path, clip_id: str, file: str = "") -> tuple[Path, str]:
+    """(the clip's audio file, a note): its `file` entry, or audio/<clip_id>.<ext>."""
+    if file:
+        return corpus_dir / file, ""
+    found = [corpus_dir / "audio" / f"{clip_id}.{ext}" for e in AUDIO_EXTENSIONS for ext in (e, e.upper())]
+    found = [p for p in found if p.is_file()]
+    if not found:
+        return corpus_dir / "audio" / f"{clip_id}.wav", f"no audio/{clip_id}.<{'|'.join(AUDIO_EXTENSIONS)}>"
+    note = f"several files for this id; read {found[0].name}" if len(found) > 1 else ""
+    return found[0], note
+
+
+def has_split_column(table_path) -> bool:
+    """Whether a corpus table names each clip's split (read from its header line alone, when
+    the workflow plans its jobs): then corpus.split_seed changes nothing."""
+    try:
+        with open(table_path, newline="", encoding="utf-8-sig") as f:
+            return "split" in next(csv.reader(f, delimiter="\t"), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+
+
+def audio_files(table_path) -> list[Path]:
+    """The audio files a corpus table's clips are read from (those that exist), so that the
+    workflow tracks each file, not the folder: an edited clip reruns what is made from it, a
+    stray file beside them nothing. None listed when the table cannot be read: the corpus
+    check then says what is wrong with it."""
+    table_path = Path(table_path)
+    try:
+        header, records, _ = read_rows(table_path)
+    except (CorpusError, OSError):
+        return []
+    column = {name: i for i, name in enumerate(header or [])}
+    if "clip_id" not in column:
+        return []
+    found = set()
+    for record in records:
+        file = record[column["file"]] if "file" in column else ""
+        try:
+            check_file_name(file, str(table_path))
+        except CorpusError:
+            return []
+        path = find_audio(table_path.parent, record[column["clip_id"]], file)[0]
+        if path.is_file():
+            found.add(path)
+    return sorted(found)
+
+
 def is_safe_stem(name: object) -> bool:
     """A clip id names files: [A-Za-z0-9_.-]+ and not starting with '.', so it can never
     name a path outside its folder, '.', '..' or a hidden (temporary) file."""
