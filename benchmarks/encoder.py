@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import REPO, Row, Settings, interleaved, median, paired_ratio, rates, spread
+from .common import REPO, Row, Settings, interleaved, median, paired_ratio, spread
 from .data import mixture_set
 
 NAME = "encoder"

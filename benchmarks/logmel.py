@@ -116,7 +116,7 @@ def run(settings: Settings) -> list[Row]:
                  f"batches of {batch}", **common),
         Row(case=f"in memory, {n_clips} x 8 s, torch {default_threads} threads", ours=median(rate["ours"]),
             peer=median(rate["librosa"]), ratio=paired_ratio(times["librosa"], times["ours"]), **common),
-        Row(case=f"with WAV I/O, 1 thread (compute_split vs librosa.load)", ours=median(rate["ours_io"]),
+        Row(case="with WAV I/O, 1 thread (compute_split vs librosa.load)", ours=median(rate["ours_io"]),
             peer=median(rate["librosa_io"]), ratio=paired_ratio(times["librosa_io"], times["ours_io"]),
             note=f"reading the {n_clips} WAVs alone takes {median(times['read']):.2f} s, "
                  f"{100 * read_share:.0f}% of compute_split's time", **common),

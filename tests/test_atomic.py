@@ -33,3 +33,19 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_written_file_has_the_mode_the_umask_gives(tmp_path):
+    """Not the private 0600 of the temporary file it was written as."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "a.tsv", "x\n")
+        assert stat.S_IMODE((tmp_path / "a.tsv").stat().st_mode) == 0o644
+        os.umask(0o027)
+        atomic.write_text(tmp_path / "b.tsv", "x\n")
+        assert stat.S_IMODE((tmp_path / "b.tsv").stat().st_mode) == 0o640
+    finally:
+        os.umask(previous)

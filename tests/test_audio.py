@@ -90,3 +90,20 @@ def test_wav_shortfall_finds_a_wav_cut_short_and_nothing_else(tmp_path):
     assert audio.wav_shortfall(tmp_path / "cut.wav") == (2000, 1500)
     for name in ("whole.wav", "streamed.wav", "notes.txt"):
         assert audio.wav_shortfall(tmp_path / name) is None
+
+
+@pytest.mark.parametrize("fmt, rate", [("MP3", 44100), ("WAV", 16000), ("WAV", 44100)])
+def test_a_file_cut_short_reads_as_long_as_its_sound_and_says_so(tmp_path, fmt, rate):
+    """Not padded with silence up to the length its header declares: the duration reported
+    is the sound's, and the file's info notes the difference."""
+    rng = np.random.default_rng(0)
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    sf.write(whole, 0.3 * rng.standard_normal(10 * rate).astype(np.float32), rate, format=fmt)
+    cut = tmp_path / f"cut.{fmt.lower()}"
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) * 4 // 10])
+    samples, meta = read_mono(cut, 16000)
+    assert 3.0 < meta.duration < 4.5 and abs(len(samples) / 16000 - meta.duration) < 0.05
+    assert meta.declared_frames == pytest.approx(10 * rate, rel=0.01)
+    assert meta.cut_short.startswith("cut short: its header declares 10.00 s of sound, the file holds ")
+    full, info = read_mono(whole, 16000)
+    assert info.declared_frames is None and info.cut_short == "" and len(full) == 10 * 16000

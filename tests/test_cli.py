@@ -321,11 +321,16 @@ def test_same_stem_in_two_folders_gets_two_names(models, tmp_path, capsys):
     (tmp_path / "b").mkdir()
     one = write(tmp_path / "a" / "x.wav", noise(2.0), RATE)
     two = write(tmp_path / "b" / "x.flac", noise(2.0, seed=3), RATE)
-    code, out, err = run(capsys, "segment", one, two, "--model", models["label"], "-l", "dog", "-o", tmp_path / "o",
-                         "--json")
+    (tmp_path / "c").mkdir()
+    three = write(tmp_path / "c" / "X.wav", noise(2.0, seed=4), RATE)  # one name on a case-blind file system
+    again = tmp_path / "a" / "." / "x.wav"  # the first file, written otherwise: segmented once
+    code, out, err = run(capsys, "segment", one, two, again, three, "--model", models["label"], "-l", "dog",
+                         "-o", tmp_path / "o", "--json")
     assert code == 0, err
-    tsvs = [r["tsv"] for f in json.loads(out)["files"] for r in f["results"]]
-    assert len(set(tsvs)) == 2
+    files = json.loads(out)["files"]
+    assert [f["file"] for f in files] == [str(one), str(two), str(three)]
+    tsvs = [r["tsv"] for f in files for r in f["results"]]
+    assert len({t.lower() for t in tsvs}) == 3
 
 
 def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypatch, embedding_cache):
@@ -540,3 +545,20 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(models, tmp_path):
     _, err = reader.communicate(timeout=300)
     assert reader.returncode == 141, err.decode()
     assert b"Traceback" not in err
+
+
+def test_every_bin_of_the_encoders_frames_is_predicted():
+    """A pretrained encoder's frame is a stretch of time, a log-mel frame a point: 43 encoder
+    frames are a whole 8 s window of 43 bins (the last one was once left out, and with it any
+    sound in the last 186 ms of a recording); 801 log-mel frames at a 10 ms hop are 25 bins."""
+    from types import SimpleNamespace
+
+    from arseg.model.aisfx import output_frames
+    from arseg.model.segmenter import ModelConfig
+
+    encoder = ModelConfig(backbone="aisfx", n_bins=43, hop_seconds=8.0 / 43, window_seconds=8.0, n_mels=768)
+    assert window_plan(43, SimpleNamespace(cfg=encoder)) == ([0], 21, 43)
+    frames = output_frames(20 * 16000, 16000)  # a 20 s recording: its whole frames
+    assert window_plan(frames, SimpleNamespace(cfg=encoder))[2] == frames == 107
+    log_mel_model = SimpleNamespace(cfg=ModelConfig(backbone="yoho", n_bins=25, hop_seconds=0.01))
+    assert window_plan(801, log_mel_model)[2] == 25

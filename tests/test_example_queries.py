@@ -4,6 +4,7 @@ the clip embedding and its bank, how the query encoder routes text and example r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -233,6 +234,15 @@ def test_segment_with_example_clips(example_models, tmp_path, capsys):
                                            str(tmp_path / "out" / f"street.example-{safe_name('bell clip')}.tsv")]
     assert safe_name("bell clip").startswith("bell_clip-")
     assert all((tmp_path / "out" / f"{r['tsv'][:-4]}.png").exists() for r in results)
+    # Two clips of one name in two folders: each answered, under names of their own.
+    (tmp_path / "other").mkdir()
+    other = tmp_path / "other" / "Door.wav"
+    sf.write(other, noise(1.0, seed=3)[:, 0], RATE)
+    code, out, err = run(capsys, "segment", recording, "--model", example_models["example"], "-e", door,
+                         "-e", other, "--out", tmp_path / "out2", "--json")
+    assert code == 0, err
+    names = [Path(r["tsv"]).name.lower() for r in json.loads(out)["files"][0]["results"]]
+    assert len(set(names)) == 2 and all(n.startswith("street.example-door-") for n in names), names
 
 
 def test_example_clips_are_decoded_with_the_models_example_decoding(tmp_path, capsys):
@@ -266,6 +276,7 @@ def test_example_clips_are_decoded_with_the_models_example_decoding(tmp_path, ca
     ("unreadable", "not a readable audio file"),
     ("silent", "silent"),
     ("too long", "example clip is 4.50 s long; the model takes examples of at most 4 s"),
+    ("too short", "example clip is 10 ms long; the model takes examples of at least 46 ms"),
     ("plain model", "trained without example queries"),
 ])
 def test_a_bad_example_clip_stops_the_command_and_writes_nothing(example_models, tmp_path, capsys, case, expected):
@@ -278,6 +289,8 @@ def test_a_bad_example_clip_stops_the_command_and_writes_nothing(example_models,
         sf.write(clip, np.zeros(RATE, np.float32), RATE)
     elif case == "too long":
         sf.write(clip, noise(4.5)[:, 0], RATE)
+    elif case == "too short":
+        sf.write(clip, noise(0.01)[:, 0], RATE)
     elif case == "plain model":
         sf.write(clip, noise(1.0)[:, 0], RATE)
         model = example_models["text"]

@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="merge segments closer than this (default: the model's)")
     seg.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     seg.add_argument("--no-cache", action="store_true",
-                     help="do not read or write the text-query embedding cache ($ARSEG_CACHE_DIR, default "
-                          "~/.cache/arseg); with the cache a repeated query does not load the text encoder")
+                     help="do not read or write the text-query embedding cache ($ARSEG_CACHE_DIR, else "
+                          "$XDG_CACHE_HOME/arseg, else ~/.cache/arseg); with the cache a repeated query does not "
+                          "load the text encoder")
     seg.add_argument("--threads", type=int, metavar="N",
                      help="CPU threads for the model (default: PyTorch's choice, one per core)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
@@ -228,7 +229,7 @@ def _segment(args) -> int:
     _describe(note, args.model, model.cfg, decode)
     inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
-    paths = list(dict.fromkeys(args.audio))
+    paths = _each_file_once(args.audio)
     report = _report(args.model, model.cfg, decode)
     with _Progress(paths, show=not args.quiet) as progress:
         for path, key in _file_keys(paths).items():
@@ -238,6 +239,9 @@ def _segment(args) -> int:
                 report["errors"].append(progress.error)
                 continue
             report["files"].append(entry)
+            if entry.get("note"):
+                progress.clear()
+                note(f"{path}: {entry['note']}")
             if not args.json:
                 progress.clear()
                 _print_entry(entry)
@@ -310,6 +314,14 @@ def _report(model_path: Path, cfg, decode) -> dict:
     return {"model": str(model_path), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
             **settings(decode.text), **({"example_decoding": settings(decode.example)} if cfg.example_dim else {}),
             "files": [], "errors": []}
+
+
+def _each_file_once(paths: list[Path]) -> list[Path]:
+    """The paths in the order given, a file named twice (a/x.wav, ./a/x.wav) kept once."""
+    first: dict[Path, Path] = {}
+    for path in paths:
+        first.setdefault(path.resolve(), path)
+    return list(first.values())
 
 
 def _file_keys(paths: list[Path]) -> dict[Path, str]:

@@ -40,6 +40,7 @@ class QueryError(ValueError):
 class Query:
     text: str  # the text, the label, or the example clip's path
     kind: str  # "text", "label" or "example"
+    tag: str = ""  # added to the name of an example whose clip shares its name with another's
 
     @property
     def label(self) -> str:
@@ -49,7 +50,9 @@ class Query:
     @property
     def name(self) -> str:
         """The query's part of its output files' names: an example is named after its clip."""
-        return f"example-{safe_name(Path(self.text).stem)}" if self.kind == "example" else safe_name(self.text)
+        if self.kind != "example":
+            return safe_name(self.text)
+        return f"example-{safe_name(Path(self.text).stem)}" + (f"-{self.tag}" if self.tag else "")
 
 
 @dataclasses.dataclass
@@ -92,9 +95,12 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
     unique = list(dict.fromkeys(queries))
+    stems = [q.name.lower() for q in unique]
+    unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and stems.count(stem) > 1
+              else q for q, stem in zip(unique, stems)]  # a/door.wav and b/door.wav
     names = {}
-    for query in unique:
-        if names.setdefault(query.name, query) != query:
+    for query in unique:  # compared as a case-blind file system would
+        if names.setdefault(query.name.lower(), query) != query:
             raise QueryError(f"queries {names[query.name].text!r} and {query.text!r} would write the same files "
                              f"(*.{query.name}.tsv); rename one")
     if not unique:
@@ -200,7 +206,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     advance = None if progress is None else (lambda n: progress(n, windows))
     results = segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
     entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
-             "channels": meta.channels, "results": []}
+             "channels": meta.channels, **({"note": meta.cut_short} if meta.cut_short else {}), "results": []}
     if picture:  # the spectrogram drawn: the model's log-mel, or a plain one beside encoder features
         shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
         spectrogram = log_mel(audio, shown) if cfg.encoder else features
@@ -245,12 +251,14 @@ def file_keys(paths: list[Path]) -> dict[Path, str]:
     """A distinct, safe output stem per input file (the file's stem; a hash of the full path
     is added when two inputs share a stem, e.g. a/x.wav and b/x.flac)."""
     stems = [safe_name(p.stem) for p in paths]
-    keys = {}
-    for path, stem in zip(paths, stems):
-        if stems.count(stem) > 1:
-            stem = f"{stem}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}"
-        keys[path] = stem
-    return keys
+    folded = [stem.lower() for stem in stems]  # X.wav and x.wav are one file on a case-blind file system
+    return {path: f"{stem}-{path_hash(path)}" if folded.count(fold) > 1 else stem
+            for path, stem, fold in zip(paths, stems, folded)}
+
+
+def path_hash(path: Path) -> str:
+    """Six hex digits of a file's full path, to tell apart two files of one name."""
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]
 
 
 def write_segments_tsv(path: Path, segments: list[tuple[float, float, float]]) -> None:

@@ -13,11 +13,15 @@ from arseg.model.segmenter import ReferringSegmenter
 
 
 def window_plan(n_frames: int, model: ReferringSegmenter) -> tuple[list[int], int, int]:
-    """Start frames of the windows, window hop in bins, and the total number of bins."""
+    """Start frames of the windows, window hop in bins, and the total number of bins: as many
+    as cover the features' time. A log-mel frame is a point in time (frames centred on 0,
+    hop, 2 hop, ... span (n - 1) hops); a pretrained encoder's frame is a stretch of it (n
+    frames span n frame lengths: 43 of them are a whole 8 s window)."""
     cfg = model.cfg
     hop_bins = max(cfg.n_bins // 2, 1)
     hop_frames = hop_bins * cfg.bin_width / cfg.hop_seconds
-    duration_bins = int(np.ceil((n_frames - 1) * cfg.hop_seconds / cfg.bin_width - 1e-9))
+    span = (n_frames if cfg.encoder else n_frames - 1) * cfg.hop_seconds
+    duration_bins = int(np.ceil(span / cfg.bin_width - 1e-9))
     n_windows = max(1, int(np.ceil(max(duration_bins - cfg.n_bins, 0) / hop_bins)) + 1)
     starts = [int(round(k * hop_frames)) for k in range(n_windows)]
     return starts, hop_bins, max(duration_bins, 1)

@@ -52,6 +52,15 @@ class AudioInfo:
     channels: int
     frames: int
     format: str
+    declared_frames: int | None = None  # a file cut short: the length its header declares
+
+    @property
+    def cut_short(self) -> str:
+        """'' or, for a file that holds less than its header declares, a note saying so."""
+        if self.declared_frames is None or not self.sample_rate:
+            return ""
+        return (f"cut short: its header declares {self.declared_frames / self.sample_rate:.2f} s of sound, "
+                f"the file holds {self.duration:.2f} s")
 
     @property
     def duration(self) -> float:
@@ -100,14 +109,18 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
     plain = _plain_wav(path)
     if plain is not None:
         samples, meta = plain
-        audio, peak = _mono(meta, sample_rate, [samples * np.float32(1.0 / 32768)])
+        audio, peak, _ = _mono(meta, sample_rate, [samples * np.float32(1.0 / 32768)])
     else:
         meta = info(path)
         if meta.format == "other":
             audio = _read_other(meta.path, sample_rate)
             peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
         else:
-            audio, peak = _read_soundfile(meta, sample_rate)
+            audio, peak, read = _read_soundfile(meta, sample_rate)
+            if read < meta.frames:  # what the file holds, not what its header says
+                meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames)
+            elif meta.format.startswith("WAV") and (short := wav_shortfall(path)):  # libsndfile counts what is there
+                meta = dataclasses.replace(meta, declared_frames=int(round(meta.frames * short[0] / short[1])))
     if meta.frames == 0 or len(audio) == 0:
         raise AudioError(f"{meta.path}: no audio in the file (0 samples)", "empty")
     if not np.all(np.isfinite(audio)):
@@ -173,7 +186,7 @@ def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
     return None
 
 
-def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float]:
+def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float, int]:
     """Stream the file through libsndfile in blocks into `_mono`."""
     block = _block_frames(meta.sample_rate)
 
@@ -191,9 +204,10 @@ def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, floa
         raise AudioError(f"{meta.path}: the file is damaged or truncated ({_reason(error)})") from None
 
 
-def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float]:
+def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float, int]:
     """Downmix and resample float32 (frames, channels) blocks, the last one shorter than a
-    block; remember the peak of the original samples."""
+    block: the audio, the peak of the original samples and the frames read (fewer than
+    meta.frames in a file cut short, whose audio then ends where its sound does)."""
     block = _block_frames(meta.sample_rate)
     stream = None
     if meta.sample_rate != sample_rate:
@@ -204,9 +218,10 @@ def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float]
     # concatenate: an hour at 16 kHz is 230 MB, and is held once).
     expected = meta.frames if stream is None else int(np.ceil(meta.frames * sample_rate / meta.sample_rate))
     audio = np.zeros(expected, dtype=np.float32)
-    filled, peak = 0, 0.0
+    filled, peak, read = 0, 0.0, 0
     for data in blocks:
         last = len(data) < block
+        read += len(data)
         if len(data):
             peak = max(peak, float(np.max(np.abs(data))))
         mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
@@ -217,9 +232,9 @@ def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float]
         filled += take
         if last:
             break
-    if stream is None:
+    if stream is None or read < meta.frames:
         audio = audio[:filled]  # a truncated file: what could be read
-    return audio, peak
+    return audio, peak, read
 
 
 def _read_other(path: Path, sample_rate: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from torch import nn
 
 from arseg.io import atomic
 from arseg.io.optional_input import optional_input
+from . import aisfx
 from .aisfx import FEATURE_DIM, Encoder
 
 EXAMPLE_DIM = 2 * FEATURE_DIM  # mean and maximum over the clip's frames
@@ -60,8 +61,14 @@ class ExampleClassifier(nn.Module):
 
 
 def check_length(name: str, audio: np.ndarray, sample_rate: int, window_seconds: float) -> None:
-    """An example must fit in one of the model's windows, as the clips it learned from did."""
+    """An example must fit in one of the model's windows, as the clips it learned from did,
+    and hold at least one of the encoder's analysis windows (46 ms): of less, the encoder
+    hears mostly the silence it is padded with."""
     seconds = len(audio) / sample_rate
+    shortest = aisfx.N_FFT / aisfx.SAMPLE_RATE
+    if seconds < shortest:
+        raise ExampleError(f"{name}: example clip is {seconds * 1000:.0f} ms long; the model takes examples of at "
+                           f"least {shortest * 1000:.0f} ms (one window of its encoder's analysis)")
     if seconds > window_seconds + 1e-9:
         raise ExampleError(f"{name}: example clip is {seconds:.2f} s long; the model takes examples of at most "
                            f"{window_seconds:g} s (its window): cut out the part with the sound")
