@@ -562,3 +562,27 @@ def test_every_bin_of_the_encoders_frames_is_predicted():
     assert window_plan(frames, SimpleNamespace(cfg=encoder))[2] == frames == 107
     log_mel_model = SimpleNamespace(cfg=ModelConfig(backbone="yoho", n_bins=25, hop_seconds=0.01))
     assert window_plan(801, log_mel_model)[2] == 25
+
+
+@pytest.mark.parametrize("backbone", ["crnn", "aisfx"])
+def test_the_progress_of_a_file_runs_through_the_encoder_and_then_the_windows(tmp_path, backbone):
+    """The bar moves while the pretrained encoder works (half of the file's parts), not only
+    in the windows after it; the parts add up to the whole file."""
+    from arseg.infer import segment
+    from arseg.infer.windows import model_decodings
+    from arseg.model.backbone_specs import ENCODER_DIM, ENCODER_FRAME_SECONDS
+    from arseg.model.segmenter import ModelConfig, ReferringSegmenter, prepare_for_inference
+
+    torch.manual_seed(0)
+    shape = dict(n_mels=ENCODER_DIM["aisfx"], hop_seconds=ENCODER_FRAME_SECONDS["aisfx"], n_bins=43) \
+        if backbone == "aisfx" else {}
+    model = ReferringSegmenter(ModelConfig(backbone=backbone, query_encoder="label", labels=["dog"], width=0.125,
+                                           **shape)).eval()
+    path = write(tmp_path / "long.wav", noise(40.0), RATE)
+    calls = []
+    segment.segment_file(path, "long", model, prepare_for_inference(model), [segment.Query("dog", "label")],
+                         torch.tensor([0]), model_decodings(model), tmp_path,
+                         progress=lambda n, parts: calls.append(n / parts))
+    assert sum(calls) == pytest.approx(1.0)
+    if backbone == "aisfx":
+        assert calls[0] == pytest.approx(0.5)  # the encoder's one stretch: 40 s is one pass

@@ -373,15 +373,15 @@ class _Progress:
         self.bar.clear()
 
     def run(self, path: Path, work):
-        """work(advance) for one file, advance(n, windows) moving the bar by n of its windows;
+        """work(advance) for one file, advance(n, parts) moving the bar by n of its parts;
         its result, or None with self.error set when the file failed."""
         from arseg.io.audio import AudioError
 
         self.bar.set_postfix_str(path.name[-30:], refresh=False)
         done, seconds = self.bar.n, self.durations[path]
 
-        def advance(n, windows):
-            self.bar.update(round(n * (seconds / windows), 3))
+        def advance(n, parts):
+            self.bar.update(round(n * (seconds / parts), 3))
 
         try:
             result = work(advance)

@@ -24,11 +24,12 @@ def load_encoder(checkpoint: str | Path) -> Encoder:
     return Encoder().load_checkpoint(checkpoint).to(memory_format=torch.channels_last)
 
 
-def encoder_output(encoder: Encoder, audio: np.ndarray, sample_rate: int, kind: str) -> np.ndarray:
+def encoder_output(encoder: Encoder, audio: np.ndarray, sample_rate: int, kind: str, progress=None) -> np.ndarray:
     """What a backbone of the encoder kind `kind` (model/backbone_specs.py: ENCODER) reads of
     the audio, in the precision the workflow stores it in: "aisfx", the trunk's features;
-    "aisfx_maps", its last block's input."""
-    return encoder(audio, sample_rate, maps=kind == "aisfx_maps").cpu().numpy().astype(ENCODER_DTYPE[kind])
+    "aisfx_maps", its last block's input. progress: as Encoder.forward's."""
+    features = encoder(audio, sample_rate, maps=kind == "aisfx_maps", progress=progress)
+    return features.cpu().numpy().astype(ENCODER_DTYPE[kind])
 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, checkpoint: str | Path,

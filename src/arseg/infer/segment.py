@@ -181,11 +181,12 @@ def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: l
     return results
 
 
-def recording_features(model: ReferringSegmenter, audio: np.ndarray) -> np.ndarray:
+def recording_features(model: ReferringSegmenter, audio: np.ndarray, progress=None) -> np.ndarray:
     """What the model reads of a whole recording (at its sample rate): the log-mel, or its
-    pretrained encoder's features, computed by the encoder the model file carries."""
+    pretrained encoder's features, computed by the encoder the model file carries (which
+    calls progress(done, chunks) after each stretch of the recording)."""
     if model.cfg.encoder:
-        return encoder_output(model.encoder, audio, model.cfg.sample_rate, model.cfg.encoder)
+        return encoder_output(model.encoder, audio, model.cfg.sample_rate, model.cfg.encoder, progress)
     return log_mel(audio, feature_config(model.cfg))
 
 
@@ -196,14 +197,17 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     with `extract` the segments cut out into EXTRACT/<key>.<query>/, with `picture`
     OUT/<key>.<query>.png. Returns the file's report (what `arseg segment --json` prints).
 
-    fast: the model prepared for inference; progress(n, windows): n more of the file's
-    windows are done."""
+    fast: the model prepared for inference; progress(n, parts): n more of the file's parts
+    are done (a pretrained encoder's stretches of the recording make the first half of its
+    parts, the model's windows the rest)."""
     cfg = model.cfg
     audio, meta = read_mono(path, cfg.sample_rate)
-    features = recording_features(model, audio)
+    halves = 2 if cfg.encoder else 1  # the encoder takes about as long as the windows after it
+    features = recording_features(model, audio, None if progress is None else
+                                  (lambda done, chunks: progress(1, halves * chunks)))
     duration = meta.duration
     windows = max(1, n_windows(model, len(features)))
-    advance = None if progress is None else (lambda n: progress(n, windows))
+    advance = None if progress is None else (lambda n: progress(n, halves * windows))
     results = segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
     entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
              "channels": meta.channels, **({"note": meta.cut_short} if meta.cut_short else {}), "results": []}

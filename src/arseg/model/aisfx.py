@@ -165,14 +165,32 @@ class FrontEnd(nn.Module):
         self.register_buffer("window", torch.hann_window(N_FFT))
 
     def forward(self, audio: np.ndarray, sample_rate: int) -> torch.Tensor:
+        y = self.prepare(audio, sample_rate)
+        return self.log_mel(y, 0, n_input_frames(len(y)))
+
+    @staticmethod
+    def prepare(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The audio at 44.1 kHz, scaled to a peak of 1 (at most +30 dB)."""
         y = audio.astype(np.float32)
         if sample_rate != SAMPLE_RATE:
             y = soxr.resample(y, sample_rate, SAMPLE_RATE).astype(np.float32)
         peak = float(np.abs(y).max()) if len(y) else 0.0
-        y = y / max(peak, 10 ** (-MAX_GAIN_DB / 20))
-        spec = torch.stft(torch.from_numpy(y).to(self.window.device), N_FFT, HOP, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True).abs().square()
+        return y / max(peak, 10 ** (-MAX_GAIN_DB / 20))
+
+    def log_mel(self, y: np.ndarray, first: int, last: int) -> torch.Tensor:
+        """Frames first..last-1 of the prepared audio's (frames, 96) scaled log-mel: frames
+        centred on multiples of the hop, zeros beyond the ends. A stretch of frames is what
+        the whole signal's transform gives there, so a long recording goes a stretch at a time."""
+        start, stop = first * HOP - N_FFT // 2, (last - 1) * HOP + N_FFT // 2
+        piece = np.pad(y[max(start, 0):max(min(stop, len(y)), 0)], (max(-start, 0), max(stop - len(y), 0)))
+        spec = torch.stft(torch.from_numpy(piece).to(self.window.device), N_FFT, HOP, window=self.window,
+                          center=False, return_complex=True).abs().square()
         return (torch.log10(self.mel @ spec * 10000.0 + 1.0) / LOG_SCALE).T.contiguous()
+
+
+def n_input_frames(n_samples: int) -> int:
+    """The trunk's input frames (spectrogram frames) of n_samples at 44.1 kHz."""
+    return 1 + n_samples // HOP
 
 
 def output_frames(n_samples: int, sample_rate: int) -> int:
@@ -202,22 +220,29 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, audio: np.ndarray, sample_rate: int, chunk_frames: int = CHUNK_FRAMES,
-                maps: bool = False) -> torch.Tensor:
+                maps: bool = False, progress=None) -> torch.Tensor:
         """Audio of any length -> (frames, 768) features, or with `maps` (frames, 3328), the
         last block's input (Trunk.maps); long audio in chunks of chunk_frames input frames (a
-        multiple of 8) with margins, so memory stays bounded."""
+        multiple of 8) with margins, its spectrogram too, so memory stays bounded.
+        progress(done, chunks), if given, after each chunk."""
         trunk = self.trunk.maps if maps else self.trunk
-        log_mel = self.front_end(audio, sample_rate)
-        if len(log_mel) < TIME_REDUCTION:  # under 186 ms: padded with silence to one frame
-            log_mel = F.pad(log_mel, (0, 0, 0, TIME_REDUCTION - len(log_mel)))
-        frames = len(log_mel) // TIME_REDUCTION
-        if len(log_mel) <= chunk_frames + 2 * CHUNK_MARGIN:
-            return trunk(log_mel[None])[0, :frames]
-        step, pieces = chunk_frames, []
-        for start in range(0, frames * TIME_REDUCTION, step):
+        y = self.front_end.prepare(audio, sample_rate)
+        n_in = n_input_frames(len(y))
+        if n_in <= chunk_frames + 2 * CHUNK_MARGIN:
+            log_mel = self.front_end.log_mel(y, 0, n_in)
+            if n_in < TIME_REDUCTION:  # under 186 ms: padded with silence to one frame
+                log_mel = F.pad(log_mel, (0, 0, 0, TIME_REDUCTION - n_in))
+            if progress is not None:
+                progress(1, 1)
+            return trunk(log_mel[None])[0, :max(n_in // TIME_REDUCTION, 1)]
+        frames, step, pieces = n_in // TIME_REDUCTION, chunk_frames, []
+        starts = range(0, frames * TIME_REDUCTION, step)
+        for done, start in enumerate(starts, 1):
             lo = max(start - CHUNK_MARGIN, 0)
-            hi = min(start + step + CHUNK_MARGIN, len(log_mel))
-            out = trunk(log_mel[None, lo:hi])[0]
+            hi = min(start + step + CHUNK_MARGIN, n_in)
+            out = trunk(self.front_end.log_mel(y, lo, hi)[None])[0]
             first = (start - lo) // TIME_REDUCTION
             pieces.append(out[first:first + step // TIME_REDUCTION])
+            if progress is not None:
+                progress(done, len(starts))
         return torch.cat(pieces)[:frames]
