@@ -35,17 +35,15 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_written_file_has_the_mode_the_umask_gives(tmp_path):
+def test_a_written_file_has_the_mode_the_umask_gives(tmp_path, monkeypatch):
     """Not the private 0600 of the temporary file it was written as."""
     import os
     import stat
 
-    previous = os.umask(0o022)
-    try:
-        atomic.write_text(tmp_path / "a.tsv", "x\n")
-        assert stat.S_IMODE((tmp_path / "a.tsv").stat().st_mode) == 0o644
-        os.umask(0o027)
-        atomic.write_text(tmp_path / "b.tsv", "x\n")
-        assert stat.S_IMODE((tmp_path / "b.tsv").stat().st_mode) == 0o640
-    finally:
-        os.umask(previous)
+    current = os.umask(0o022)
+    os.umask(current)
+    assert atomic._UMASK == current
+    for mask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        monkeypatch.setattr(atomic, "_UMASK", mask)  # what the module read of the umask on import
+        atomic.write_text(tmp_path / f"{mask}.tsv", "x\n")
+        assert stat.S_IMODE((tmp_path / f"{mask}.tsv").stat().st_mode) == mode

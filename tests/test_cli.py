@@ -578,11 +578,20 @@ def test_the_progress_of_a_file_runs_through_the_encoder_and_then_the_windows(tm
         if backbone == "aisfx" else {}
     model = ReferringSegmenter(ModelConfig(backbone=backbone, query_encoder="label", labels=["dog"], width=0.125,
                                            **shape)).eval()
-    path = write(tmp_path / "long.wav", noise(40.0), RATE)
+    path = write(tmp_path / "long.wav", noise(120.0), RATE)
     calls = []
     segment.segment_file(path, "long", model, prepare_for_inference(model), [segment.Query("dog", "label")],
                          torch.tensor([0]), model_decodings(model), tmp_path,
                          progress=lambda n, parts: calls.append(n / parts))
     assert sum(calls) == pytest.approx(1.0)
-    if backbone == "aisfx":
-        assert calls[0] == pytest.approx(0.5)  # the encoder's one stretch: 40 s is one pass
+    if backbone == "aisfx":  # the encoder's two stretches of the 120 s, then the windows
+        assert calls[:2] == [pytest.approx(0.25), pytest.approx(0.25)] and sum(calls[2:]) == pytest.approx(0.5)
+
+
+def test_two_queries_that_differ_only_in_case_stop_before_any_file(models, tmp_path, capsys):
+    """Their files would be one on a case-blind file system (macOS, Windows)."""
+    path = write(tmp_path / "x.wav", noise(2.0), RATE)
+    code, out, err = run(capsys, "segment", path, "--model", models["text"], "-q", "dog", "-q", "Dog",
+                         "--out", tmp_path / "o")
+    assert code == 2 and "queries 'dog' and 'Dog' would write the same files" in err, err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()

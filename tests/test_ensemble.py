@@ -125,7 +125,7 @@ def test_a_run_with_members_scores_each_seeds_ensemble_of_refits(finished_run, t
     queries = pd.read_csv(results / "queries/test.tsv", sep="\t")
     mixture = queries["filename"].iloc[0]
     group = queries[queries["filename"] == mixture]
-    inputs = table_inputs(scored, group, load_cache(results / "queries/embeddings.npz"))
+    inputs = table_inputs(scored, group, load_cache(results / "queries/test_embeddings.npz"))
     refits = [prepare_for_inference(load_model(models / f"member{m}/refit/model.pt")[0]) for m in range(2)]
     expected = np.mean([predict_bins(m, store[mixture], inputs) for m in refits], axis=0)
     with np.load(results / "predictions/yoho/seed0/test.scores.npz") as saved:

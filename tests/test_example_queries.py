@@ -243,6 +243,11 @@ def test_segment_with_example_clips(example_models, tmp_path, capsys):
     assert code == 0, err
     names = [Path(r["tsv"]).name.lower() for r in json.loads(out)["files"][0]["results"]]
     assert len(set(names)) == 2 and all(n.startswith("street.example-door-") for n in names), names
+    # One clip named twice is asked once, under its plain name.
+    code, out, err = run(capsys, "segment", recording, "--model", example_models["example"], "-e", door,
+                         "-e", tmp_path / "." / door.name, "--out", tmp_path / "out3", "--json")
+    assert code == 0, err
+    assert [Path(r["tsv"]).name for r in json.loads(out)["files"][0]["results"]] == ["street.example-door.tsv"]
 
 
 def test_example_clips_are_decoded_with_the_models_example_decoding(tmp_path, capsys):

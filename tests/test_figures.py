@@ -157,17 +157,17 @@ def test_examples_figure_draws_each_querys_own_threshold_and_gate(tmp_path, monk
     matplotlib.pyplot.close("all")
 
 
-@pytest.mark.parametrize("by_f1", [True, False])
+@pytest.mark.parametrize("by_f1", [(True, True, True), (False, False, False), (True, False, True)])
 def test_the_training_figure_marks_the_kept_epoch_on_the_curve_that_chose_it(tmp_path, monkeypatch, by_f1):
-    """With training.select_on: event_f1 the history has the validation event F1, which
-    chose the epoch: it gets panels of its own and the dot; otherwise the dot is on the
-    validation loss."""
-    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0], "val_loss": [2.0, 2.5, 2.2],
-                            "best": [1, 1, 0]})  # epoch 2 kept: not the lowest validation loss
-    if by_f1:
-        history["val_event_f1"] = [0.1, 0.4, 0.3]
+    """With training.select_on: event_f1 (for a backbone: training.per_backbone) the history
+    has the validation event F1, which chose the epoch: it gets a panel of its own and the
+    dot; otherwise the dot is on the validation loss, and no F1 panel stands empty."""
     paths = []
-    for backbone in ("yoho", "crnn", "vgg"):
+    for backbone, f1 in zip(("yoho", "crnn", "vgg"), by_f1):
+        history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0], "val_loss": [2.0, 2.5, 2.2],
+                                "best": [1, 1, 0]})  # epoch 2 kept: not the lowest validation loss
+        if f1:
+            history["val_event_f1"] = [0.1, 0.4, 0.3]
         path = tmp_path / backbone / "seed0" / "history.tsv"
         path.parent.mkdir(parents=True)
         history.to_csv(path, sep="\t", index=False)
@@ -178,11 +178,13 @@ def test_the_training_figure_marks_the_kept_epoch_on_the_curve_that_chose_it(tmp
     f1_axes = [ax for ax in shown if ax.get_ylabel() == "validation event F1"]
     loss_axes = [ax for ax in shown if ax.get_ylabel().startswith("loss")]
     assert [ax.get_title() for ax in loss_axes] == ["yoho", "crnn", "vgg"]
-    assert len(f1_axes) == (3 if by_f1 else 0) and len(shown) == len(loss_axes) + len(f1_axes)
-    for ax in f1_axes if by_f1 else loss_axes:
+    assert len(f1_axes) == sum(by_f1) and len(shown) == len(loss_axes) + len(f1_axes)
+    f1_of = iter(f1_axes)
+    for loss_ax, f1 in zip(loss_axes, by_f1):
+        ax = next(f1_of) if f1 else loss_ax
         dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
-        expected = (2, 0.4) if by_f1 else (2, 2.5)
-        assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in dots] == [pytest.approx(expected)]
-    if by_f1:
-        assert not [line for ax in loss_axes for line in ax.get_lines() if line.get_marker() == "o"]
+        assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in dots] == [
+            pytest.approx((2, 0.4) if f1 else (2, 2.5))]
+        if f1:
+            assert not [line for line in loss_ax.get_lines() if line.get_marker() == "o"]
     matplotlib.pyplot.close("all")

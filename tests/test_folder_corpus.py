@@ -201,16 +201,22 @@ def test_a_column_the_checked_table_adds_stops_the_check(tmp_path, column):
         check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
 
 
-def test_a_wav_cut_short_is_rejected_as_truncated(tmp_path):
+def test_a_file_cut_short_is_rejected_as_truncated(tmp_path):
     (tmp_path / "audio").mkdir()
     sf.write(tmp_path / "audio" / "whole.wav", noise_burst(1.0, RATE, 0), RATE, subtype="PCM_16")
     data = (tmp_path / "audio" / "whole.wav").read_bytes()
     (tmp_path / "audio" / "cut.wav").write_bytes(data[:len(data) // 2])
-    path = write_table(tmp_path, [["whole", "dog", "d", 1.0, ""], ["cut", "dog", "d", 1.0, ""]])
+    sf.write(tmp_path / "audio" / "long.mp3", noise_burst(4.0, RATE, 1), RATE, format="MP3")
+    data = (tmp_path / "audio" / "long.mp3").read_bytes()
+    (tmp_path / "audio" / "short.mp3").write_bytes(data[:len(data) // 2])
+    path = write_table(tmp_path, [["whole", "dog", "d", 1.0, ""], ["cut", "dog", "d", 1.0, ""],
+                                  ["long", "cat", "d", 4.0, ""], ["short", "cat", "d", 4.0, ""]])
     accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
-    assert accepted["clip_id"].tolist() == ["whole"]
-    assert rejected["problem"].tolist() == ["truncated"]
+    assert accepted["clip_id"].tolist() == ["whole", "long"]
+    assert rejected["problem"].tolist() == ["truncated", "truncated"]
     assert rejected.loc[0, "detail"].startswith(f"{path}:3: ") and "cut.wav: its header declares" in rejected.loc[0, "detail"]
+    assert rejected.loc[1, "detail"].startswith(f"{path}:5: ") and "short.mp3: cut short: its header declares 4.00 s" \
+        in rejected.loc[1, "detail"]
 
 
 def test_a_group_stays_in_one_split(tmp_path):

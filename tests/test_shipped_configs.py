@@ -161,7 +161,7 @@ def test_numbers_are_floats_wherever_the_schema_says_number():
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     config = {"mixtures": {"duration": 8, "snr_db": [0, 20], "count": {"train": 600}, "layout": "random"},
-              "training": {"epochs": 16, "learning_rate": "4e-3", "spec_augment": False,
+              "training": {"epochs": 16.0, "learning_rate": "4e-3", "spec_augment": False,
                            "per_backbone": {"aisfx": {"epochs": 5, "learning_rate": 1}}},
               "model": {"bin_seconds": None, "backbones": ["yoho"]}, "decoding": {"max_false_alarm_rate": 0}}
     normalise_numbers(config, schema)

@@ -24,10 +24,11 @@ _NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 def normalise_numbers(config, schema: dict, root: dict | None = None):
     """The config (changed in place; returned) with every value the schema types as a number
-    written as a float: `8` and `8.0`, `[0, 20]` and `[0.0, 20.0]` are one setting, and a
-    rule's params must not tell them apart (Snakemake reruns a job whose params' text
-    changed). Text that reads as a number becomes that number too: YAML 1.1 reads `4e-3`
-    (no dot) as a string, which the schema would refuse."""
+    written as a float, and a whole number where it says integer: `8` and `8.0`, `[0, 20]`
+    and `[0.0, 20.0]` are one setting, and a rule's params must not tell them apart
+    (Snakemake reruns a job whose params' text changed). Text that reads as a number becomes
+    that number too: YAML 1.1 reads `4e-3` (no dot) as a string, which the schema would
+    refuse. (Values under anyOf/oneOf/allOf are left as they are: no number sits there.)"""
     root = root or schema
     if "$ref" in schema:  # "#/$defs/name"
         target = root
@@ -41,6 +42,8 @@ def normalise_numbers(config, schema: dict, root: dict | None = None):
             return float(config)
         if isinstance(config, str) and _NUMBER_TEXT.fullmatch(config.strip()):
             return float(config)
+    if "integer" in types and isinstance(config, float) and config.is_integer():
+        return int(config)  # the schema takes 8.0 as an integer; range() would not
     if isinstance(config, dict):
         properties, others = schema.get("properties", {}), schema.get("additionalProperties")
         for key, value in config.items():

@@ -21,7 +21,7 @@ rule demo_corpus:
 rule check_corpus:
     input:
         clips=get_corpus_clips(),
-        audio=get_corpus_audio(),
+        audio=get_corpus_audio,
     output:
         clips="results/corpus/clips.tsv",
         audio=directory("results/corpus/audio"),

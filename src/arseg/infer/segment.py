@@ -94,14 +94,19 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
             raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
-    unique = list(dict.fromkeys(queries))
+    first: dict[tuple, Query] = {}
+    for query in queries:  # each query once; a clip named twice (a/x.wav, ./a/x.wav) too
+        first.setdefault((query.kind, str(Path(query.text).resolve()) if query.kind == "example" else query.text),
+                         query)
+    unique = list(first.values())
     stems = [q.name.lower() for q in unique]
     unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and stems.count(stem) > 1
               else q for q, stem in zip(unique, stems)]  # a/door.wav and b/door.wav
     names = {}
     for query in unique:  # compared as a case-blind file system would
-        if names.setdefault(query.name.lower(), query) != query:
-            raise QueryError(f"queries {names[query.name].text!r} and {query.text!r} would write the same files "
+        other = names.setdefault(query.name.lower(), query)
+        if other != query:
+            raise QueryError(f"queries {other.text!r} and {query.text!r} would write the same files "
                              f"(*.{query.name}.tsv); rename one")
     if not unique:
         raise QueryError("nothing to look for: give at least one --query TEXT, --label NAME or --example CLIP")

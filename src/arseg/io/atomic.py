@@ -20,6 +20,11 @@ from typing import Iterator
 
 import numpy as np
 
+# The process's umask, read once on import (reading it means setting it, which would race
+# with other threads creating files).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def temporary_suffix(path: Path, suffix: str | None) -> str:
     """The ending of `path`'s temporary files: the one given, or the file's own plus .tmp."""
@@ -36,24 +41,14 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); a written file is not
     try:
+        with contextlib.suppress(OSError):  # some file systems (CIFS, FUSE) keep their own modes
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); a written file is not
         yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-_umask_lock = threading.Lock()
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it: the lock keeps this module's threads apart)."""
-    with _umask_lock:
-        mask = os.umask(0o077)
-        os.umask(mask)
-    return mask
 
 
 _hidden_files: dict[str, set[str]] = {}  # folder -> its hidden files when this process first wrote there

@@ -118,7 +118,9 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
         else:
             audio, peak, read = _read_soundfile(meta, sample_rate)
             if read < meta.frames:  # what the file holds, not what its header says
-                meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames)
+                # (libsndfile estimates some formats' lengths: a small shortfall is no damage)
+                cut = meta.frames - read > max(0.1 * meta.sample_rate, 0.005 * meta.frames)
+                meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames if cut else None)
             elif meta.format.startswith("WAV") and (short := wav_shortfall(path)):  # libsndfile counts what is there
                 meta = dataclasses.replace(meta, declared_frames=int(round(meta.frames * short[0] / short[1])))
     if meta.frames == 0 or len(audio) == 0:

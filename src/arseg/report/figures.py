@@ -83,7 +83,6 @@ def training_figure(history_paths, out_png) -> None:
     for k, (backbone, histories) in enumerate(runs.items()):
         top = per_backbone * (k // cols)
         loss_ax, *f1_ax = grid[top:top + per_backbone, k % cols]  # this backbone's panels
-        used.update([loss_ax, *f1_ax])
         for color, (seed, history) in zip(colors, histories):
             kept = history.index[history["best"] == 1][-1]
             loss_ax.plot(history["epoch"], history["train_loss"], color=color, label=f"{seed} train")
@@ -98,9 +97,12 @@ def training_figure(history_paths, out_png) -> None:
         loss_ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         loss_ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         loss_ax.legend(fontsize=8, ncol=2)
+        if f1_ax and not any("val_event_f1" in h for _, h in histories):  # this one kept epochs by loss
+            f1_ax = []
         for ax in f1_ax:
             ax.sharex(loss_ax)
             ax.set(ylabel="validation event F1", ylim=(0, 1))
+        used.update([loss_ax, *f1_ax])
         bottom = (f1_ax or [loss_ax])[-1]
         bottom.set_xlabel("epoch")
         bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs only

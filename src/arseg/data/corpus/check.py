@@ -48,6 +48,8 @@ def check_clip(path, sample_rate: int) -> tuple[str | None, str, np.ndarray | No
         audio, meta = read_mono(path, sample_rate)
     except AudioError as error:
         return error.kind, str(error), None
+    if meta.cut_short:  # a compressed file cut short (a WAV's header is read above)
+        return "truncated", f"{path}: {meta.cut_short}", None
     if np.abs(audio).max() < SILENCE_PEAK:
         return "silent", f"{path} peaks below {SILENCE_PEAK:g}", None
     notes = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from pathlib import Path
 
@@ -22,12 +23,13 @@ class CorpusError(ValueError):
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "aif", "m4a")
 
 
-def find_audio(corpus_dir: Path, clip_id: str, file: str = "") -> tuple[Path, str]:
-    """(the clip's audio file, a note): its `file` entry, or audio/<clip_id>.<ext>."""
+def find_audio(corpus_dir: Path, clip_id: str, file: str = "", listing: set[str] | None = None) -> tuple[Path, str]:
+    """(the clip's audio file, a note): its `file` entry, or audio/<clip_id>.<ext>; `listing`,
+    the names in audio/ if already known (one listing for a whole table, not a look per name)."""
     if file:
         return corpus_dir / file, ""
     found = [corpus_dir / "audio" / f"{clip_id}.{ext}" for e in AUDIO_EXTENSIONS for ext in (e, e.upper())]
-    found = [p for p in found if p.is_file()]
+    found = [p for p in found if (p.name in listing if listing is not None else p.is_file())]
     if not found:
         return corpus_dir / "audio" / f"{clip_id}.wav", f"no audio/{clip_id}.<{'|'.join(AUDIO_EXTENSIONS)}>"
     note = f"several files for this id; read {found[0].name}" if len(found) > 1 else ""
@@ -57,6 +59,8 @@ def audio_files(table_path) -> list[Path]:
     column = {name: i for i, name in enumerate(header or [])}
     if "clip_id" not in column:
         return []
+    audio = table_path.parent / "audio"
+    listing = {entry.name for entry in os.scandir(audio) if entry.is_file()} if audio.is_dir() else set()
     found = set()
     for record in records:
         file = record[column["file"]] if "file" in column else ""
@@ -64,8 +68,8 @@ def audio_files(table_path) -> list[Path]:
             check_file_name(file, str(table_path))
         except CorpusError:
             return []
-        path = find_audio(table_path.parent, record[column["clip_id"]], file)[0]
-        if path.is_file():
+        path = find_audio(table_path.parent, record[column["clip_id"]], file, listing)[0]
+        if path.is_file() if file else path.name in listing:
             found.add(path)
     return sorted(found)
 
