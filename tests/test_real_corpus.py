@@ -195,9 +195,10 @@ def test_the_folder_reruns_for_the_files_its_table_reads_and_nothing_else(slice_
     finally:
         (folder / "notes.txt").unlink()
     clip = sorted((folder / "audio").iterdir())[0]
-    before = clip.stat()
-    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    before, original = clip.stat(), clip.read_bytes()
+    clip.write_bytes(original + b"\0")  # edited (Snakemake compares a small file's content, not its date)
     try:
         assert re.search(r"check_corpus\s+1\n", plan()), plan()[-3000:]
     finally:
+        clip.write_bytes(original)
         os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -157,7 +157,7 @@ def test_training_keys_of_the_schema_are_train_config_fields():
 def test_numbers_are_floats_wherever_the_schema_says_number():
     """`8` and `8.0` must be one setting (a rule's params are compared as text): the workflow
     writes every schema number as a float, and leaves integers, booleans and text alone."""
-    from arseg.configs import normalise_numbers
+    from arseg.config_schema import normalise_numbers
 
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     config = {"mixtures": {"duration": 8, "snr_db": [0, 20], "count": {"train": 600}, "layout": "random"},

@@ -23,7 +23,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from arseg.configs import check_config, normalise_numbers, schema_errors
+from arseg.config_schema import normalise_numbers, schema_errors
+from arseg.configs import check_config
 from arseg.data.corpus.table import audio_files, has_split_column
 from arseg.model.backbone_specs import ENCODER
 from arseg.provenance import merge_configs
