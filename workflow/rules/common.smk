@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config checks, paths, and the list of final outputs.
 import copy
+import functools
 import os
 import sys
 from pathlib import Path
@@ -125,9 +126,11 @@ def get_corpus_config():
             *own]
 
 
+@functools.cache
 def get_split_seed():
     """corpus.split_seed, which splits a table without a split column; None for a user's
-    table that has one (only a user's table is there to read before any job has run)."""
+    table that has one (only a user's table is there to read before any job has run). Read
+    once: the params of several rules ask for it while the workflow is parsed."""
     if config["corpus"]["source"] == "folder" and has_split_column(get_corpus_clips()):
         return None
     return config["corpus"]["split_seed"]

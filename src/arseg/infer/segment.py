@@ -99,9 +99,9 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
         first.setdefault((query.kind, str(Path(query.text).resolve()) if query.kind == "example" else query.text),
                          query)
     unique = list(first.values())
-    stems = [q.name.lower() for q in unique]
-    unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and stems.count(stem) > 1
-              else q for q, stem in zip(unique, stems)]  # a/door.wav and b/door.wav
+    folded = [q.name.lower() for q in unique]
+    unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and folded.count(fold) > 1
+              else q for q, fold in zip(unique, folded)]  # a/door.wav and b/door.wav
     names = {}
     for query in unique:  # compared as a case-blind file system would
         other = names.setdefault(query.name.lower(), query)

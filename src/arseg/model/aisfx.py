@@ -196,7 +196,7 @@ def n_input_frames(n_samples: int) -> int:
 def output_frames(n_samples: int, sample_rate: int) -> int:
     """Trunk output frames for a recording of n_samples at sample_rate."""
     resampled = n_samples if sample_rate == SAMPLE_RATE else int(np.ceil(n_samples * SAMPLE_RATE / sample_rate))
-    return max(1, (1 + resampled // HOP) // TIME_REDUCTION)
+    return max(1, n_input_frames(resampled) // TIME_REDUCTION)
 
 
 class Encoder(nn.Module):
