@@ -17,6 +17,7 @@ from arseg.data.queries import QUERY_COLUMNS, read_queries
 from arseg.eval.scoring import EvalConfig
 from arseg.model.query_inputs import supported
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
+from arseg.infer import demo
 from arseg.report import showcase
 
 RATE = 16000
@@ -34,30 +35,30 @@ def embedding_cache(tmp_path, monkeypatch):
 
 
 def test_validation_event_f1_reads_the_stored_choice():
-    assert showcase.validation_event_f1({"validation_decoding": {"chosen": {"event_f1": 0.4}}}) == 0.4
+    assert demo.validation_event_f1({"validation_decoding": {"chosen": {"event_f1": 0.4}}}) == 0.4
     for extra in ({}, {"validation_decoding": {}}, {"validation_decoding": {"chosen": {"event_f1": None}}},
                   {"validation_decoding": {"chosen": {"event_f1": math.nan}}},
                   {"validation_decoding": {"chosen": {"event_f1": True}}}, {"validation_decoding": "x"}):
-        assert showcase.validation_event_f1(extra) is None, extra
+        assert demo.validation_event_f1(extra) is None, extra
 
 
 def test_best_model_is_the_highest_validation_f1_first_of_equals():
     rows = [{"path": "a", "validation_event_f1": 0.3}, {"path": "b", "validation_event_f1": 0.5},
             {"path": "c", "validation_event_f1": None}, {"path": "d", "validation_event_f1": 0.5}]
-    assert showcase.choose_best(rows)["path"] == "b"
-    assert showcase.choose_best([{"path": "x", "validation_event_f1": 0.0}])["path"] == "x"
+    assert demo.choose_best(rows)["path"] == "b"
+    assert demo.choose_best([{"path": "x", "validation_event_f1": 0.0}])["path"] == "x"
     with pytest.raises(ValueError, match="no model file holds a validation event F1.*m1.pt, m2.pt"):
-        showcase.choose_best([{"path": "m1.pt", "validation_event_f1": None},
+        demo.choose_best([{"path": "m1.pt", "validation_event_f1": None},
                               {"path": "m2.pt", "validation_event_f1": None}])
 
 
 def test_model_identity_from_the_workflow_path():
-    assert showcase.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
-    assert showcase.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
+    assert demo.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
+    assert demo.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
         "efficientnet_attention", 0)
-    assert showcase.model_identity("results/models/aisfx/seed3/refit/model.pt") == ("aisfx", 3)
+    assert demo.model_identity("results/models/aisfx/seed3/refit/model.pt") == ("aisfx", 3)
     with pytest.raises(ValueError, match="models/<backbone>/seed<k>/\\[refit/\\]model.pt"):
-        showcase.model_identity("elsewhere/model.pt")
+        demo.model_identity("elsewhere/model.pt")
 
 
 def save_tiny(path, f1, **cfg):
@@ -80,10 +81,10 @@ def test_best_model_read_from_model_files_never_from_test_metrics(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"overall": {"event_f1": test_f1}, "positives": {"event_f1": test_f1 + 0.01}}))
         metrics.append(path)
-    rows = showcase.read_candidates(paths)
+    rows = demo.read_candidates(paths)
     assert [(r["backbone"], r["seed"], r["validation_event_f1"]) for r in rows] == [
         ("yoho", 0, 0.41), ("crnn", 0, 0.47), ("crnn", 1, None)]
-    best = showcase.choose_best(rows)
+    best = demo.choose_best(rows)
     assert (best["backbone"], best["seed"]) == ("crnn", 0)  # the test split's best (crnn seed1) plays no part
     test = showcase.chosen_test_scores(metrics, "crnn", 0)
     assert test["event_f1"] == 0.2 and test["positives_event_f1"] == pytest.approx(0.21)
@@ -273,10 +274,13 @@ def test_whole_demo_step_as_arseg_segment(tmp_path, capsys):
               save_tiny(tmp_path / "results/models/yoho/seed1/model.pt", 0.1, query_encoder="label",
                         labels=CATEGORIES)]
     out = tmp_path / "demo"
-    summary = showcase.run_demo(models=[str(p) for p in models], metrics=[], events_path=mix / "events.tsv",
-                                queries_path=mix / "queries.tsv", audio_dir=mix / "audio", embeddings=[],
-                                out_segments=out / "segments", out_cuts=out / "cuts", out_tsv=out / "summary.tsv",
-                                out_json=out / "summary.json", out_html=out / "summary.html", cfg=EvalConfig())
+    answers = demo.segment_demo(models=[str(p) for p in models], queries_path=mix / "queries.tsv",
+                                audio_dir=mix / "audio", embeddings=[], out_segments=out / "segments",
+                                out_cuts=out / "cuts", out_answers=out / "answers.json")
+    assert json.loads((out / "answers.json").read_text()) == answers
+    summary = showcase.summarise_demo(answers_path=out / "answers.json", metrics=[], events_path=mix / "events.tsv",
+                                      queries_path=mix / "queries.tsv", out_tsv=out / "summary.tsv",
+                                      out_json=out / "summary.json", out_html=out / "summary.html", cfg=EvalConfig())
     assert summary["model"]["path"] == str(models[0]) and summary["model"]["threshold"] == 0.05
     table = pd.read_csv(out / "summary.tsv", sep="\t")
     labels = queries[queries["kind"] == "label"]

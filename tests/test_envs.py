@@ -348,8 +348,8 @@ def test_removing_a_package_from_an_env_is_caught(rules, tmp_path):
     segment_env.write_text(pruned)
     problems = set(check_envs(rules, envs_dir=envs)) - set(check_envs(rules))
     # arseg.io.audio imports librosa lazily (inside a function); the demo rule reaches it
-    # through scripts/demo.py -> arseg.report.showcase -> arseg.infer.segment -> arseg.io.audio
-    assert any(p.startswith("rule demo: module 'librosa'") and "envs/segment.yaml" in p
+    # through scripts/demo_segments.py -> arseg.infer.demo -> arseg.infer.segment -> arseg.io.audio
+    assert any(p.startswith("rule demo_segments: module 'librosa'") and "envs/segment.yaml" in p
                and "arseg.io.audio" in p for p in problems), problems
     assert all("'librosa'" in p for p in problems), problems
 
@@ -366,7 +366,7 @@ def test_an_unmapped_import_is_reported(rules, tmp_path):
 
 
 def test_import_collection_follows_relative_and_lazy_imports():
-    needs = script_requirements(ROOT / "scripts" / "demo.py")
+    needs = script_requirements(ROOT / "scripts" / "demo_segments.py")
     assert {"numpy", "torch", "soundfile", "librosa", "matplotlib"} <= needs.keys(), needs
     assert needs["librosa"].startswith("arseg.io.audio:"), needs["librosa"]
     assert not {"os", "pathlib", "dataclasses", OWN_PACKAGE} & needs.keys()

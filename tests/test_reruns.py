@@ -24,7 +24,7 @@ TINY = Path(__file__).with_name("data") / "tiny.yaml"
 
 # Jobs after a model: what a changed model reruns (the tiny run: yoho, seed 0, demo on).
 AFTER_MODEL = {"predict": 2, "evaluate": 1, "results_table": 1, "training_figure": 1, "result_figures": 1,
-               "examples_figure": 1, "demo": 1, "provenance": 1}
+               "examples_figure": 1, "demo_segments": 1, "demo": 1, "provenance": 1}
 MODEL = {"train": 1, **AFTER_MODEL}
 # What changed queries of every split rerun (with the query embeddings the models read).
 QUERIES = {"queries": 3, "embed_queries": 1, "embed_test_queries": 1, **MODEL}
@@ -48,7 +48,7 @@ CASES = {
     # predictions and what follows them; no training.
     "test split": ({"mixtures.count.test": 6},
                    {"mixtures": 1, "features": 1, "queries": 1, "embed_test_queries": 1, "dataset_figure": 1,
-                    **AFTER_MODEL, "predict": 1, "training_figure": 0}),
+                    **AFTER_MODEL, "predict": 1, "training_figure": 0, "demo_segments": 0}),
     # A refit: its own mixtures, features, queries and their embeddings, and the second model,
     # which is scored: test predictions and all after them. The first training, its history
     # figure and its validation predictions stay.
@@ -75,10 +75,12 @@ CASES = {
                                   {"fetch_encoder": 1, "encoder_features": 6, **MODEL, "train": 2, "predict": 4,
                                    "evaluate": 2, "examples_figure": 2}),
     "decoding": ({"decoding.min_duration": 0.2}, MODEL),
+    # The demo's answers are rescored, not made again.
     "evaluation": ({"evaluation.t_collar": 0.3},
                    {"evaluate": 1, "results_table": 1, "result_figures": 1, "demo": 1, "provenance": 1}),
     "examples figure": ({"evaluation.example_count": 3}, {"examples_figure": 1, "provenance": 1}),
-    "demo": ({"demo.count": 2}, {"demo_mixtures": 1, "demo_embeddings": 1, "demo": 1, "provenance": 1}),
+    "demo": ({"demo.count": 2}, {"demo_mixtures": 1, "demo_embeddings": 1, "demo_segments": 1, "demo": 1,
+                                 "provenance": 1}),
     # Documented as rerunning nothing: they change no result.
     "threads": ({"training.threads": 2}, {}),
     "network": ({"corpus.sounddescs.download.timeout": 5, "corpus.sounddescs.metadata.retries": 1}, {}),

@@ -37,7 +37,7 @@ def test_demo_runs_the_best_model_on_held_out_audio(finished_run):
     import soundfile as sf
 
     from arseg.model.segmenter import load_model
-    from arseg.report.showcase import validation_event_f1
+    from arseg.infer.demo import validation_event_f1
 
     demo = finished_run / "results/demo"
     summary = json.loads((demo / "summary.json").read_text())

@@ -39,12 +39,11 @@ rule demo_embeddings:
 
 
 # The best model on validation segments every demo file through `arseg segment` (segment
-# tables, pictures, cut-out audio); the summary scores them against the reference.
-rule demo:
+# tables, pictures, cut-out audio) and keeps what it answered; the evaluation settings play
+# no part here, so an edit of them only rescores (the demo rule).
+rule demo_segments:
     input:
         models=expand(scored_model("model"), backbone=BACKBONES, seed=SEEDS),
-        metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
-        events=rules.demo_mixtures.output.events,
         queries=rules.demo_mixtures.output.queries,
         audio=rules.demo_mixtures.output.audio,
         embeddings=get_demo_embeddings,
@@ -59,6 +58,24 @@ rule demo:
         cuts=report(directory("results/demo/cuts"), patterns=["{file}/{query}/{segment}.wav"],
                     caption="../../report/demo_cuts.rst", category="7. Demo", subcategory="Cut-out audio",
                     labels={"cut-out": "{query}/{segment}"}),
+        answers="results/demo/answers.json",
+    threads: 2
+    log:
+        "results/logs/demo/segments.log",
+    conda:
+        f"{ENVS}/segment.yaml"
+    script:
+        "../../scripts/demo_segments.py"
+
+
+# The demo's answers scored against the files' reference, beside the chosen model's test scores.
+rule demo:
+    input:
+        answers=rules.demo_segments.output.answers,
+        metrics=expand(rules.evaluate.output.metrics, backbone=BACKBONES, seed=SEEDS),
+        events=rules.demo_mixtures.output.events,
+        queries=rules.demo_mixtures.output.queries,
+    output:
         summary=report("results/demo/summary.html", caption="../../report/demo_summary.rst",
                        category="7. Demo", subcategory="Summary",
                        labels={"item": "Table 5. Demo on held-out audio"}),
@@ -68,10 +85,9 @@ rule demo:
         t_collar=lookup(within=config, dpath="evaluation/t_collar"),
         percentage_of_length=lookup(within=config, dpath="evaluation/percentage_of_length"),
         segment_seconds=lookup(within=config, dpath="evaluation/segment_seconds"),
-    threads: 2
     log:
         "results/logs/demo/demo.log",
     conda:
-        f"{ENVS}/segment.yaml"
+        f"{ENVS}/eval.yaml"
     script:
         "../../scripts/demo.py"

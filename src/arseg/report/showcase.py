@@ -1,16 +1,8 @@
-"""The `demo` rule: the best model, chosen on validation, on held-out long audio.
-
-1. The best model is the one whose validation event F1 (stored in its model file by
-   training, `extra["validation_decoding"]["chosen"]["event_f1"]`) is highest; the test
-   split never takes part in the choice. Ties go to the first in the workflow's order
-   (backbones as configured, then seeds).
-2. Each demo file (`arseg.data.long_mixtures`) is segmented by the functions behind `arseg segment`
-   (`arseg.infer.segment.segment_file`, with pictures and cut-outs), so the demo shows exactly
-   what a user gets: per query a segments TSV, a picture and the cut-out audio.
-3. The segments are scored against the file's reference with the project's sed_eval
-   settings (`arseg.eval.sed_metrics.evaluate`, the function behind the test metrics), per query
-   and over all queries, next to the chosen model's test scores; queries for absent
-   categories report how many segments they got (the right answer is none).
+"""The demo's summary (the `demo` rule): what the best model answered on the held-out long
+audio (`arseg.infer.demo`) scored against the files' reference with the project's sed_eval
+settings (`arseg.eval.sed_metrics.evaluate`, the function behind the test metrics), per query
+and over all queries, next to the chosen model's test scores; queries for absent categories
+report how many segments they got (the right answer is none).
 """
 from __future__ import annotations
 
@@ -20,7 +12,6 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from arseg.data.events import read_events
@@ -29,56 +20,7 @@ from arseg.eval.scoring import EvalConfig, estimated_events, f1_from_counts, ref
 from arseg.eval.sed_metrics import evaluate, per_query_counts
 from arseg.io import atomic
 
-MODEL_PATH = re.compile(r"(?:^|/)models/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/(?:refit/)?model\.pt$")
 METRICS_PATH = re.compile(r"(?:^|/)metrics/(?P<backbone>[^/]+)/seed(?P<seed>\d+)\.json$")
-
-
-# ---------------------------------------------------------------- the best model
-
-
-def model_identity(path: str | Path) -> tuple[str, int]:
-    """(backbone, seed) of results/models/{backbone}/seed{seed}/model.pt (or its refit/model.pt)."""
-    match = MODEL_PATH.search(Path(path).as_posix())
-    if not match:
-        raise ValueError(f"{path}: not a path of the form models/<backbone>/seed<k>/[refit/]model.pt")
-    return match["backbone"], int(match["seed"])
-
-
-def validation_event_f1(extra: dict) -> float | None:
-    """The validation event F1 that training stored with the decoding it chose (None if absent)."""
-    try:
-        value = extra["validation_decoding"]["chosen"]["event_f1"]
-    except (KeyError, TypeError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def choose_best(candidates: list[dict]) -> dict:
-    """The candidate with the highest `validation_event_f1`; ties: the first given.
-
-    candidates: dicts with at least `path` and `validation_event_f1` (None: not eligible).
-    """
-    eligible = [c for c in candidates if c.get("validation_event_f1") is not None]
-    if not eligible:
-        names = ", ".join(str(c["path"]) for c in candidates) or "none given"
-        raise ValueError("no model file holds a validation event F1 (extra['validation_decoding']['chosen']"
-                         f"['event_f1']); retrain them: {names}")
-    return max(eligible, key=lambda c: c["validation_event_f1"])  # max keeps the first of equals
-
-
-def read_candidates(paths) -> list[dict]:
-    """One row per model file: backbone, seed, query kind, validation event F1."""
-    from arseg.model.segmenter import load_model
-
-    rows = []
-    for path in paths:
-        backbone, seed = model_identity(path)
-        model, extra = load_model(path)
-        rows.append({"path": str(path), "backbone": backbone, "seed": seed, "query_encoder": model.cfg.query_encoder,
-                     "validation_event_f1": validation_event_f1(extra)})
-    return rows
 
 
 def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
@@ -94,79 +36,6 @@ def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
                     "positives_segment_f1": data.get("positives", {}).get("segment_f1"),
                     "false_alarm_rate": data.get("negatives", {}).get("false_alarm_rate")}
     return {}
-
-
-# ---------------------------------------------------------------- segmenting as `arseg segment` does
-
-
-def load_embeddings(embeddings):
-    """The workflow's text-embedding cache (the same encoder), or an empty one."""
-    from arseg.model.text_encoder import EMBEDDING_DIM, EmbeddingCache, load_cache
-
-    return load_cache(embeddings) or EmbeddingCache([], np.zeros((0, EMBEDDING_DIM), np.float32))
-
-
-def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segments: Path, out_cuts: Path,
-                  threads: int = 1, pad: float = 0.1, clips_dir: Path | None = None) -> tuple[pd.DataFrame, dict, dict]:
-    """Segment each demo file for its queries with `arseg segment`'s steps: per query a
-    segments TSV and a picture in OUT_SEGMENTS/<file>/, the cut-out audio in OUT_CUTS/<file>/.
-    An example query's clip (clips_dir/<clip_id>.wav) is asked as `--example` asks it, from
-    OUT_CUTS/<file>/examples/<clip_id>.wav (`example_clip`), where the report offers it too.
-    Returns (predictions: query_id, onset, offset, score as `arseg segment` reports them;
-    per query its output files; per file its duration)."""
-    import torch
-
-    from arseg.infer import segment
-    from arseg.infer.windows import model_decodings
-    from arseg.model.query_inputs import query_inputs
-    from arseg.model.segmenter import prepare_for_inference
-
-    label = model.cfg.query_encoder == "label"
-    if not label:  # every text at once: the encoder, if needed at all, is loaded once
-        texts = asked.loc[asked["kind"] != "example", "text"]
-        query_inputs(model, list(dict.fromkeys(t.strip() for t in texts if t.strip())), cache)
-    decode, fast = model_decodings(model), prepare_for_inference(model)
-    rows, outputs, durations = [], {}, {}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        for filename, group in asked.groupby("filename", sort=True):
-            path, stem = audio_dir / filename, Path(filename).stem
-            asked_as = [str(example_clip(clips_dir, row.text, out_cuts / stem, model.cfg)) if row.kind == "example"
-                        else row.target_label if label else row.text for row in group.itertuples(index=False)]
-            is_example = (group["kind"] == "example").tolist()
-            texts = [a for a, example in zip(asked_as, is_example) if not example]
-            clips = [a for a, example in zip(asked_as, is_example) if example]
-            queries = segment.check_queries(model, [] if label else texts, texts if label else [], str(path), clips)
-            inputs = query_inputs(model, [q.text for q in queries], cache, kinds=[q.kind for q in queries],
-                                  examples=segment.embed_examples(model, queries))
-            (out_segments / stem).mkdir(parents=True, exist_ok=True)
-            entry = segment.segment_file(path, segment.file_keys([path])[path], model, fast, queries, inputs, decode,
-                                         out_segments / stem, out_cuts / stem, pad, picture=True)
-            durations[filename] = entry["duration"]
-            by_query = {item["query"]: item for item in entry["results"]}
-            for row, text in zip(group.itertuples(index=False), asked_as):
-                item = by_query[text.strip()]
-                outputs[row.query_id] = {"tsv": item["tsv"], "plot": item.get("plot"),
-                                         "extracted": item.get("extracted", [])}
-                rows += [[row.query_id, s["onset"], s["offset"], s["score"]] for s in item["segments"]]
-            print(f"{filename}: {len(group)} queries, {sum(len(item['segments']) for item in by_query.values())} "
-                  f"segments", flush=True)
-    finally:  # leave the caller's setting as it was
-        torch.set_num_threads(threads_before)
-    return pd.DataFrame(rows, columns=["query_id", "onset", "offset", "score"]), outputs, durations
-
-
-def example_clip(clips_dir: Path, clip_id: str, folder: Path, cfg) -> Path:
-    """The corpus clip of an example query as the workflow embeds it (its first window, at the
-    model's rate), written to FOLDER/examples/<clip_id>.wav for `--example` to read."""
-    from arseg.io.audio import read_mono, write_wav
-
-    audio, _ = read_mono(clips_dir / f"{clip_id}.wav", cfg.sample_rate)
-    path = folder / "examples" / f"{clip_id}.wav"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(path, audio[:int(round(cfg.window_seconds * cfg.sample_rate))], cfg.sample_rate)
-    return path
 
 
 # ---------------------------------------------------------------- scoring
@@ -214,30 +83,21 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
 # ---------------------------------------------------------------- the rule's step
 
 
-def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, out_segments, out_cuts,
-             out_tsv, out_json, out_html, cfg: EvalConfig, threads: int = 1, pad: float = 0.1,
-             clips_dir: Path | None = None) -> dict:
-    """Choose the best model on validation, segment every demo file with it as `arseg
-    segment` does, score the segments, write the summary (TSV, JSON, HTML)."""
-    from arseg.model.query_inputs import supported
-    from arseg.model.segmenter import load_model
-
-    candidates = read_candidates(models)
-    for c in candidates:
-        print(f"candidate {c['path']}: validation event F1 {c['validation_event_f1']}", flush=True)
-    best = choose_best(candidates)
-    print(f"best on validation: {best['backbone']} seed {best['seed']} ({best['path']})", flush=True)
-    model, _ = load_model(best["path"])
-    events, queries = read_events(events_path), read_queries(queries_path)
-    asked = supported(model, queries).reset_index(drop=True)
-    predictions, outputs, durations = segment_files(model, asked, Path(audio_dir), load_embeddings(embeddings),
-                                                    Path(out_segments), Path(out_cuts), threads, pad,
-                                                    Path(clips_dir) if clips_dir else None)
-    table, scores = score(asked, events, predictions, max(durations.values()) if durations else 0.0, cfg)
+def summarise_demo(answers_path, metrics, events_path, queries_path, out_tsv, out_json, out_html,
+                   cfg: EvalConfig) -> dict:
+    """The `demo` rule: score the answers of `segment_demo` against the demo files' reference
+    with the evaluation settings, and write the summary (TSV, JSON, HTML)."""
+    answers = json.loads(Path(answers_path).read_text())
+    outputs = {q["query_id"]: q for q in answers["queries"]}
+    queries = read_queries(queries_path)
+    asked = queries[queries["query_id"].isin(outputs)].reset_index(drop=True)
+    predictions = pd.DataFrame(answers["segments"], columns=["query_id", "onset", "offset", "score"])
+    durations = [f["duration"] for f in answers["files"].values()]
+    table, scores = score(asked, read_events(events_path), predictions, max(durations, default=0.0), cfg)
     table["segments_tsv"] = [outputs[q]["tsv"] for q in table["query_id"]]
     table["picture"] = [outputs[q]["plot"] for q in table["query_id"]]
     table["cut_outs"] = [len(outputs[q]["extracted"]) for q in table["query_id"]]
-    summary = summarise(best, model.cfg, candidates, metrics, durations, table, scores, cfg, pad)
+    summary = summarise(answers, metrics, table, scores, cfg)
     atomic.write_tsv(out_tsv, table)
     atomic.write_json(out_json, atomic.json_ready(summary))
     atomic.write_text(out_html, summary_html(summary, table))
@@ -248,21 +108,19 @@ def run_demo(models, metrics, events_path, queries_path, audio_dir, embeddings, 
     return summary
 
 
-def summarise(best: dict, model_cfg, candidates: list[dict], metrics, durations: dict, table: pd.DataFrame,
-              scores: dict, cfg: EvalConfig, pad: float) -> dict:
+def summarise(answers: dict, metrics, table: pd.DataFrame, scores: dict, cfg: EvalConfig) -> dict:
     """The demo's summary: the model chosen and its test scores, the demo's scores, every query."""
+    model = answers["model"]
     absent = table[table["present"] == 0]
     return {
-        "model": {**best, "test": chosen_test_scores(metrics, best["backbone"], best["seed"]),
-                  "threshold": model_cfg.threshold, "gate": model_cfg.gate, "merge_gap": model_cfg.merge_gap,
-                  "min_duration": model_cfg.min_duration, "example_decoding": dict(model_cfg.example_decoding)},
-        "candidates": candidates,
-        "files": {f: {"duration": d} for f, d in durations.items()},
+        "model": {**model, "test": chosen_test_scores(metrics, model["backbone"], model["seed"])},
+        "candidates": answers["candidates"],
+        "files": answers["files"],
         "demo": {"present": scores["positives"], "all_queries": scores["overall"], "by_kind": scores["by_kind"],
                  "absent": {**scores["negatives"], "n_segments": int(absent["n_segments"].sum()),
                             "queries_with_segments": int((absent["n_segments"] > 0).sum())}},
         "settings": {"t_collar": cfg.t_collar, "percentage_of_length": cfg.percentage_of_length,
-                     "segment_seconds": cfg.segment_seconds, "pad": pad},
+                     "segment_seconds": cfg.segment_seconds, "pad": answers["pad"]},
         "queries": _records(table),
     }
 
