@@ -261,7 +261,8 @@ def test_a_clip_found_by_id_in_two_formats_is_read_once_and_noted(tmp_path):
 
 def test_the_workflow_tracks_each_file_the_table_reads_not_the_folder(folder):
     """audio_files lists what check_corpus reads (a `file` entry, or audio/<clip_id>.<ext>):
-    a stray file beside the clips is not an input, so adding one reruns nothing; a clip whose
+    a stray file beside the clips is not an input, so adding one reruns nothing, nor is a clip
+    of a category that corpus.categories leaves out; a clip whose
     file is missing is not listed (the check rejects it), nor anything of a broken table."""
     from arseg.data.corpus.table import audio_files, has_split_column
 
@@ -271,6 +272,8 @@ def test_the_workflow_tracks_each_file_the_table_reads_not_the_folder(folder):
     expected = sorted((folder / f if f else next((folder / "audio").glob(f"{c}.*")))
                       for c, f in zip(table["clip_id"], table["file"]))
     assert audio_files(folder / "clips.tsv") == expected and len(expected) == 20
+    kept = [path for path in expected if {path.name.split("_")[0], path.parent.name} & {"dog", "rain"}]
+    assert audio_files(folder / "clips.tsv", ["dog", "rain"]) == kept and len(kept) == 10
     (expected[0]).unlink()
     assert audio_files(folder / "clips.tsv") == expected[1:]
     assert not has_split_column(folder / "clips.tsv")

@@ -256,10 +256,11 @@ def get_corpus_clips():
 
 def get_corpus_audio(wildcards=None):
     """The corpus's audio, for check_corpus: the demo and SoundDescs rules write an audio/ folder;
-    of a user's folder, each file its table reads (arseg.data.corpus.table.audio_files; an
-    input function, so that only a run that plans check_corpus lists the folder)."""
+    of a user's folder, each file its table reads for the categories used
+    (arseg.data.corpus.table.audio_files; an input function, so that only a run that plans
+    check_corpus lists the folder)."""
     if config["corpus"]["source"] == "folder":
-        return audio_files(get_corpus_clips())
+        return audio_files(get_corpus_clips(), config["corpus"]["categories"])
     return f"{corpus_dir()}/audio"
 
 

@@ -46,11 +46,12 @@ def has_split_column(table_path) -> bool:
         return False
 
 
-def audio_files(table_path) -> list[Path]:
-    """The audio files a corpus table's clips are read from (those that exist), so that the
+def audio_files(table_path, categories: list[str] = ()) -> list[Path]:
+    """The audio files a corpus table's clips are read from (those that exist; of the listed
+    categories only, as `select_categories` keeps them, when any are listed), so that the
     workflow tracks each file, not the folder: an edited clip reruns what is made from it, a
-    stray file beside them nothing. None listed when the table cannot be read: the corpus
-    check then says what is wrong with it."""
+    stray file beside them or a clip of a category left out nothing. None listed when the
+    table cannot be read: the corpus check then says what is wrong with it."""
     table_path = Path(table_path)
     try:
         header, records, _ = read_rows(table_path)
@@ -63,6 +64,8 @@ def audio_files(table_path) -> list[Path]:
     listing = {entry.name for entry in os.scandir(audio) if entry.is_file()} if audio.is_dir() else set()
     found = set()
     for record in records:
+        if categories and "category" in column and record[column["category"]] not in categories:
+            continue
         file = record[column["file"]] if "file" in column else ""
         try:
             check_file_name(file, str(table_path))
