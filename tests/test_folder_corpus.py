@@ -214,7 +214,8 @@ def test_a_file_cut_short_is_rejected_as_truncated(tmp_path):
     accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
     assert accepted["clip_id"].tolist() == ["whole", "long"]
     assert rejected["problem"].tolist() == ["truncated", "truncated"]
-    assert rejected.loc[0, "detail"].startswith(f"{path}:3: ") and "cut.wav: its header declares" in rejected.loc[0, "detail"]
+    assert rejected.loc[0, "detail"].startswith(f"{path}:3: ") and "cut.wav: cut short: its header declares 1.00 s" \
+        in rejected.loc[0, "detail"]
     assert rejected.loc[1, "detail"].startswith(f"{path}:5: ") and "short.mp3: cut short: its header declares 4.00 s" \
         in rejected.loc[1, "detail"]
 

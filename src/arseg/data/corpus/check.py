@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.io.audio import AudioError, read_mono, wav_shortfall, write_wav
+from arseg.io.audio import AudioError, read_mono, write_wav
 
 from .table import SPLITS, CorpusError, clip_lines, find_audio
 
@@ -42,13 +42,11 @@ REJECTED_COLUMNS = ["clip_id", "problem", "detail"]
 
 def check_clip(path, sample_rate: int) -> tuple[str | None, str, np.ndarray | None]:
     """(problem or None, detail, mono audio at sample_rate) for one audio file."""
-    if Path(path).is_file() and (short := wav_shortfall(path)):
-        return "truncated", f"{path}: its header declares {short[0]} bytes of sound, the file holds {short[1]}", None
     try:
         audio, meta = read_mono(path, sample_rate)
     except AudioError as error:
         return error.kind, str(error), None
-    if meta.cut_short:  # a compressed file cut short (a WAV's header is read above)
+    if meta.cut_short:
         return "truncated", f"{path}: {meta.cut_short}", None
     if np.abs(audio).max() < SILENCE_PEAK:
         return "silent", f"{path} peaks below {SILENCE_PEAK:g}", None
