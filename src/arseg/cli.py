@@ -216,6 +216,7 @@ def run_segment(args) -> int:
 
 
 def _segment(args) -> int:
+    from arseg.infer.segment import each_path_once, file_keys
     from arseg.infer.windows import model_decodings
     from arseg.model.segmenter import prepare_for_inference
 
@@ -229,10 +230,10 @@ def _segment(args) -> int:
     _describe(note, args.model, model.cfg, decode)
     inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
-    paths = _each_file_once(args.audio)
+    paths = each_path_once(args.audio)
     report = _report(args.model, model.cfg, decode)
     with _Progress(paths, show=not args.quiet) as progress:
-        for path, key in _file_keys(paths).items():
+        for path, key in file_keys(paths).items():
             entry = progress.run(path, lambda advance: _segment_file(path, key, model, fast, queries, inputs,
                                                                       decode, args, advance))
             if entry is None:
@@ -314,20 +315,6 @@ def _report(model_path: Path, cfg, decode) -> dict:
     return {"model": str(model_path), "backbone": cfg.backbone, "query_encoder": cfg.query_encoder,
             **settings(decode.text), **({"example_decoding": settings(decode.example)} if cfg.example_dim else {}),
             "files": [], "errors": []}
-
-
-def _each_file_once(paths: list[Path]) -> list[Path]:
-    """The paths in the order given, a file named twice (a/x.wav, ./a/x.wav) kept once."""
-    first: dict[Path, Path] = {}
-    for path in paths:
-        first.setdefault(path.resolve(), path)
-    return list(first.values())
-
-
-def _file_keys(paths: list[Path]) -> dict[Path, str]:
-    from arseg.infer import segment
-
-    return segment.file_keys(paths)
 
 
 def _segment_file(path: Path, key: str, model, fast, queries, inputs, decode, args, advance) -> dict:

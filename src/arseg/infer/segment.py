@@ -87,21 +87,16 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
         if cfg.query_encoder == "label" and label not in cfg.labels:
             raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
         queries.append(Query(label, "label" if cfg.query_encoder == "label" else "text"))
-    for example in examples:
+    for example in each_path_once(examples):  # a clip named twice (a/x.wav, ./a/x.wav) once
         if not cfg.example_dim:
             ask = "--label" if cfg.query_encoder == "label" else "--query"
             retrain = "a text model" if cfg.query_encoder == "label" else "it"
             raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
-    first: dict[tuple, Query] = {}
-    for query in queries:  # each query once; a clip named twice (a/x.wav, ./a/x.wav) too
-        first.setdefault((query.kind, str(Path(query.text).resolve()) if query.kind == "example" else query.text),
-                         query)
-    unique = list(first.values())
-    folded = [q.name.lower() for q in unique]
-    unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and folded.count(fold) > 1
-              else q for q, fold in zip(unique, folded)]  # a/door.wav and b/door.wav
+    unique = list(dict.fromkeys(queries))  # each query once
+    unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and clash else q
+              for q, clash in zip(unique, name_clashes([q.name for q in unique]))]  # a/door.wav and b/door.wav
     names = {}
     for query in unique:  # compared as a case-blind file system would
         other = names.setdefault(query.name.lower(), query)
@@ -260,9 +255,23 @@ def file_keys(paths: list[Path]) -> dict[Path, str]:
     """A distinct, safe output stem per input file (the file's stem; a hash of the full path
     is added when two inputs share a stem, e.g. a/x.wav and b/x.flac)."""
     stems = [safe_name(p.stem) for p in paths]
-    folded = [stem.lower() for stem in stems]  # X.wav and x.wav are one file on a case-blind file system
-    return {path: f"{stem}-{path_hash(path)}" if folded.count(fold) > 1 else stem
-            for path, stem, fold in zip(paths, stems, folded)}
+    return {path: f"{stem}-{path_hash(path)}" if clash else stem
+            for path, stem, clash in zip(paths, stems, name_clashes(stems))}
+
+
+def name_clashes(names: list[str]) -> list[bool]:
+    """Whether each name is shared by another, compared as a case-blind file system compares
+    them (X.wav and x.wav are one file there)."""
+    folded = [name.lower() for name in names]
+    return [folded.count(fold) > 1 for fold in folded]
+
+
+def each_path_once(paths) -> list:
+    """The paths in the order given, a file named twice (a/x.wav, ./a/x.wav) kept once."""
+    first = {}
+    for path in paths:
+        first.setdefault(Path(path).resolve(), path)
+    return list(first.values())
 
 
 def path_hash(path: Path) -> str:
