@@ -284,7 +284,7 @@ def test_the_workflow_tracks_each_file_the_table_reads_not_the_folder(folder):
     assert audio_files(folder / "clips.tsv") == [] and audio_files(folder / "missing.tsv") == []
 
 
-def test_a_corpus_with_no_usable_clip_or_one_category_stops_saying_why(tmp_path):
+def test_a_corpus_with_no_usable_clip_one_category_or_an_empty_split_stops_saying_why(tmp_path):
     from arseg.data.corpus.check import check_usable
 
     (tmp_path / "audio").mkdir()
@@ -297,4 +297,12 @@ def test_a_corpus_with_no_usable_clip_or_one_category_stops_saying_why(tmp_path)
     path = write_table(tmp_path, [["good", "dog", "d", 1.0, ""], ["bad", "cat", "d", 1.0, ""]])
     accepted, rejected = check_corpus(read_clips(path, split_seed=0), tmp_path, RATE, table_path=path)
     with pytest.raises(CorpusError, match=r"every usable clip is of one category \(dog\); .* needs two or more"):
+        check_usable(accepted, rejected, path)
+    for k in range(4):  # a split column of train and test only, as many datasets ship
+        sf.write(tmp_path / "audio" / f"c{k}.wav", noise_burst(1.0, RATE, k), RATE)
+    rows = [[f"c{k}", ["dog", "cat"][k % 2], "d", 1.0, "", ["train", "test"][k // 2]] for k in range(4)]
+    path = write_table(tmp_path, rows, columns=("clip_id", "category", "description", "duration", "file", "split"))
+    accepted, rejected = check_corpus(read_clips(path), tmp_path, RATE, table_path=path)
+    with pytest.raises(CorpusError, match=r"clips.tsv: no usable clip in the val split \(usable clips: train 2, test 2\); "
+                                          r".* or leave the column out and corpus.split_seed assigns"):
         check_usable(accepted, rejected, path)

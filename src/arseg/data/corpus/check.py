@@ -109,8 +109,8 @@ def check_corpus(clips: pd.DataFrame, corpus_dir, sample_rate: int, out_audio=No
 def check_usable(accepted: pd.DataFrame, rejected: pd.DataFrame, table_path) -> None:
     """Stop, saying why, when the clips kept cannot make the workflow's queries: none at all
     (each rejected clip's problem is listed here, as the failed rule's outputs, rejected.tsv
-    among them, are removed), or a single category (a query for an absent sound names
-    another category of the corpus)."""
+    among them, are removed), a single category (a query for an absent sound names
+    another category of the corpus), or a split with no clip (each makes its own mixtures)."""
     if accepted.empty:
         lines = [f"{r.clip_id}: {r.problem}: {r.detail}" for r in rejected.head(20).itertuples()]
         more = [f"... and {len(rejected) - 20} more"] if len(rejected) > 20 else []
@@ -120,6 +120,14 @@ def check_usable(accepted: pd.DataFrame, rejected: pd.DataFrame, table_path) -> 
     if len(categories) < 2:
         raise CorpusError(f"{table_path}: every usable clip is of one category ({categories[0]}); the workflow "
                           "needs two or more, as it also asks for sounds that are absent")
+    empty = [split for split in SPLITS if not (accepted["split"] == split).any()]
+    if empty:
+        counts = accepted["split"].value_counts()
+        held = ", ".join(f"{split} {counts[split]}" for split in SPLITS if split in counts)
+        raise CorpusError(f"{table_path}: no usable clip in the {' and '.join(empty)} split (usable clips: {held}); "
+                          "the workflow trains, chooses and tests on clips of its own in each of train, val, test: "
+                          "give the table's split column clips of each, or leave the column out and "
+                          "corpus.split_seed assigns a 60/20/20 split per category")
 
 
 def split_gaps(clips: pd.DataFrame) -> list[str]:
