@@ -31,6 +31,7 @@ from arseg.io.atomic import atomic_path
 BLOCK_SECONDS = 60.0  # read and resample this much at a time
 PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see read_span)
 PLAIN_WAV_MAX_BYTES = 32 * 2 ** 20  # larger files are streamed through libsndfile
+HEADER_BYTES = 8192  # a file this large with no sound in it held some, or was meant to
 
 
 class AudioError(ValueError):
@@ -122,9 +123,14 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
                 cut = meta.frames - read > max(0.1 * meta.sample_rate, 0.005 * meta.frames)
                 meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames if cut else None)
             elif meta.format.startswith("WAV") and (short := wav_shortfall(path)):  # libsndfile counts what is there
+                if not short[1]:
+                    raise AudioError(f"{meta.path}: cut short: its header declares {short[0]} bytes of sound, "
+                                     "the file holds none", "truncated")
                 meta = dataclasses.replace(meta, declared_frames=int(round(meta.frames * short[0] / short[1])))
     if meta.frames == 0 or len(audio) == 0:
-        raise AudioError(f"{meta.path}: no audio in the file (0 samples)", "empty")
+        size = path.stat().st_size
+        hint = f" from a file of {size:,} bytes: cut short or damaged?" if size > HEADER_BYTES else ""
+        raise AudioError(f"{meta.path}: no audio in the file (0 samples){hint}", "empty")
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples", "non-finite")
     if peak == 0.0:
