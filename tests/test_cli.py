@@ -1,6 +1,7 @@
 """The `arseg` command line: segment (formats, rates, channels, lengths, window stitching,
 outputs, errors) and models. Tiny untrained models keep it fast; the window-stitching
 tests use a stub whose presence follows the input energy, so the right answer is known."""
+import datetime
 import json
 import os
 import subprocess
@@ -419,6 +420,8 @@ def _payload(**changes):
     ("folder", "a folder, not a model file"),
     ("garbage", "not an arseg model file"),
     ("foreign", "not an arseg model file"),
+    ("another file", "not an arseg model file (not a file torch.save writes); give the model.pt"),
+    ("foreign objects", "holds objects other than tensors and plain values"),
     ("newer", f"model format version {MODEL_FORMAT_VERSION + 1}"),
     ("mismatch", "weights do not fit"),
     ("backbone", "not a usable arseg model"),
@@ -431,6 +434,10 @@ def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
         model.write_bytes(os.urandom(2000))
     elif kind == "foreign":
         torch.save({"weights": torch.zeros(3)}, model)
+    elif kind == "another file":  # provenance.json beside model.pt, a tab-completion away
+        model.write_text('{"config": {}}')
+    elif kind == "foreign objects":
+        torch.save({"when": datetime.date(2026, 1, 1)}, model)
     elif kind == "newer":
         torch.save(_payload(format_version=MODEL_FORMAT_VERSION + 1), model)
     elif kind == "mismatch":
@@ -442,7 +449,7 @@ def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
     assert code == 2
     assert out == ""
     assert f"arseg segment: error: {model}: " in err and expected in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "weights_only" not in err  # not torch's advice to load it unsafely
     assert not (tmp_path / "out").exists()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import pickle
 from pathlib import Path
 
 import torch
@@ -197,10 +198,19 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
         raise ModelFileError(f"{path}: a folder, not a model file (give its model.pt)")
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
+            raise ModelFileError(f"{path}: not an arseg model file (not a file torch.save writes); give the "
+                                 "model.pt a training wrote (results/models/<backbone>/seed<n>/model.pt)")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # not a torch file, or a pickle with foreign objects
-        raise ModelFileError(f"{path}: not an arseg model file ({type(error).__name__}: {error})") from None
+    except pickle.UnpicklingError:  # torch's own advice (load it unsafely) is not ours to give
+        raise ModelFileError(f"{path}: not an arseg model file (it holds objects other than tensors and plain "
+                             "values, and is not loaded: that would run code from the file)") from None
+    except Exception as error:  # a damaged or cut-short archive; torch's first sentence says where
+        reason = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
+        raise ModelFileError(f"{path}: not an arseg model file, or one cut short or damaged "
+                             f"({type(error).__name__}: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path}: not an arseg model file (no '{MODEL_FORMAT}' header)")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
