@@ -1,6 +1,6 @@
 """The `arseg` command line: segment new audio with a trained model, list trained models.
 
-    arseg segment AUDIO... --query TEXT --model results/models/yoho/seed0/model.pt
+    arseg segment AUDIO... --query TEXT --model results/models/crnn/seed0/model.pt
     arseg segment AUDIO... --example CLIP --model results/models/aisfx/seed0/model.pt
     arseg models [RESULTS_DIR]
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "clip's query is named example-<clip>.",
         epilog="Exit status: 0 all files done, 1 some files failed (the rest were done), 2 usage, model or "
                "query error. Example: arseg segment street.mp3 --query 'heavy footsteps on gravel' "
-               "--model results/models/yoho/seed0/model.pt --extract cuts --plot")
+               "--model results/models/crnn/seed0/model.pt --extract cuts --plot")
     seg.add_argument("audio", nargs="+", metavar="AUDIO", type=Path, help="audio files")
     seg.add_argument("-m", "--model", required=True, type=Path, metavar="PATH",
                      help="model file (results/models/{backbone}/seed{k}/model.pt)")

@@ -60,10 +60,11 @@ def dataset_figure(clips_path, events_paths, out_png) -> None:
 
 
 def training_figure(history_paths, out_png) -> None:
-    """One column per backbone: training (solid) and validation (dashed) loss per seed (per
-    member of a seed's ensemble: .../{backbone}/seed{k}/member{m}/history.tsv) and, where
-    the epoch was kept by validation event F1 (training.select_on), that F1 below it; the
-    dot marks the epoch kept on the curve that chose it."""
+    """A panel per backbone, at most two side by side: training (solid) and validation
+    (dashed) loss per seed (per member of a seed's ensemble:
+    .../{backbone}/seed{k}/member{m}/history.tsv) and, where the epoch was kept by
+    validation event F1 (training.select_on), that F1 below it; the dot marks the epoch kept
+    on the curve that chose it."""
     runs: dict[str, list] = {}
     for path in history_paths:
         path = Path(path)
