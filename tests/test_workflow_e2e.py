@@ -219,3 +219,28 @@ def test_a_refit_trains_again_on_the_validation_clips_and_is_the_model_scored(fi
     rows = {row["path"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows[str(results / "models/yoho/seed0/refit/model.pt")]["event_f1"] == metrics["overall"]["event_f1"]
     assert rows[str(results / "models/yoho/seed0/model.pt")]["event_f1"] is None
+
+
+def test_a_corpus_the_demo_cannot_use_stops_before_any_training(finished_run, tmp_path):
+    """Three categories, one of them in the training split only: the demo's test split has two,
+    and two absent ones (the default) leave none to play. The demo's files are made first, so
+    the run stops there, saying which key to change, before a model is trained."""
+    import pandas as pd
+
+    clips = pd.read_csv(finished_run / "resources/demo/clips.tsv", sep="\t")
+    categories = sorted(clips["category"].unique())[:3]
+    clips = clips[clips["category"].isin(categories)].copy()
+    clips.loc[clips["category"] == categories[2], "split"] = "train"
+    folder = tmp_path / "corpus"
+    (folder / "audio").mkdir(parents=True)
+    for clip_id in clips["clip_id"]:
+        (folder / "audio" / f"{clip_id}.wav").symlink_to(finished_run / f"resources/demo/audio/{clip_id}.wav")
+    clips.to_csv(folder / "clips.tsv", sep="\t", index=False)
+    workdir = tmp_path / "run"
+    config = runner.prepare_workdir(workdir, TINY)
+    config.write_text(config.read_text().replace("  source: demo\n", f"  source: folder\n  path: {folder}\n"))
+    result = runner.snakemake(workdir, "--cores", "2", check=False)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0 and "Error in rule demo_mixtures" in log, log[-3000:]
+    assert "set demo.absent_categories to at most 1, or demo.enabled: false" in log
+    assert "rule train:" not in log and not (workdir / "results" / "models").exists()

@@ -15,6 +15,9 @@ rule demo_mixtures:
         config=get_config_subset("demo", "mixtures", "audio/sample_rate", "queries/examples",
                                  drop=["demo/enabled", "mixtures/count", "mixtures/seed", "mixtures/augment",
                                        "mixtures/duration"]),
+    # First among the jobs ready with it: a corpus the demo cannot use stops the run before
+    # any training, not after it.
+    priority: 100
     log:
         "results/logs/demo/mixtures.log",
     conda:

@@ -78,7 +78,8 @@ def draw_demo_events(rng: np.random.Generator, clips: pd.DataFrame, cfg: Mixture
     n_max = min(cfg.max_events, len(categories) - absent)
     if n_max < 1:
         raise ValueError(f"demo.absent_categories={absent} leaves no category to play: the {DEMO_SPLIT} split has "
-                         f"{len(categories)} categories ({', '.join(categories)})")
+                         f"{len(categories)} categories ({', '.join(categories)}); set demo.absent_categories to "
+                         f"at most {len(categories) - 1}, or demo.enabled: false")
     n_present = int(rng.integers(min(cfg.min_events, n_max), n_max + 1))
     present = sorted(str(c) for c in rng.choice(categories, size=n_present, replace=False))
     if cfg.layout == "back_to_back":
