@@ -337,13 +337,16 @@ def test_same_stem_in_two_folders_gets_two_names(models, tmp_path, capsys):
 def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypatch, embedding_cache):
     path = write(tmp_path / "bell.ogg", noise(5.0, 44100, 2), 44100)
     code, out, err = run(capsys, "segment", path, "--model", models["text"], "--query", "a bell rings twice",
-                         "--label", "footsteps", "--query", "a bell rings twice", "--out", tmp_path, "--json",
-                         "--threshold", "0.01")
+                         "--label", "footsteps", "--query", "a bell rings twice", "--label", "Bell_Ring",
+                         "--query", "bell ring", "--out", tmp_path, "--json", "--threshold", "0.01")
     assert code == 0, err
     assert "loading the text encoder" in err
     results = json.loads(out)["files"][0]["results"]
-    assert [(r["query"], r["kind"]) for r in results] == [("a bell rings twice", "text"), ("footsteps", "text")]
+    assert [(r["query"], r["kind"]) for r in results] == [
+        ("a bell rings twice", "text"), ("bell ring", "text"), ("footsteps", "label"), ("Bell_Ring", "label")]
     assert len(list(tmp_path.glob("bell.a_bell_rings_twice-*.tsv"))) == 1
+    # a category's name is asked as training asked its label queries, and files are named after it
+    assert results[3]["segments"] == results[1]["segments"] and results[3]["tsv"].endswith("bell.Bell_Ring.tsv")
     [cache] = embedding_cache.glob("query-embeddings-*.npz")
 
     # Again: the embeddings come from the cache and the encoder is not loaded.
@@ -351,7 +354,8 @@ def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(text_encoder, "load_encoder", refuse_encoder)
     code, out2, err = run(capsys, "segment", path, "--model", models["text"], "--query", "a bell rings twice",
-                          "--label", "footsteps", "--out", tmp_path, "--json", "--threshold", "0.01")
+                          "--query", "bell ring", "--label", "footsteps", "--label", "Bell_Ring", "--out", tmp_path,
+                          "--json", "--threshold", "0.01")
     assert code == 0, err
     assert "loading the text encoder" not in err
     assert json.loads(out2)["files"][0]["results"] == results

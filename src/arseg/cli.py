@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-q", "--query", action="append", default=[], metavar="TEXT",
                      help="free-text query (text models); repeat for several")
     seg.add_argument("-l", "--label", action="append", default=[], metavar="NAME",
-                     help="category label (closed-set models; on a text model the same as --query NAME); repeatable")
+                     help="category label (closed-set models; a text model is asked it as its training asked "
+                          "the category, wild_animals as 'wild animals'); repeatable")
     seg.add_argument("-e", "--example", action="append", default=[], metavar="CLIP", type=Path,
                      help="an example clip of the sound to find, at most the model's window long (8 s by "
                           "default; models trained with example queries); repeat for several")

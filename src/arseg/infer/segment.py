@@ -68,8 +68,8 @@ class Result:
 def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str], model_path: str,
                   examples: list = ()) -> list[Query]:
     """The queries in the order given (texts, labels, example clips; duplicates dropped);
-    QueryError naming the model when the model cannot take one. On a text model a --label is
-    simply its name as text."""
+    QueryError naming the model when the model cannot take one. A text model is asked a
+    --label as training asked its category's label queries (query_inputs)."""
     cfg = model.cfg
     queries: list[Query] = []
     for text in texts:
@@ -86,7 +86,7 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
             raise QueryError("--label: empty label")
         if cfg.query_encoder == "label" and label not in cfg.labels:
             raise QueryError(f"{model_path}: unknown label {label!r}; this model knows: {', '.join(cfg.labels)}")
-        queries.append(Query(label, "label" if cfg.query_encoder == "label" else "text"))
+        queries.append(Query(label, "label"))
     for example in each_path_once(examples):  # a clip named twice (a/x.wav, ./a/x.wav) once
         if not cfg.example_dim:
             ask = "--label" if cfg.query_encoder == "label" else "--query"

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from arseg.data.corpus.table import label_text
 from arseg.model.examples import input_rows
 from arseg.model.segmenter import ReferringSegmenter
 
@@ -43,7 +44,8 @@ def query_inputs(model: ReferringSegmenter, texts, cache=None, encoder_factory=N
     are its labels), else text embeddings from `cache` (an EmbeddingCache). Texts the cache
     lacks are embedded and added to it; the encoder (encoder_factory(), else the default)
     is loaded only then, as loading it takes seconds. kinds: per text its query kind; the
-    text of an "example" query is a key of `examples` (a model.examples.ExampleBank)."""
+    text of an "example" query is a key of `examples` (a model.examples.ExampleBank), that
+    of a "label" query a category name, asked as `label_text` writes it."""
     texts = list(texts)
     if model.cfg.query_encoder != "text":
         unknown = sorted(set(texts) - set(model.cfg.labels))
@@ -51,10 +53,12 @@ def query_inputs(model: ReferringSegmenter, texts, cache=None, encoder_factory=N
             raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
         position = {label: i for i, label in enumerate(model.cfg.labels)}
         return torch.tensor([position[label] for label in texts], dtype=torch.int64)
-    is_example = np.array([kind == "example" for kind in (kinds or [None] * len(texts))], dtype=bool)
+    kinds = kinds or [None] * len(texts)
+    is_example = np.array([kind == "example" for kind in kinds], dtype=bool)
     if is_example.any() and not model.cfg.example_dim:
         raise QueryKindError("this model was trained without example queries; it takes text queries only")
-    asked = [t for t, example in zip(texts, is_example) if not example]
+    # a category's name as its label queries were written ("wild_animals" as "wild animals")
+    asked = [label_text(t) if kind == "label" else t for t, kind in zip(texts, kinds) if kind != "example"]
     vectors = np.zeros((0, model.cfg.text_dim), np.float32)
     if asked:
         missing = [t for t in asked if t not in cache.index]
