@@ -173,3 +173,23 @@ def test_numbers_are_floats_wherever_the_schema_says_number():
     assert type(config["training"]["per_backbone"]["aisfx"]["learning_rate"]) is float
     assert config["model"]["bin_seconds"] is None and type(config["decoding"]["max_false_alarm_rate"]) is float
     validate(config, SCHEMA)
+
+
+def test_schema_errors_name_what_is_wrong_inside_a_value_of_several_forms():
+    """A SoundDescs category rule is a name, {category, keywords}, or a list of those: a
+    misspelt key or a number where a name belongs is named where it is, not as "not valid
+    under any of the given schemas"; a backbone or seed given twice is refused."""
+    from arseg.config_schema import schema_errors
+
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    rules = {"dog": {"category": "Animals", "keyword": ["dog"]}, "bird": [{"category": 3}], "cat": 5,
+             "fine": [{"category": "Birds", "keywords": ["owl"]}, "Animals"]}
+    config = {"corpus": {"sounddescs": {"clip_table": {"category_maps": {"mine": rules}}}},
+              "model": {"backbones": ["crnn", "crnn"], "seeds": [0, 0]}}
+    where = "  corpus.sounddescs.clip_table.category_maps.mine"
+    assert schema_errors(config, schema).splitlines()[1:] == [
+        f"{where}.bird.0.category: 3 is not of type 'string'",
+        f"{where}.cat: 5 is not valid under any of the given schemas",
+        f"{where}.dog: Additional properties are not allowed ('keyword' was unexpected)",
+        "  model.backbones: ['crnn', 'crnn'] has non-unique elements",
+        "  model.seeds: [0, 0] has non-unique elements"]

@@ -46,8 +46,20 @@ def schema_errors(config: dict, schema: dict, most: int = 5) -> str:
     message in place of Snakemake's, which prints the whole schema after the first)."""
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = [leaf for error in jsonschema.Draft202012Validator(schema).iter_errors(config) for leaf in _leaves(error)]
+    errors = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:most]]
     more = [f"  ... and {len(errors) - most} more"] if len(errors) > most else []
     return "\n".join(["the config does not fit workflow/schemas/config.schema.yaml (config/README.md explains "
                       "every key):", *lines, *more])
+
+
+def _leaves(error) -> list:
+    """What a value fitting none of several forms (anyOf, oneOf) gets wrong: the failures
+    inside the forms, less "is not of type" for the forms it plainly is not (a mapping
+    meant as {category, keywords} is refused for its misspelt key, not for not being a
+    list); the error itself where nothing else is left."""
+    inner = [leaf for sub in error.context or [] for leaf in _leaves(sub)
+             if not (leaf.validator in ("type", "anyOf", "oneOf")
+                     and list(leaf.absolute_path) == list(error.absolute_path))]
+    return inner or [error]
