@@ -306,3 +306,16 @@ def test_a_corpus_with_no_usable_clip_one_category_or_an_empty_split_stops_sayin
     with pytest.raises(CorpusError, match=r"clips.tsv: no usable clip in the val split \(usable clips: train 2, test 2\); "
                                           r".* or leave the column out and corpus.split_seed assigns"):
         check_usable(accepted, rejected, path)
+
+
+def test_corpus_path_must_be_the_folder_that_holds_the_table(folder, tmp_path, monkeypatch):
+    from arseg.configs import ConfigError, check_corpus_path
+
+    monkeypatch.chdir(folder)
+    check_corpus_path(".")
+    for path, message in [("clips.tsv", r"corpus.path: clips.tsv is a file; give the folder .* \(corpus.path: \.\)"),
+                          ("elsewhere", r"corpus.path: no folder elsewhere \(relative paths start at "),
+                          ("audio", r"corpus.path: audio holds no clips.tsv"),
+                          ("", r"corpus.path: required when corpus.source is 'folder'")]:
+        with pytest.raises(ConfigError, match=message):
+            check_corpus_path(path)

@@ -7,6 +7,7 @@ mixture_config lives beside MixtureConfig in arseg.data.mixtures, and eval_confi
 arseg.eval.sed_metrics, so that the rules without torch do not import it through here."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ def check_config(config: dict) -> None:
     if config["queries"]["examples"] and config["model"]["query_encoder"] != "text":
         raise ConfigError("queries.examples: example queries need a text model (model.query_encoder: text); "
                           "a closed-set label model answers label queries only")
-    if config["corpus"]["source"] == "folder" and not config["corpus"]["path"]:
-        raise ConfigError("corpus.path: required when corpus.source is 'folder'")
+    if config["corpus"]["source"] == "folder":
+        check_corpus_path(config["corpus"]["path"])
     if config["corpus"]["source"] == "sounddescs":
         clip_table = config["corpus"]["sounddescs"]["clip_table"]
         if clip_table["protocol"] not in clip_table["category_maps"]:
@@ -55,6 +56,20 @@ def check_config(config: dict) -> None:
     if audio["win_seconds"] * audio["sample_rate"] < 2 * audio["n_mels"]:
         raise ConfigError(f"audio.win_seconds: {audio['win_seconds']} s is too short for {audio['n_mels']} mel bands")
     _check_bins(config)
+
+
+def check_corpus_path(path: str) -> None:
+    """A folder corpus's path: the folder that holds clips.tsv (its audio beside it)."""
+    if not path:
+        raise ConfigError("corpus.path: required when corpus.source is 'folder'")
+    folder = Path(path)
+    if folder.is_file():
+        raise ConfigError(f"corpus.path: {path} is a file; give the folder that holds the corpus table "
+                          f"(corpus.path: {folder.parent})")
+    if not folder.is_dir():
+        raise ConfigError(f"corpus.path: no folder {path} (relative paths start at {Path.cwd()})")
+    if not (folder / "clips.tsv").is_file():
+        raise ConfigError(f"corpus.path: {path} holds no clips.tsv, the corpus table (README.md, \"Other corpora\")")
 
 
 def _check_bins(config: dict) -> None:
