@@ -306,3 +306,14 @@ def test_a_bad_example_clip_stops_the_command_and_writes_nothing(example_models,
     assert "Traceback" not in err and out == ""
     assert not (tmp_path / "out").exists()
 
+
+
+def test_an_example_a_few_samples_past_the_window_is_cut_to_it():
+    """A clip exported as 4 s can hold a sample more (at 44.1 kHz, or once resampled): it is
+    taken, cut to the window; 20 ms more is a clip too long."""
+    from arseg.model.examples import ExampleError, fit_length
+
+    assert len(fit_length("clip.wav", np.ones(4 * RATE + 1, np.float32), RATE, 4.0)) == 4 * RATE
+    assert len(fit_length("clip.wav", np.ones(RATE, np.float32), RATE, 4.0)) == RATE
+    with pytest.raises(ExampleError, match="clip.wav: example clip is 4.02 s long"):
+        fit_length("clip.wav", np.ones(int(4.02 * RATE), np.float32), RATE, 4.0)

@@ -24,7 +24,7 @@ from arseg.infer.windows import Decodings, predict_bins, segments_from_bins, win
 from arseg.io import atomic
 from arseg.io.audio import AudioError, read_mono, read_span, write_wav
 from arseg.model import targets
-from arseg.model.examples import ExampleBank, ExampleError, check_length, clip_embedding
+from arseg.model.examples import ExampleBank, ExampleError, clip_embedding, fit_length
 from arseg.model.segmenter import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
@@ -117,7 +117,7 @@ def embed_examples(model: ReferringSegmenter, queries: list[Query]) -> ExampleBa
     for clip in clips:
         try:
             audio, _ = read_mono(clip, model.cfg.sample_rate)
-            check_length(clip, audio, model.cfg.sample_rate, model.cfg.window_seconds)
+            audio = fit_length(clip, audio, model.cfg.sample_rate, model.cfg.window_seconds)
         except (AudioError, ExampleError) as error:
             raise QueryError(f"--example: {error}") from None
         vectors.append(clip_embedding(model.encoder, audio, model.cfg.sample_rate))

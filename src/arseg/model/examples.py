@@ -60,18 +60,25 @@ class ExampleClassifier(nn.Module):
         return torch.softmax(self.logits(clips), dim=-1)
 
 
-def check_length(name: str, audio: np.ndarray, sample_rate: int, window_seconds: float) -> None:
-    """An example must fit in one of the model's windows, as the clips it learned from did,
-    and hold at least one of the encoder's analysis windows (46 ms): of less, the encoder
-    hears mostly the silence it is padded with."""
+# How far past the model's window an example may run, and is then cut to it: a clip exported
+# as 8 s is a sample or two longer at some rates, or after resampling.
+LENGTH_SLACK_SECONDS = 0.01
+
+
+def fit_length(name: str, audio: np.ndarray, sample_rate: int, window_seconds: float) -> np.ndarray:
+    """The example, which must fit in one of the model's windows, as the clips it learned
+    from did (up to LENGTH_SLACK_SECONDS more are cut off), and hold at least one of the
+    encoder's analysis windows (46 ms): of less, the encoder hears mostly the silence it is
+    padded with."""
     seconds = len(audio) / sample_rate
     shortest = aisfx.N_FFT / aisfx.SAMPLE_RATE
     if seconds < shortest:
         raise ExampleError(f"{name}: example clip is {seconds * 1000:.0f} ms long; the model takes examples of at "
                            f"least {shortest * 1000:.0f} ms (one window of its encoder's analysis)")
-    if seconds > window_seconds + 1e-9:
+    if seconds > window_seconds + LENGTH_SLACK_SECONDS:
         raise ExampleError(f"{name}: example clip is {seconds:.2f} s long; the model takes examples of at most "
                            f"{window_seconds:g} s (its window): cut out the part with the sound")
+    return audio[:int(round(window_seconds * sample_rate))]
 
 
 def input_rows(text_dim: int, texts: np.ndarray | None = None, examples: np.ndarray | None = None) -> np.ndarray:
