@@ -606,3 +606,14 @@ def test_two_queries_that_differ_only_in_case_stop_before_any_file(models, tmp_p
                          "--out", tmp_path / "o")
     assert code == 2 and "queries 'dog' and 'Dog' would write the same files" in err, err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_a_label_asked_as_a_text_query_too_is_asked_once(models):
+    """On a text model --label dog and --query dog ask the same thing: one query, not two
+    that would write the same files."""
+    from arseg.model.segmenter import load_model
+
+    model, _ = load_model(models["text"])
+    queries = segment.check_queries(model, ["dog", "a dog barks"], ["dog", "wild_animals"], str(models["text"]))
+    assert [(q.text, q.kind) for q in queries] == [("dog", "text"), ("a dog barks", "text"),
+                                                   ("wild_animals", "label")]

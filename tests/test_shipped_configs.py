@@ -18,6 +18,12 @@ EXTRA = sorted(p.name for p in (ROOT / "config").glob("*.yaml") if p.name != "co
 ON_DEMO = {"more_data.yaml", "crnn_8k.yaml", "seed_protocol.yaml"}  # overlays of config/demo.yaml
 
 
+@pytest.fixture(autouse=True)
+def in_the_checkout(monkeypatch):
+    """The shipped configs name data/real_sfx relative to the checkout, as a run there reads it."""
+    monkeypatch.chdir(ROOT)
+
+
 def merged(*names: str | None) -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     for name in filter(None, names):

@@ -287,7 +287,7 @@ def get_refit_embeddings(wildcards=None):
 
 
 def get_demo_embeddings(wildcards=None):
-    """Text models: the demo's query texts, embedded ahead (not inside the demo job)."""
+    """Text models: the demo's query texts, embedded ahead (not inside the demo_segments job)."""
     if config["model"]["query_encoder"] == "text":
         return "results/demo/mixtures/embeddings.npz"
     return []

@@ -26,7 +26,7 @@ rule demo_mixtures:
         "../../scripts/demo_mixtures.py"
 
 
-# The demo's query texts through the sentence encoder, as every other query: the demo job
+# The demo's query texts through the sentence encoder, as every other query: demo_segments
 # then finds them all cached and need not load the encoder itself.
 rule demo_embeddings:
     input:

@@ -66,7 +66,7 @@ def demo_config(config: dict) -> DemoConfig:
 
 def demo_mixture_config(config: dict) -> MixtureConfig:
     """The workflow's mixture settings with the demo's duration (mixtures.duration plays no
-    part, and the demo rule's params leave it out)."""
+    part, and the demo_mixtures rule's params leave it out)."""
     mixtures = {**config["mixtures"], "duration": float(config["demo"]["duration"])}
     return mixture_config({**config, "mixtures": mixtures})
 

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from arseg.data.corpus.table import label_text
 from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer.encode import encoder_output
 from arseg.infer.windows import Decodings, predict_bins, segments_from_bins, window_plan
@@ -95,6 +96,9 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
     unique = list(dict.fromkeys(queries))  # each query once
+    texts_asked = {q.text for q in unique if q.kind == "text"}  # --label dog beside --query dog: asked once
+    unique = [q for q in unique if not (q.kind == "label" and cfg.query_encoder == "text"
+                                        and label_text(q.text) in texts_asked)]
     unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and clash else q
               for q, clash in zip(unique, name_clashes([q.name for q in unique]))]  # a/door.wav and b/door.wav
     names = {}

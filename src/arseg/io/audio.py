@@ -123,9 +123,9 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
                 cut = meta.frames - read > max(0.1 * meta.sample_rate, 0.005 * meta.frames)
                 meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames if cut else None)
             elif meta.format.startswith("WAV") and (short := wav_shortfall(path)):  # libsndfile counts what is there
-                if not short[1]:
+                if meta.frames == 0:
                     raise AudioError(f"{meta.path}: cut short: its header declares {short[0]} bytes of sound, "
-                                     "the file holds none", "truncated")
+                                     f"the file holds {short[1]}, not a whole frame", "truncated")
                 meta = dataclasses.replace(meta, declared_frames=int(round(meta.frames * short[0] / short[1])))
     if meta.frames == 0 or len(audio) == 0:
         size = path.stat().st_size

@@ -204,7 +204,11 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
                                  "model.pt a training wrote (results/models/<backbone>/seed<n>/model.pt)")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:  # torch's own advice (load it unsafely) is not ours to give
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise ModelFileError(f"{path}: not an arseg model file, or one damaged (UnpicklingError: "
+                                 f"{(str(error).strip().splitlines() or [''])[0]})") from None
+        # torch's own advice (to load it unsafely) is not ours to give
         raise ModelFileError(f"{path}: not an arseg model file (it holds objects other than tensors and plain "
                              "values, and is not loaded: that would run code from the file)") from None
     except Exception as error:  # a damaged or cut-short archive; torch's first sentence says where

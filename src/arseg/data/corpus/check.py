@@ -125,9 +125,10 @@ def check_usable(accepted: pd.DataFrame, rejected: pd.DataFrame, table_path) -> 
         counts = accepted["split"].value_counts()
         held = ", ".join(f"{split} {counts[split]}" for split in SPLITS if split in counts)
         raise CorpusError(f"{table_path}: no usable clip in the {' and '.join(empty)} split (usable clips: {held}); "
-                          "the workflow trains, chooses and tests on clips of its own in each of train, val, test: "
-                          "give the table's split column clips of each, or leave the column out and "
-                          "corpus.split_seed assigns a 60/20/20 split per category")
+                          "the workflow trains, chooses and tests on clips of its own in each of train, val, test. "
+                          "A folder corpus: give the table's split column clips of each, or leave the column out "
+                          "and corpus.split_seed assigns a 60/20/20 split per category; otherwise choose "
+                          "categories (corpus.categories) with usable clips in each split")
 
 
 def split_gaps(clips: pd.DataFrame) -> list[str]:
