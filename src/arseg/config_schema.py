@@ -47,7 +47,7 @@ def schema_errors(config: dict, schema: dict, most: int = 5) -> str:
     import jsonschema
 
     errors = [leaf for error in jsonschema.Draft202012Validator(schema).iter_errors(config) for leaf in _leaves(error)]
-    errors = sorted(errors, key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(errors, key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path])
     lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:most]]
     more = [f"  ... and {len(errors) - most} more"] if len(errors) > most else []
     return "\n".join(["the config does not fit workflow/schemas/config.schema.yaml (config/README.md explains "
