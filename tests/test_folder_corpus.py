@@ -104,7 +104,8 @@ def write_table(tmp_path, rows, columns=("clip_id", "category", "description", "
     ("../outside.wav", r"clips.tsv:3: file '../outside.wav' is not a relative path inside the corpus folder"),
     ("/etc/passwd", r"clips.tsv:3: file '/etc/passwd' is not a relative path"),
     ("audio\\x.wav", r"clips.tsv:3: file 'audio\\\\x.wav' is not a relative path"),
-    ("audio//x.wav", r"clips.tsv:3: file 'audio//x.wav'"),
+    ("audio//x.wav", r"clips.tsv:3: file 'audio//x.wav' has an empty folder name \(//\)"),
+    ("audio/sub/", r"clips.tsv:3: file 'audio/sub/' names a folder; give the audio file in it"),
 ])
 def test_file_entries_outside_the_folder_stop_with_file_and_line(tmp_path, file, message):
     path = write_table(tmp_path, [["ok", "dog", "d", 1.0, "audio/ok.wav"], ["bad", "dog", "d", 1.0, file]])

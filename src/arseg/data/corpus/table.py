@@ -220,9 +220,13 @@ def check_file_name(name: str, where: str) -> None:
     if not name:
         return
     parts = name.split("/")
-    if name.startswith("/") or "\\" in name or ":" in parts[0] or ".." in parts or "" in parts:
+    if name.startswith("/") or "\\" in name or ":" in parts[0] or ".." in parts:
         raise CorpusError(f"{where}: file {name!r} is not a relative path inside the corpus folder "
                           "(use / between folders, no '..')")
+    if name.endswith("/"):
+        raise CorpusError(f"{where}: file {name!r} names a folder; give the audio file in it")
+    if "" in parts:
+        raise CorpusError(f"{where}: file {name!r} has an empty folder name (//); write one / between folders")
 
 
 def label_text(category: str) -> str:
