@@ -4,6 +4,7 @@ import copy
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -91,7 +92,7 @@ def test_stale_state_is_not_resumed(tmp_path, monkeypatch, kill_in_second_epoch)
     assert same_weights(fresh, reference)
 
 
-def test_non_finite_loss_stops_with_clear_message_and_keeps_last_state(tmp_path, monkeypatch):
+def test_non_finite_loss_stops_with_clear_message_and_keeps_no_state(tmp_path, monkeypatch):
     original = loop.yoho_loss
     calls = {"n": 0}
 
@@ -101,10 +102,33 @@ def test_non_finite_loss_stops_with_clear_message_and_keeps_last_state(tmp_path,
         return loss * float("nan") if calls["n"] > 3 else loss
 
     monkeypatch.setattr(loop, "yoho_loss", nan_in_second_epoch)
-    with pytest.raises(NonFiniteLossError, match="loss became nan.*last good state"):
+    with pytest.raises(NonFiniteLossError, match="loss became nan in epoch 2; lower training.learning_rate"):
         run(tmp_path, cfg=TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, seed=0, threads=1))
     assert not (tmp_path / "model.pt").exists()
-    assert (tmp_path / "state.pt").exists()
+    assert not (tmp_path / "state.pt").exists()  # a rerun as it is would resume into the same loss
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short", "not a state", "an older state"])
+def test_an_unreadable_state_is_removed_and_training_starts_afresh(tmp_path, monkeypatch, capsys, damage,
+                                                                   kill_in_second_epoch):
+    """A state file a crash cut short, or one of an older arseg, would otherwise stop every rerun."""
+    reference, _ = run(tmp_path / "whole")
+    kill_in_second_epoch()
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "damaged")
+    monkeypatch.undo()
+    state = tmp_path / "damaged" / "state.pt"
+    data = state.read_bytes()
+    if damage == "an older state":
+        saved = torch.load(state, weights_only=True)
+        del saved["cuda_rng"]
+        torch.save(saved, state)
+    else:
+        state.write_bytes({"empty": b"", "cut short": data[:len(data) // 2], "not a state": b"\x00" * 64}[damage])
+    capsys.readouterr()
+    fresh, history = run(tmp_path / "damaged")
+    assert f"ignoring {state}: not a readable training state" in capsys.readouterr().out
+    assert len(history) == 3 and same_weights(fresh, reference)
 
 
 def test_tagging_head_trains_beside_the_model_and_is_not_saved(tmp_path):
@@ -324,3 +348,59 @@ def test_stop_after_ends_the_schedule_early_without_changing_its_course(tmp_path
         runs[name] = loop.train(model, synthetic_split(0), None, cfg, tmp_path / f"{name}.pt")
     assert len(runs["stopped"].history) == 2 and len(runs["full"].history) == 4
     assert [h["train_loss"] for h in runs["stopped"].history] == [h["train_loss"] for h in runs["full"].history[:2]]
+
+
+def test_new_query_embeddings_are_another_run(tmp_path, monkeypatch, capsys):
+    """train_one's state belongs to its inputs, the query embeddings among them (another text
+    encoder's version writes other vectors): a killed run is not resumed on new ones."""
+    from arseg.io import atomic
+    from arseg.train.run import train_one
+
+    model_cfg = ModelConfig(backbone="yoho", width=0.125, n_mels=16, window_seconds=4.0, n_bins=12, query_dim=16)
+    rng, texts = np.random.default_rng(0), ["a dog barks", "a bell rings"]
+    for name in ("train", "val"):
+        features = rng.normal(-60, 3, (8, model_cfg.window_frames, 16)).astype(np.float32)
+        events, queries = [], []
+        for r in range(8):
+            onset, label = float(rng.uniform(0, 2)), r % 2
+            features[r, int(onset * 100):int(onset * 100) + 100, 8 * label:8 * label + 8] += 30
+            events.append([f"{name}{r}.wav", onset, onset + 1, ["dog", "bell"][label], f"c{r}", texts[label], 0.0])
+            queries += [[f"{name}{r}_{k}", f"{name}{r}.wav", texts[k], "description", ["dog", "bell"][k],
+                         int(k == label)] for k in (0, 1)]
+        atomic.write_npy(tmp_path / f"{name}.npy", features)
+        atomic.write_tsv(tmp_path / f"{name}.index.tsv",
+                         pd.DataFrame({"row": range(8), "filename": [f"{name}{r}.wav" for r in range(8)]}))
+        atomic.write_tsv(tmp_path / f"{name}.events.tsv", pd.DataFrame(events, columns=[
+            "filename", "onset", "offset", "event_label", "clip_id", "description", "snr_db"]))
+        atomic.write_tsv(tmp_path / f"{name}.queries.tsv", pd.DataFrame(queries, columns=[
+            "query_id", "filename", "text", "kind", "target_label", "positive"]))
+
+    def embeddings(seed):
+        vectors = np.random.default_rng(seed).normal(size=(2, 384)).astype(np.float32)
+        np.savez(tmp_path / "embeddings.npz", texts=np.array(texts),
+                 vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+    def train():
+        return train_one(*[[tmp_path / f"{s}{suffix}" for s in ("train", "val")]
+                           for suffix in (".npy", ".index.tsv", ".queries.tsv", ".events.tsv")],
+                         tmp_path / "embeddings.npz", model_cfg,
+                         TrainConfig(epochs=3, patience=3, mixtures_per_batch=4, tagging_weight=0.0),
+                         tmp_path / "m" / "model.pt", tmp_path / "m" / "history.tsv", tmp_path / "m" / "state.pt")
+
+    embeddings(1)
+    original = loop.save_state
+
+    def kill_after_the_second_epoch(run, *args, **kwargs):
+        original(run, *args, **kwargs)
+        if len(run.history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_state", kill_after_the_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.undo()
+    embeddings(2)
+    capsys.readouterr()
+    train()
+    out = capsys.readouterr().out
+    assert "belongs to another configuration or other inputs" in out and "resuming" not in out

@@ -224,12 +224,30 @@ def evaluate_loss(model, data: SplitData, cfg: TrainConfig, device) -> float:
     return total / max(count, 1)
 
 
-def load_state(state_path: Path, fingerprint: str, device) -> dict | None:
-    """The saved training state, if it belongs to this very run (same configs and inputs)."""
+# What save_state writes; a state without one of them (an older arseg's) is not resumed.
+STATE_KEYS = {"model", "optimizer", "schedule", "history", "best", "best_state", "torch_rng", "cuda_rng", "tagger",
+              "fingerprint"}
+
+
+def load_state(state_path: Path, fingerprint: str) -> dict | None:
+    """The saved training state, if it belongs to this very run (same configs, inputs and
+    device). One that cannot be read (cut short by a crash, damaged, of an older arseg) is
+    removed, so that the run starts afresh instead of failing at every rerun. Loaded on the
+    CPU: the model and optimiser move their parts to the device, and the random generator's
+    state must stay on the CPU."""
     if not state_path.exists():
         return None
-    state = torch.load(state_path, map_location=device, weights_only=True)
-    if state.get("fingerprint") != fingerprint:
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        missing = sorted(STATE_KEYS - set(state)) if isinstance(state, dict) else ["all"]
+        why = f"keys {missing} missing" if missing else ""
+    except Exception as error:  # noqa: BLE001 - empty, cut short, foreign: all start afresh
+        why = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0].split('. ')[0]}"
+    if why:
+        print(f"ignoring {state_path}: not a readable training state ({why}); starting afresh")
+        state_path.unlink(missing_ok=True)
+        return None
+    if state["fingerprint"] != fingerprint:
         print(f"ignoring {state_path}: it belongs to another configuration or other inputs")
         return None
     return state
@@ -263,6 +281,7 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData 
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = device_config(cfg, device)
+    fingerprint = f"{fingerprint} on {device}"  # a GPU trains larger batches: not the same run
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     normalise_inputs(model, train_data)
@@ -278,7 +297,7 @@ def train(model: ReferringSegmenter, train_data: SplitData, val_data: SplitData 
         val_loss = None if val_data is None else evaluate_loss(model, val_data, cfg, device)
         record_epoch(run, epoch, train_loss, tag_loss, val_loss, began,
                      None if score is None or val_data is None else score(model))
-        save_state(run, state_path, fingerprint)
+        save_state(run, state_path, fingerprint, device)
     model.load_state_dict(run.best_state)
     return run
 
@@ -326,7 +345,7 @@ def start_run(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConfig
 
 def resume(run: Run, state_path: Path, fingerprint: str, device, name: str) -> None:
     """Continue from the saved state of this very run, if there is one."""
-    state = load_state(state_path, fingerprint, device)
+    state = load_state(state_path, fingerprint)
     if state is None:
         return
     run.model.load_state_dict(state["model"])
@@ -336,6 +355,8 @@ def resume(run: Run, state_path: Path, fingerprint: str, device, name: str) -> N
     run.schedule.load_state_dict(state["schedule"])
     run.history, run.best, run.best_state = state["history"], state["best"], state["best_state"]
     torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and device == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"])
     print(f"resuming {name} from epoch {len(run.history)}")
 
 
@@ -355,10 +376,10 @@ def train_epoch(run: Run, data: SplitData, rows: np.ndarray, epoch: int, cfg: Tr
             loss, tag_loss, n = run_batch(run.model, data, batch, device, cfg.loss, augment, run.tagger,
                                           partners, gains)
         objective = loss if tag_loss is None else loss + cfg.tagging_weight * tag_loss
-        if not torch.isfinite(objective):
-            raise NonFiniteLossError(
-                f"training {name}: loss became {float(objective.detach())} in epoch {epoch + 1}; "
-                f"the last good state is kept in {state_path}; lower training.learning_rate and rerun")
+        if not torch.isfinite(objective):  # a rerun would resume into the same loss: no state is kept
+            state_path.unlink(missing_ok=True)
+            raise NonFiniteLossError(f"training {name}: loss became {float(objective.detach())} in epoch {epoch + 1}; "
+                                     "lower training.learning_rate and rerun")
         step(run, objective)
         total, count = total + float(loss.detach()) * n, count + n
         if tag_loss is not None:
@@ -402,12 +423,13 @@ def selection_value(entry: dict) -> float:
     return entry["val_loss"] if "val_loss" in entry else -entry["epoch"]
 
 
-def save_state(run: Run, state_path: Path, fingerprint: str) -> None:
+def save_state(run: Run, state_path: Path, fingerprint: str, device: str = "cpu") -> None:
     """Everything a resumed run needs, written atomically."""
     with atomic.atomic_path(state_path, suffix=".tmp.pt") as tmp:
         torch.save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                     "schedule": run.schedule.state_dict(), "history": run.history, "best": run.best,
                     "best_state": run.best_state, "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None,
                     "tagger": run.tagger.state_dict() if run.tagger is not None else None,
                     "fingerprint": fingerprint}, tmp)
 

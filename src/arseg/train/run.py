@@ -18,7 +18,7 @@ from arseg.data.events import read_events
 from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
-from arseg.io.optional_input import optional_input
+from arseg.io.optional_input import input_paths, optional_input
 from arseg.model.examples import EXAMPLE_DIM, load_bank
 from arseg.model.query_inputs import supported, table_inputs
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_model, save_model
@@ -77,7 +77,8 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
           f"{len(train_split.query_mixture)} training queries on {len(train_split.features)} mixtures")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
-    inputs = [*features, *index, *queries, *events, *(p for p in (encoder, optional_input(examples), refit_of) if p)]
+    inputs = [*features, *index, *queries, *events, *input_paths(embeddings),
+              *(p for p in (encoder, optional_input(examples), refit_of) if p)]
     train_cfg = dataclasses.replace(train_cfg, threads=threads)
     if refit_of is not None:
         return refit_model(model, train_split, train_cfg, Path(refit_of), model_path, history_path, state_path,
