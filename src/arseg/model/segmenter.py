@@ -191,6 +191,12 @@ def save_model(model: ReferringSegmenter | SeedEnsemble, path: str | Path, extra
         torch.save(payload, tmp)
 
 
+def load_failure(error: Exception) -> str:
+    """Why torch.load failed, in a line: the error's type and its first sentence (torch goes
+    on with advice that is not ours to give)."""
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0].split('. ')[0]}"
+
+
 def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmenter | SeedEnsemble, dict]:
     """Load a model file written by save_model; raise ModelFileError naming the file otherwise."""
     path = Path(path)
@@ -204,17 +210,13 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
                                  "model.pt a training wrote (results/models/<backbone>/seed<n>/model.pt)")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):
-            raise ModelFileError(f"{path}: not an arseg model file, or one damaged (UnpicklingError: "
-                                 f"{(str(error).strip().splitlines() or [''])[0]})") from None
-        # torch's own advice (to load it unsafely) is not ours to give
-        raise ModelFileError(f"{path}: not an arseg model file (it holds objects other than tensors and plain "
-                             "values, and is not loaded: that would run code from the file)") from None
-    except Exception as error:  # a damaged or cut-short archive; torch's first sentence says where
-        reason = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
+    except Exception as error:
+        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+            # torch's own advice (to load it unsafely) is not ours to give
+            raise ModelFileError(f"{path}: not an arseg model file (it holds objects other than tensors and "
+                                 "plain values, and is not loaded: that would run code from the file)") from None
         raise ModelFileError(f"{path}: not an arseg model file, or one cut short or damaged "
-                             f"({type(error).__name__}: {reason})") from None
+                             f"({load_failure(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path}: not an arseg model file (no '{MODEL_FORMAT}' header)")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from arseg.eval.scoring import reference_events
 from arseg.io import atomic
 from arseg.model import targets
-from arseg.model.segmenter import ModelConfig, ReferringSegmenter, prepare_for_inference
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_failure, prepare_for_inference
 from arseg.train.tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 
 
@@ -242,7 +242,7 @@ def load_state(state_path: Path, fingerprint: str) -> dict | None:
         missing = sorted(STATE_KEYS - set(state)) if isinstance(state, dict) else ["all"]
         why = f"keys {missing} missing" if missing else ""
     except Exception as error:  # noqa: BLE001 - empty, cut short, foreign: all start afresh
-        why = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0].split('. ')[0]}"
+        why = load_failure(error)
     if why:
         print(f"ignoring {state_path}: not a readable training state ({why}); starting afresh")
         state_path.unlink(missing_ok=True)
