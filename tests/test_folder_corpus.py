@@ -142,6 +142,11 @@ HEADER = "clip_id\tcategory\tdescription\tduration\n"
     # a description opening a quote it never closes would swallow the clips after it
     (HEADER + 'a\tdog\t"small dog\t1.0\nb\tdog\tgrowls\t1.0\nc\tdog\tbig dog"\t1.0\n',
      r"clips.tsv:2: a field runs over lines 2-4: an unclosed \" quote\?"),
+    (HEADER + 'a\tdog\td\t1.0\nb\tdog\t"small dog\t1.0\n',
+     r"clips.tsv:3: a field runs from here to the end of the table: an unclosed \" quote\?"),
+    # read loosely, the quotes would vanish from the description
+    (HEADER + 'a\tdog\t"Thud" of a door\t1.0\n',
+     r'clips.tsv:2: a field opens with a " quote and goes on after its closing quote; quote the whole field'),
     (HEADER + "a\tdog\td\t1.0\nb\tdog\td\n", r"clips.tsv:3: 3 fields, the header has 4"),
     (HEADER + "a\tdog\td\t1.0\n\n\nb\tdog\td\tlong\n", r"clips.tsv:5: duration 'long'"),  # blank lines counted
     (HEADER + "a\tdog\td\tinf\n", r"clips.tsv:2: duration 'inf' is not a positive number"),
@@ -168,6 +173,8 @@ def test_quotes_as_pandas_writes_them_and_windows_line_ends_read_back(tmp_path):
     table.to_csv(tmp_path / "clips.tsv", sep="\t", index=False)
     back = read_clips(tmp_path / "clips.tsv")
     assert back["description"].tolist() == ['a "small" dog'] and back["credit"].tolist() == ["x\ty"]
+    (tmp_path / "quoted.tsv").write_text(HEADER + 'a\tdog\t"""Thud"" of a door"\t1.0\n', encoding="utf-8")
+    assert read_clips(tmp_path / "quoted.tsv", split_seed=0)["description"].tolist() == ['"Thud" of a door']
     (tmp_path / "crlf.tsv").write_bytes(b"\xef\xbb\xbf" + HEADER.replace("\n", "\r\n").encode()
                                         + b"a\tdog\td\t1.5\r\n")
     assert read_clips(tmp_path / "crlf.tsv", split_seed=0)["duration"].tolist() == [1.5]

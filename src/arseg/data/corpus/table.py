@@ -93,7 +93,8 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """The header, the records and each record's 1-based line in the file, read as the csv
     module reads a tab-separated file (fields in double quotes may hold quotes, as pandas
     writes them). Blank lines are skipped; a record must have the header's number of fields
-    and fit on one line (a field over several lines is an unclosed quote)."""
+    and fit on one line (a field over several lines is an unclosed quote). A field that opens
+    with a quote must close with one: read loosely, '"Thud" of a door' would lose its quotes."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -102,7 +103,7 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
         line = raw.count(b"\n", 0, start) + 1
         raise CorpusError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[start:start + 1].hex()}); "
                           "save the table as UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True)
     header, records, lines, end = None, [], [], 0
     try:
         for record in reader:
@@ -120,6 +121,13 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             records.append(record)
             lines.append(start)
     except csv.Error as error:
+        if "expected after" in str(error):
+            raise CorpusError(f"{path}:{reader.line_num}: a field opens with a \" quote and goes on after "
+                              "its closing quote; quote the whole field and double the quotes in it "
+                              '("""Thud"" of a door" for "Thud" of a door)') from None
+        if "unexpected end of data" in str(error):
+            raise CorpusError(f"{path}:{end + 1}: a field runs from here to the end of the table: "
+                              "an unclosed \" quote?") from None
         raise CorpusError(f"{path}:{reader.line_num}: not a tab-separated table ({error})") from None
     if header is None:
         raise CorpusError(f"{path}: empty file; expected a header line and one line per clip")
