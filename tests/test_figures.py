@@ -188,3 +188,23 @@ def test_the_training_figure_marks_the_kept_epoch_on_the_curve_that_chose_it(tmp
         if f1:
             assert not [line for line in loss_ax.get_lines() if line.get_marker() == "o"]
     matplotlib.pyplot.close("all")
+
+
+def test_the_conditions_figure_draws_the_buckets_with_queries_in_order_at_their_mean_over_seeds(tmp_path, monkeypatch):
+    from arseg.report import result_figures
+
+    monkeypatch.setattr(result_figures, "save", lambda fig, path: kept.append(fig))
+    kept, paths = [], []
+    snr = [("-5 dB", 3), ("0 dB", 0), ("5 dB", 2)]  # no test query's target at 0 dB
+    for seed, f1 in enumerate((0.2, 0.4)):
+        metrics = {"by_kind": {"label": {"n_queries": 5, "event_f1": 0.9, "segment_f1": 0.9}},
+                   "by_snr": [{"bucket": b, "n_queries": n, "event_f1": f1 + i / 10 if n else None,
+                               "segment_f1": 0.5} for i, (b, n) in enumerate(snr)],
+                   "by_duration": [{"bucket": "1-2 s", "n_queries": 5, "event_f1": f1, "segment_f1": 0.5}]}
+        paths.append(tmp_path / f"seed{seed}.json")
+        paths[-1].write_text(json.dumps(metrics))
+    result_figures.conditions_figure(paths, tmp_path / "conditions.png")
+    snr_event, duration_event = kept[0].axes[0], kept[0].axes[1]
+    assert [t.get_text() for t in kept[0].axes[2].get_xticklabels()] == ["-5 dB\n(n=3)", "5 dB\n(n=2)"]
+    assert [round(y, 6) for y in snr_event.lines[0].get_ydata()] == [0.3, 0.5]  # means over the two seeds
+    assert [round(y, 6) for y in duration_event.lines[0].get_ydata()] == [0.3]

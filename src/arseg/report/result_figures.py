@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from arseg.report.figures import plt, save, sns  # noqa: F401  (figures sets the style and the Agg backend)
-from arseg.report.tables import COLUMNS, read_metrics
+from arseg.report.tables import COLUMNS, condition_rows, read_metrics
 
 OVERVIEW = ["event_f1", "segment_f1", "psds_tag", "psds1", "collar_f1", "false_alarm_rate"]
 
@@ -82,20 +82,17 @@ def categories_figure(metric_paths, out_png) -> None:
 
 def conditions_figure(metric_paths, out_png) -> None:
     """Event and segment F1 by target SNR and by target event duration, per backbone."""
-    rows = []
-    for backbone, seed, metrics in read_metrics(metric_paths):
-        for group, key in (("target SNR", "by_snr"), ("target duration", "by_duration")):
-            for i, entry in enumerate(metrics.get(key, [])):
-                rows.append({"backbone": backbone, "seed": seed, "group": group, "condition": entry["bucket"],
-                             "order": i, "n_queries": entry["n_queries"],
-                             "event_f1": entry.get("event_f1"), "segment_f1": entry.get("segment_f1")})
-    frame = pd.DataFrame(rows).astype({"event_f1": float, "segment_f1": float})
+    rows = [{"backbone": backbone, "seed": seed, "order": i, **row}
+            for backbone, seed, metrics in read_metrics(metric_paths)
+            for i, row in enumerate(condition_rows(metrics)) if row["group"] != "query kind"]
+    frame = pd.DataFrame(rows, columns=["backbone", "seed", "order", "group", "condition", "n_queries",
+                                        "event_f1", "segment_f1"]).astype({"event_f1": float, "segment_f1": float})
     backbones = list(dict.fromkeys(frame["backbone"]))
     palette = backbone_palette(backbones)
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharey="row")
     for col, (group, xlabel) in enumerate((("target SNR", "SNR of the target event"),
                                            ("target duration", "duration of the target event"))):
-        sub = frame[(frame["group"] == group) & (frame["n_queries"] > 0)].sort_values("order", kind="stable")
+        sub = frame[frame["group"] == group].sort_values("order", kind="stable")
         order = list(dict.fromkeys(sub["condition"]))
         counts = sub[sub["backbone"] == backbones[0]].groupby("condition", sort=False)["n_queries"].first()
         labels = [f"{c}\n(n={int(counts.get(c, 0))})" for c in order]
