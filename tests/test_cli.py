@@ -624,3 +624,5 @@ def test_a_label_asked_as_a_text_query_too_is_asked_once(models):
     queries = segment.check_queries(model, ["dog", "a dog barks"], ["dog", "wild_animals"], str(models["text"]))
     assert [(q.text, q.kind) for q in queries] == [("dog", "text"), ("a dog barks", "text"),
                                                    ("wild_animals", "label")]
+    queries = segment.check_queries(model, ["wild animals"], ["wild_animals", "dog", "dog"], str(models["text"]))
+    assert [(q.text, q.kind) for q in queries] == [("wild animals", "text"), ("dog", "label")]

@@ -95,12 +95,11 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
             raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
-    unique = list(dict.fromkeys(queries))  # each query once
-    texts_asked = {q.text for q in unique if q.kind == "text"}  # --label dog beside --query dog: asked once
-    unique = [q for q in unique if not (q.kind == "label" and cfg.query_encoder == "text"
-                                        and label_text(q.text) in texts_asked)]
+    first = {}
+    for query in queries:  # each question once, the first way it was put
+        first.setdefault(asked_as(query, cfg.query_encoder), query)
     unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and clash else q
-              for q, clash in zip(unique, name_clashes([q.name for q in unique]))]  # a/door.wav and b/door.wav
+              for q, clash in zip(first.values(), name_clashes([q.name for q in first.values()]))]  # a/door.wav, b/door.wav
     names = {}
     for query in unique:  # compared as a case-blind file system would
         other = names.setdefault(query.name.lower(), query)
@@ -110,6 +109,15 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
     if not unique:
         raise QueryError("nothing to look for: give at least one --query TEXT, --label NAME or --example CLIP")
     return unique
+
+
+def asked_as(query: Query, query_encoder: str) -> tuple[str, str]:
+    """What the model is given for a query: a text model hears a label as its category's
+    label queries were put in training (`label_text`), so --label car_engine asks what
+    --query "car engine" does."""
+    if query.kind == "label" and query_encoder == "text":
+        return "text", label_text(query.text)
+    return query.kind, query.text
 
 
 def embed_examples(model: ReferringSegmenter, queries: list[Query]) -> ExampleBank:
