@@ -74,6 +74,8 @@ def test_registry_matches_the_config_schema():
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
     enum = schema["properties"]["model"]["properties"]["backbones"]["items"]["enum"]
     assert sorted(enum) == sorted(BACKBONES)
+    per_backbone = schema["properties"]["training"]["properties"]["per_backbone"]["propertyNames"]["enum"]
+    assert sorted(per_backbone) == sorted(BACKBONES)
     with pytest.raises(ValueError, match="unknown backbone 'resnet'"):
         build_backbone("resnet", MELS, 128, 0.25)
 

@@ -366,8 +366,6 @@ ATOMIC_CASES = {  # writer -> (how it fails mid-way, the call)
                   lambda dest: atomic.write_tsv(dest, pd.DataFrame({"a": [1, 2]}))),
     "write_wav": (lambda mp: mp.setattr(Path, "write_bytes", _method_half_then_boom),
                   lambda dest: write_wav(dest, np.zeros(100, np.float32), RATE)),
-    "write_npy": (lambda mp: mp.setattr(np, "save", _half_then_boom),
-                  lambda dest: atomic.write_npy(dest, np.zeros(3))),
     "save_model": (lambda mp: mp.setattr(torch, "save", lambda obj, path, **k: _half_then_boom(path)),
                    lambda dest: save_model(ReferringSegmenter(ModelConfig(query_encoder="label", labels=["a"],
                                                                           **TINY_MODEL)), dest)),

@@ -367,7 +367,7 @@ def test_new_query_embeddings_are_another_run(tmp_path, monkeypatch, capsys):
             events.append([f"{name}{r}.wav", onset, onset + 1, ["dog", "bell"][label], f"c{r}", texts[label], 0.0])
             queries += [[f"{name}{r}_{k}", f"{name}{r}.wav", texts[k], "description", ["dog", "bell"][k],
                          int(k == label)] for k in (0, 1)]
-        atomic.write_npy(tmp_path / f"{name}.npy", features)
+        np.save(tmp_path / f"{name}.npy", features)
         atomic.write_tsv(tmp_path / f"{name}.index.tsv",
                          pd.DataFrame({"row": range(8), "filename": [f"{name}{r}.wav" for r in range(8)]}))
         atomic.write_tsv(tmp_path / f"{name}.events.tsv", pd.DataFrame(events, columns=[

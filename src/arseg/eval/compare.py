@@ -47,7 +47,7 @@ def per_mixture_counts(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return table.groupby("filename")[cols].sum().set_axis(["ntp", "nref", "nsys"], axis=1)
 
 
-def paired(a: pd.DataFrame, b: pd.DataFrame, prefix: str, n_boot: int, rng: np.random.Generator) -> dict:
+def paired(a: pd.DataFrame, b: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> dict:
     """a, b: per-mixture counts (same index). Delta of pooled F1, bootstrap CI, Wilcoxon p."""
     ca, cb = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
     f1_a, f1_b = (float(f1_from_counts(*c.sum(axis=0))) for c in (ca, cb))
@@ -80,6 +80,6 @@ def compare_backbones(per_query: pd.DataFrame, backbones: list[str] | None = Non
             mb = mb.reindex(ma.index)
             rng = np.random.default_rng(seed)
             rows.append({"metric": name, "backbone_a": first, "backbone_b": second,
-                         **paired(ma, mb, prefix, n_boot, rng), "n_queries": len(common),
+                         **paired(ma, mb, n_boot, rng), "n_queries": len(common),
                          "seeds_a": int(a["seed"].nunique()), "seeds_b": int(b["seed"].nunique())})
     return pd.DataFrame(rows, columns=COLUMNS)

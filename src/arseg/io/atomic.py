@@ -102,7 +102,3 @@ def write_tsv(path: str | os.PathLike, frame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
-
-def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    with atomic_path(path, suffix=".tmp.npy") as tmp:
-        np.save(tmp, array)

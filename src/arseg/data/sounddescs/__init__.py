@@ -11,7 +11,6 @@ The audio is under the BBC RemArc licence (non-commercial use only).
 from .download import ShardFailedError, audio_url, download_shard, missing_downloads, shard_ids, shard_of
 from .licence import LICENCE_KEY, LicenceNotAcceptedError, require_licence
 from .metadata import (
-    SEED6_CATEGORY_MAP,
     MetadataError,
     build_clip_table,
     fetch_metadata,
@@ -24,7 +23,7 @@ from .prepare import excerpt_spans, prepare_clips, prepare_corpus, write_corpus
 from .safe_pickle import UnsafePickleError, load_pickle
 
 __all__ = [
-    "LICENCE_KEY", "LicenceNotAcceptedError", "MetadataError", "SEED6_CATEGORY_MAP", "ShardFailedError",
+    "LICENCE_KEY", "LicenceNotAcceptedError", "MetadataError", "ShardFailedError",
     "UnsafePickleError", "audio_url", "build_clip_table", "download_shard", "excerpt_spans",
     "fetch_metadata", "load_metadata", "load_pickle", "missing_downloads", "parse_category_map",
     "prepare_clips", "prepare_corpus", "read_clip_table", "require_licence", "shard_ids", "shard_of",

@@ -157,18 +157,6 @@ class Rule:
         return re.compile(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])", re.IGNORECASE)
 
 
-# The class project's 6-class protocol. Transport and Nature are too broad, so
-# they are narrowed by description keywords; the rest are SoundDescs categories.
-SEED6_CATEGORY_MAP = {
-    "car": {"category": "Transport", "keywords": ["car", "cars"]},
-    "aircraft": {"category": "Transport", "keywords": ["aircraft"]},
-    "crowds": {"category": "Crowds"},
-    "footsteps": {"category": "Footsteps"},
-    "clocks": {"category": "Clocks"},
-    "rainforest": {"category": "Nature", "keywords": ["rainforest"]},
-}
-
-
 def parse_category_map(spec: Mapping) -> dict[str, tuple[Rule, ...]]:
     """Output category -> rules. A rule is a category name, a dict
     {category, keywords}, or a list of those (any of them matches)."""

@@ -11,9 +11,15 @@ model/backbone_specs.py. One that trains pretrained layers itself (aisfx_tuned) 
 `load_pretrained(trunk)` (training starts from the encoder's weights),
 `pretrained_parameters()` with the attribute `learning_rate_scale` (they learn at that share
 of the learning rate) and `fit_statistics(sample)` (it standardises what those layers give,
-instead of the model standardising its input). To add one: write a module here, add it
-below, and add its name to the enum of `model.backbones` in
-workflow/schemas/config.schema.yaml.
+instead of the model standardising its input). To add one:
+
+1. write a module here and add it to BACKBONES below;
+2. in model/backbone_specs.py, give its TIME_STRIDE and its place in LONGEST_TRAINING_FIRST
+   (and its ENCODER, if it reads a pretrained encoder's features);
+3. add its name to both backbone enums of workflow/schemas/config.schema.yaml
+   (`model.backbones` and `training.per_backbone`).
+
+tests/test_backbones.py checks that each place lists every backbone.
 """
 from __future__ import annotations
 

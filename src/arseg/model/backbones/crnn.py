@@ -10,7 +10,7 @@ block's reduction is its conv stride (2, 2) and the others pool (2, 4) before th
 so no conv runs on the full 801 x 64 map. The blocks see only audio; their output is
 flattened over (channels, frequency). The query enters twice: FiLM in a 1-D separable
 block that feeds the GRU (so the recurrence itself is query-dependent) and FiLM on the
-GRU's output; then the shared YOHO head (model.py). width scales the conv channels and
+GRU's output; then the shared YOHO head (model/segmenter.py). width scales the conv channels and
 the GRU (64 units per direction at 1.0, 16 at the demo's 0.25).
 """
 from __future__ import annotations

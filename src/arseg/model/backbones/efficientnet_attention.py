@@ -21,7 +21,7 @@ Here:
   choose between time steps (normalising per time step would cancel them). All of this
   sees only audio.
 - The query enters through FiLM in the three YOHO blocks (1-D separable,
-  1280 -> 512 -> 256 -> 128), then the shared YOHO head (model.py).
+  1280 -> 512 -> 256 -> 128), then the shared YOHO head (model/segmenter.py).
 - width scales channels (multiples of 8) and, by EfficientNet's compound rule (depth
   1.2^phi for width 1.1^phi), block counts: depth = width ** 1.913, at least one block per
   stage, so width 0.25 has one block per stage (7 instead of 16).

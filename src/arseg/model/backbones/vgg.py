@@ -11,7 +11,7 @@ the already-halved map: 4x fewer multiply-adds than conv-then-pool, which on CPU
 keeps this plain-conv network near the separable ones at the demo width. Same channel
 plan, same parameter count. The conv stack sees only audio; its two remaining frequency
 bins are averaged. The query enters through FiLM in two 1-D separable blocks over time
-(512 -> 256 -> 128), then the shared YOHO head (model.py). width scales every channel
+(512 -> 256 -> 128), then the shared YOHO head (model/segmenter.py). width scales every channel
 count.
 """
 from __future__ import annotations

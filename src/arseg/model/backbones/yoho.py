@@ -10,7 +10,7 @@ two remaining frequency bins are averaged rather than flattened, so the first 1-
 gets MobileNet's 1024 channels, not 2048 (flattening cost 2 M extra parameters: 6.6 M in
 all), and no layer size depends on n_mels. The query enters through FiLM in each of
 YOHO's three layers 1024 -> 512 -> 256 -> 128, run as separable 1-D blocks over time (late
-conditioning: cheap per extra query); the shared YOHO head (model.py) follows. Without
+conditioning: cheap per extra query); the shared YOHO head (model/segmenter.py) follows. Without
 FiLM and the query encoder that is 3.90 M parameters at width 1.0, YOHO's 3.9 M; with them
 4.2 M. width scales every channel count; the depth is the paper's at every width.
 """
