@@ -505,7 +505,7 @@ def test_usage_errors(models, tmp_path, capsys):
 
 def test_models_lists_models_with_metrics(models, tmp_path, capsys):
     results = tmp_path / "results"
-    for backbone, seed in [("yoho", 0), ("yoho", 1), ("crnn", 0)]:
+    for backbone, seed in [("yoho", 0), ("yoho", 1), ("crnn", 0), ("crnn", "0_old")]:  # seed0_old: a copy
         target = results / "models" / backbone / f"seed{seed}" / "model.pt"
         target.parent.mkdir(parents=True)
         target.write_bytes(models["label" if backbone == "crnn" else "text"].read_bytes())

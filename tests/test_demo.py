@@ -52,13 +52,20 @@ def test_best_model_is_the_highest_validation_f1_first_of_equals():
                               {"path": "m2.pt", "validation_event_f1": None}])
 
 
-def test_model_identity_from_the_workflow_path():
-    assert demo.model_identity("results/models/crnn/seed12/model.pt") == ("crnn", 12)
-    assert demo.model_identity("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
-        "efficientnet_attention", 0)
-    assert demo.model_identity("results/models/aisfx/seed3/refit/model.pt") == ("aisfx", 3)
+def test_backbone_and_seed_are_read_from_the_workflow_paths():
+    from arseg.results_layout import model_file, seed_file
+
+    assert model_file("results/models/crnn/seed12/model.pt") == ("crnn", 12, False)
+    assert model_file("/abs/results/models/efficientnet_attention/seed0/model.pt") == (
+        "efficientnet_attention", 0, False)
+    assert model_file("results/models/aisfx/seed3/refit/model.pt") == ("aisfx", 3, True)
     with pytest.raises(ValueError, match="models/<backbone>/seed<k>/\\[refit/\\]model.pt"):
-        demo.model_identity("elsewhere/model.pt")
+        model_file("elsewhere/model.pt")
+    with pytest.raises(ValueError, match="models/<backbone>/seed<k>/"):
+        model_file("results/models/crnn/seed0_old/model.pt")
+    assert seed_file("results/metrics/vgg/seed4.queries.tsv", ".queries.tsv") == ("vgg", 4)
+    with pytest.raises(ValueError, match=r"seed4.json: expected a file named seed<k>.queries.tsv"):
+        seed_file("results/metrics/vgg/seed4.json", ".queries.tsv")
 
 
 def save_tiny(path, f1, **cfg):

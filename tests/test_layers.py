@@ -4,7 +4,7 @@
 
 A module imports from its own subpackage and from the layers before its own, lazy imports
 inside functions included; two subpackages of one layer do not import each other. The
-top-level modules: provenance and rule_io import no subpackage (the layers use them);
+top-level modules: provenance, results_layout and rule_io import no subpackage (the layers use them);
 configs, config_schema and cli sit on top and may import any layer. The layers' __init__ files import
 nothing, so importing one module of a layer never loads the others' dependencies (torch
 into the rules without it, for one).
@@ -19,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "arseg"
 LAYERS = [("io",), ("data",), ("features", "model"), ("eval",), ("train", "infer"), ("report",)]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-BASE = ("provenance", "rule_io")  # top-level modules the layers may use
+BASE = ("provenance", "results_layout", "rule_io")  # top-level modules the layers may use
 TOP = ("configs", "config_schema", "cli")  # top-level modules that may use every layer
 
 

@@ -402,21 +402,18 @@ def list_models(results: Path) -> list[dict]:
     one, since it is the model scored. An ensemble (model.members) is one row: its members,
     in .../seed{k}/member{m}/, are not listed."""
     from arseg.model.segmenter import ModelFileError, SeedEnsemble, load_model
+    from arseg.results_layout import metrics_file, model_file
 
-    def seed_dir(path: Path) -> Path:
-        return path.parent.parent if path.parent.name == "refit" else path.parent
-
-    def order(path: Path):
-        seed = seed_dir(path).name.removeprefix("seed")
-        return seed_dir(path).parent.name, int(seed) if seed.isdigit() else 1 << 30, seed, path.parent.name == "refit"
-
+    found = []
+    for path in [*results.glob("models/*/seed*/model.pt"), *results.glob("models/*/seed*/refit/model.pt")]:
+        try:
+            found.append((model_file(path), path))
+        except ValueError:
+            continue  # not a place the workflow writes a model (a copy in seed0_old/, say)
     rows = []
-    paths = [*results.glob("models/*/seed*/model.pt"), *results.glob("models/*/seed*/refit/model.pt")]
-    for path in sorted(paths, key=order):
-        backbone, seed = seed_dir(path).parent.name, seed_dir(path).name.removeprefix("seed")
-        refit = path.parent.name == "refit"
+    for (backbone, seed, refit), path in sorted(found):
         scored = refit or not (path.parent / "refit" / "model.pt").is_file()
-        row = {"backbone": backbone, "seed": int(seed) if seed.isdigit() else seed, "path": str(path), "refit": refit,
+        row = {"backbone": backbone, "seed": seed, "path": str(path), "refit": refit,
                "query": None, "parameters": None, "width": None, "members": None,
                "event_f1": None, "segment_f1": None, "false_alarm_rate": None, "status": "ok",
                "provenance": None}
@@ -435,7 +432,7 @@ def list_models(results: Path) -> list[dict]:
             if len(reason) > 100:
                 reason = reason.split(" (")[0][:100]
             row["status"] = f"unusable: {reason}"
-        metrics = results / "metrics" / backbone / f"seed{seed}.json"
+        metrics = metrics_file(results, backbone, seed)
         if scored and metrics.is_file():
             try:
                 data = json.loads(metrics.read_text())

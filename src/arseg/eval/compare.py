@@ -14,14 +14,13 @@ are pooled over each backbone's seeds and summed per mixture; then
 from __future__ import annotations
 
 import itertools
-import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from arseg.eval.scoring import f1_from_counts
+from arseg.results_layout import seed_file
 
 METRICS = {"event_f1": "event", "segment_f1": "segment"}
 COLUMNS = ["metric", "backbone_a", "backbone_b", "f1_a", "f1_b", "delta", "ci_low", "ci_high", "wilcoxon_p",
@@ -32,12 +31,9 @@ def read_per_query(paths) -> pd.DataFrame:
     """results/metrics/<backbone>/seed<k>.queries.tsv files -> one table with backbone and seed columns."""
     frames = []
     for path in paths:
-        path = Path(path)
-        match = re.fullmatch(r"seed(\d+)\.queries\.tsv", path.name)
-        if not match:
-            raise ValueError(f"{path}: expected a file named seed<k>.queries.tsv")
+        backbone, seed = seed_file(path, ".queries.tsv")
         table = pd.read_csv(path, sep="\t", dtype={"query_id": str, "filename": str}, keep_default_na=False)
-        frames.append(table.assign(backbone=path.parent.name, seed=int(match.group(1))))
+        frames.append(table.assign(backbone=backbone, seed=seed))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -14,7 +14,6 @@ held-out long audio, through `arseg segment`'s own steps.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +21,9 @@ import pandas as pd
 
 from arseg.data.queries import read_queries
 from arseg.io import atomic
-
-MODEL_PATH = re.compile(r"(?:^|/)models/(?P<backbone>[^/]+)/seed(?P<seed>\d+)/(?:refit/)?model\.pt$")
-
+from arseg.results_layout import model_file
 
 # ---------------------------------------------------------------- the best model
-
-
-def model_identity(path: str | Path) -> tuple[str, int]:
-    """(backbone, seed) of results/models/{backbone}/seed{seed}/model.pt (or its refit/model.pt)."""
-    match = MODEL_PATH.search(Path(path).as_posix())
-    if not match:
-        raise ValueError(f"{path}: not a path of the form models/<backbone>/seed<k>/[refit/]model.pt")
-    return match["backbone"], int(match["seed"])
 
 
 def validation_event_f1(extra: dict) -> float | None:
@@ -67,7 +56,7 @@ def read_candidates(paths) -> list[dict]:
 
     rows = []
     for path in paths:
-        backbone, seed = model_identity(path)
+        backbone, seed, _ = model_file(path)
         model, extra = load_model(path)
         rows.append({"path": str(path), "backbone": backbone, "seed": seed, "query_encoder": model.cfg.query_encoder,
                      "validation_event_f1": validation_event_f1(extra)})

@@ -2,13 +2,13 @@
 compared over seeds, per-category heatmap, F1 by SNR and by event duration, PSD-ROC curves."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from arseg.report.figures import plt, save, sns  # noqa: F401  (figures sets the style and the Agg backend)
 from arseg.report.tables import COLUMNS, condition_rows, read_metrics
+from arseg.results_layout import seed_file
 
 OVERVIEW = ["event_f1", "segment_f1", "psds_tag", "psds1", "collar_f1", "false_alarm_rate"]
 
@@ -129,8 +129,7 @@ def psd_roc_figure(roc_paths, metric_paths, out_png) -> None:
     for ax, (name, setting) in zip(axes[0], settings.items()):
         seen = set()
         for path in roc_paths:
-            path = Path(path)
-            backbone, seed = path.parent.name, int(path.name.split(".")[0].removeprefix("seed"))
+            backbone, seed = seed_file(path, ".psd_roc.tsv")
             curve = pd.read_csv(path, sep="\t")
             curve = curve[curve["setting"] == name]
             if curve.empty:

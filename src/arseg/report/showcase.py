@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,15 +18,12 @@ from arseg.data.queries import read_queries
 from arseg.eval.scoring import EvalConfig, estimated_events, f1_from_counts, reference_events
 from arseg.eval.sed_metrics import evaluate, per_query_counts
 from arseg.io import atomic
-
-METRICS_PATH = re.compile(r"(?:^|/)metrics/(?P<backbone>[^/]+)/seed(?P<seed>\d+)\.json$")
-
+from arseg.results_layout import seed_file
 
 def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
     """The chosen model's test event F1 (all queries, positives), read for comparison only."""
     for path in metrics_paths:
-        match = METRICS_PATH.search(Path(path).as_posix())
-        if match and match["backbone"] == backbone and int(match["seed"]) == seed:
+        if seed_file(path, ".json") == (backbone, seed):
             data = json.loads(Path(path).read_text())
             return {"path": str(path),
                     "event_f1": data.get("overall", {}).get("event_f1"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +18,7 @@ import pandas as pd
 
 from arseg import provenance
 from arseg.io import atomic
+from arseg.results_layout import seed_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,17 +70,9 @@ CONDITION_METRICS = [
 
 # --------------------------------------------------------------------------- reading
 
-def parse_metrics_path(path: str | Path) -> tuple[str, int]:
-    """results/metrics/<backbone>/seed<k>.json -> (backbone, k)."""
-    path = Path(path)
-    match = re.fullmatch(r"seed(\d+)\.json", path.name)
-    if not match:
-        raise ValueError(f"{path}: expected a metrics file named seed<k>.json")
-    return path.parent.name, int(match.group(1))
-
-
 def read_metrics(paths) -> list[tuple[str, int, dict]]:
-    return [(*parse_metrics_path(p), json.loads(Path(p).read_text())) for p in paths]
+    """(backbone, seed, metrics) of each results/metrics/<backbone>/seed<k>.json."""
+    return [(*seed_file(p, ".json"), json.loads(Path(p).read_text())) for p in paths]
 
 
 def _mean_std(frame: pd.DataFrame, keys: list[str], by: list[str]) -> pd.DataFrame:
