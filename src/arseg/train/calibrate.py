@@ -122,6 +122,12 @@ def validation_decoding(bins: np.ndarray, query_target: np.ndarray, query_kind, 
     return refit_decodings(first, own, cap)
 
 
+def describe(decoding: dict) -> str:
+    """The settings chosen, for a log line: the text queries' and, if any, the example clips'."""
+    example = decoding.get("example")
+    return f"{decoding['chosen']}" + (f"; for example clips: {example['chosen']}" if example else "")
+
+
 def apply_decoding(model, decoding: dict) -> None:
     """Store the chosen settings (a choose_decodings result) in the model's config (saved with
     it, used by every prediction): the text queries' as its decoding, the example queries' as

@@ -17,11 +17,11 @@ from arseg.data.queries import read_queries
 from arseg.features.store import FeatureStore
 from arseg.io import atomic
 from arseg.model.examples import load_bank
-from arseg.model.query_inputs import supported, table_inputs
+from arseg.model.query_inputs import supported
 from arseg.model.segmenter import SeedEnsemble, load_model, save_model
 from arseg.model.text_encoder import load_cache
 from arseg.train import calibrate
-from arseg.train.loop import build_split, validation_bins
+from arseg.train.run import decoding_on, query_split
 
 
 # What each model chooses on validation for itself (calibrate.apply_decoding stores it in
@@ -57,17 +57,13 @@ def combine_members(members, features: Path, index: Path, queries: Path, events:
     models = [load_model(path)[0] for path in members]
     check_alike(models, members)
     ensemble = SeedEnsemble.of(models)
-    cfg = ensemble.cfg
     store, table = FeatureStore(features, index), supported(ensemble, read_queries(queries))
     cache, bank = load_cache(embeddings), load_bank(examples)
-    calibration = build_split(store.array, store.row, table, read_events(events),
-                              table_inputs(ensemble, table, cache, bank).numpy(), cfg)
+    calibration = query_split(ensemble, store, table, read_events(events), cache, bank)
     first_decoding = None if first is None else load_model(first)[1]["validation_decoding"]
-    decoding = calibrate.validation_decoding(validation_bins(ensemble, calibration), calibration.query_target,
-                                             calibration.query_kind, cfg, first=first_decoding)
+    decoding = decoding_on(ensemble, calibration, first=first_decoding)
     calibrate.apply_decoding(ensemble, decoding)
-    print(f"{len(models)} members combined; decoding chosen on validation: {decoding['chosen']}"
-          + (f"; for example clips: {decoding['example']['chosen']}" if decoding.get("example") else ""))
+    print(f"{len(models)} members combined; decoding chosen on validation: {calibrate.describe(decoding)}")
     if provenance_path is not None:
         atomic.write_json(provenance_path, made_by)
     extra = {"members": [str(p) for p in members], "validation_decoding": decoding}

@@ -64,8 +64,7 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
         split_events = [pd.concat(split_events[:2], ignore_index=True), split_events[2]]
 
     def split_data(i: int, table: pd.DataFrame):
-        return build_split(stores[i].array, stores[i].row, table, split_events[i],
-                           table_inputs(model, table, cache, bank).numpy(), model_cfg)
+        return query_split(model, stores[i], table, split_events[i], cache, bank)
     # Example queries do not train the segmenter (nor choose its epoch); they take part in
     # choosing the decoding (`calibration`: every validation query).
     def without_examples(table: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +87,19 @@ def train_one(features, index, queries, events, embeddings, model_cfg: ModelConf
     return train_model(model, train_split, val_split, train_cfg, model_path, history_path, state_path,
                        calibration=calibration, fingerprint=fingerprint(model_cfg, train_cfg, inputs),
                        provenance=made_by)
+
+
+def query_split(model: ReferringSegmenter, store: FeatureStore, table: pd.DataFrame, events: pd.DataFrame,
+                cache, bank) -> SplitData:
+    """A split's features, the model's inputs for its queries (`table`) and their targets."""
+    return build_split(store.array, store.row, table, events, table_inputs(model, table, cache, bank).numpy(),
+                       model.cfg)
+
+
+def decoding_on(model: ReferringSegmenter, split: SplitData, first: dict | None = None) -> dict:
+    """The decoding chosen for `model` on a validation split (for a refit, `first`'s checked on it)."""
+    return calibrate.validation_decoding(validation_bins(model, split), split.query_target, split.query_kind,
+                                         model.cfg, first=first)
 
 
 def fit_examples(model: ReferringSegmenter, bank, cache) -> None:
@@ -132,15 +144,10 @@ def train_model(model: ReferringSegmenter, train_data: SplitData, val_data: Spli
     state is removed once the model is saved."""
     calibration = calibration or val_data
 
-    def choose_decoding(model: ReferringSegmenter) -> dict:
-        return calibrate.validation_decoding(validation_bins(model, calibration), calibration.query_target,
-                                             calibration.query_kind, model.cfg)
-
-    score = (lambda m: choose_decoding(m)["event_f1"]) if cfg.select_on == "event_f1" else None
+    score = (lambda m: decoding_on(m, calibration)["event_f1"]) if cfg.select_on == "event_f1" else None
     run = train(model, train_data, val_data, cfg, state_path, fingerprint, device, name=str(model_path), score=score)
-    decoding = choose_decoding(model)
-    print(f"decoding chosen on validation: {decoding['chosen']}"
-          + (f"; for example clips: {decoding['example']['chosen']}" if decoding["example"] else ""))
+    decoding = decoding_on(model, calibration)
+    print(f"decoding chosen on validation: {calibrate.describe(decoding)}")
     kept = [h for h in run.history if h["best"]][-1]  # the last epoch that was the best so far
     return save_run(model, run, decoding, {"best_val_loss": kept["val_loss"], "epoch_kept": kept["epoch"]},
                     model_path, history_path, state_path, provenance)
@@ -160,10 +167,8 @@ def refit_model(model: ReferringSegmenter, train_data: SplitData, cfg: TrainConf
     run = train(model, train_data, None, dataclasses.replace(cfg, stop_after=first_extra["epoch_kept"]), state_path,
                 fingerprint, device, name=str(model_path))
     if calibration is not None:
-        decoding = calibrate.validation_decoding(validation_bins(model, calibration), calibration.query_target,
-                                                 calibration.query_kind, model.cfg, first=decoding)
-    print(f"refit for {len(run.history)} epochs (as {first} kept); decoding: {decoding['chosen']}"
-          + (f", for example clips {decoding['example']['chosen']}" if decoding.get("example") else ""))
+        decoding = decoding_on(model, calibration, first=decoding)
+    print(f"refit for {len(run.history)} epochs (as {first} kept); decoding: {calibrate.describe(decoding)}")
     return save_run(model, run, decoding, {"epoch_kept": len(run.history), "refit_of": str(first)},
                     model_path, history_path, state_path, provenance)
 
