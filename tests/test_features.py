@@ -150,3 +150,19 @@ def test_stacked_stores_read_as_one(tmp_path):
         np.testing.assert_array_equal(both[name], stores[name[0] == "b"][name])
     rows = np.array([4, 0, 3, 2])
     np.testing.assert_array_equal(both.array[rows], np.stack([both.array[r] for r in rows]))
+
+
+@pytest.mark.parametrize("odd", ["length", "rate"])
+def test_a_split_with_a_mixture_of_another_length_or_rate_stops_naming_it_and_writes_nothing(tmp_path, odd):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    paths = [tmp_path / f"m{i}.wav" for i in range(3)]
+    for i, path in enumerate(paths):
+        rate = 8000 if odd == "rate" and i == 2 else RATE
+        seconds = 0.5 if odd == "length" and i == 2 else 1.0
+        sf.write(path, rng.standard_normal(int(rate * seconds)) * 0.1, rate)
+    expected = "8000 samples at 16000 Hz" if odd == "length" else "8000 samples at 8000 Hz"
+    with pytest.raises(ValueError, match=rf"m2.wav: {expected}, expected 16000 at 16000 Hz like the rest of the split"):
+        logmel.compute_split(paths, tmp_path / "f.npy", tmp_path / "f.tsv", FeatureConfig(), batch_size=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0.wav", "m1.wav", "m2.wav"]

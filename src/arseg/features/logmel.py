@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import pandas as pd
 import torch
-from tqdm import tqdm
 
-from arseg.io import atomic
-from arseg.io.audio import info, read_mono
+from arseg.features.split_writer import write_split
+from arseg.io.audio import info
 
 DB_FLOOR = 1e-10  # power_to_db's amin
 # A float32 FFT errs by about eps * |frame| in every bin, so a mel band's error in dB grows as
@@ -209,37 +207,11 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig, chunk_frames: int = 4000) -> 
 
 def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: FeatureConfig,
                   batch_size: int = 4) -> None:
-    """Stream mixtures through LogMel into one (N, frames, n_mels) float32 .npy file.
-
-    All mixtures of a split have one length, so the array is rectangular. Written to a
-    temporary file and renamed, so a killed job leaves no finished-looking array.
-    Batches of 4 were the fastest (docs/experiments.md); larger batches outgrow the cache
-    (about 3 MB of intermediates per clip). Values do not depend on the batch.
-    """
-    if not audio_paths:
-        raise ValueError(f"no audio to extract features from for {out_npy}")
-    frames = info(audio_paths[0]).frames
-    n_frames = cfg.n_frames(frames)
+    """Stream a split's mixtures (all at cfg.sample_rate, of one length) through LogMel into
+    one (N, frames, n_mels) float32 .npy file. Batches of 4 were the fastest
+    (docs/experiments.md): larger ones outgrow the cache. Values do not depend on the batch."""
     logmel = LogMel(cfg)
-    with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                          shape=(len(audio_paths), n_frames, cfg.n_mels))
-        for start in tqdm(range(0, len(audio_paths), batch_size), desc=f"log-mel {out_npy.stem}", unit="batch"):
-            batch = [read_mixture(p, cfg.sample_rate, frames)
-                     for p in audio_paths[start:start + batch_size]]
-            array[start:start + len(batch)] = logmel(np.stack(batch)).numpy()
-        array.flush()
-        del array
-    atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),
-                                              "filename": [Path(p).name for p in audio_paths]}))
-
-
-def read_mixture(path: Path, sample_rate: int, frames: int) -> np.ndarray:
-    """One of a split's mixtures: written at `sample_rate` and `frames` long like the others,
-    else the split's files are not what the features should describe (an error, not a resample)."""
-    audio, meta = read_mono(path, sample_rate)
-    if meta.sample_rate != sample_rate:
-        raise ValueError(f"{path}: sample rate {meta.sample_rate} Hz, expected {sample_rate} Hz")
-    if meta.frames != frames:
-        raise ValueError(f"{path}: {meta.frames} samples, expected {frames} like the rest of the split")
-    return audio
+    frames = info(audio_paths[0]).frames if audio_paths else 0
+    write_split(audio_paths, out_npy, out_index, (cfg.n_frames(frames), cfg.n_mels), np.float32,
+                lambda audio, _: logmel(audio).numpy(), sample_rate=cfg.sample_rate, batch_size=batch_size,
+                desc=f"log-mel {out_npy.stem}")

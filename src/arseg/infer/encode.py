@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..io import atomic
+from ..features.split_writer import write_split
 from ..io.audio import info, read_mono
 from ..model.aisfx import Encoder, output_frames
 from ..model.backbone_specs import ENCODER_DIM, ENCODER_DTYPE
@@ -37,24 +37,11 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
     """Every mixture of a split (one length and rate, as the log-mel features require); kind
     (model/backbone_specs.py: ENCODER): "aisfx", the trunk's features, or "aisfx_maps", its
     last block's input."""
-    if not audio_paths:
-        raise ValueError(f"no audio to extract features from for {out_npy}")
-    first = info(audio_paths[0])
-    n_frames = output_frames(first.frames, first.sample_rate)
     encoder = load_encoder(checkpoint)
-    with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=ENCODER_DTYPE[kind],
-                                          shape=(len(audio_paths), n_frames, ENCODER_DIM[kind]))
-        for row, path in enumerate(tqdm(audio_paths, desc=f"encoder {out_npy.stem}", unit="mixture", mininterval=5)):
-            audio, meta = read_mono(path, first.sample_rate)
-            if meta.frames != first.frames or meta.sample_rate != first.sample_rate:
-                raise ValueError(f"{path}: {meta.frames} samples at {meta.sample_rate} Hz, expected "
-                                 f"{first.frames} at {first.sample_rate} Hz like the rest of the split")
-            array[row] = encoder_output(encoder, audio, first.sample_rate, kind)
-        array.flush()
-        del array
-    atomic.write_tsv(out_index, pd.DataFrame({"row": range(len(audio_paths)),
-                                              "filename": [Path(p).name for p in audio_paths]}))
+    first = info(audio_paths[0]) if audio_paths else None
+    frames = output_frames(first.frames, first.sample_rate) if first else 0
+    write_split(audio_paths, out_npy, out_index, (frames, ENCODER_DIM[kind]), ENCODER_DTYPE[kind],
+                lambda audio, rate: encoder_output(encoder, audio[0], rate, kind)[None], desc=f"encoder {out_npy.stem}")
 
 
 def embed_clips(clips: pd.DataFrame, audio_dir: str | Path, checkpoint: str | Path, sample_rate: int,
