@@ -30,11 +30,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.data.corpus.table import label_text
 from arseg.data.events import EVENT_COLUMNS
 from arseg.data.mixtures import (ClipLoader, ClipPools, Event, MixtureConfig, draw_back_to_back, draw_events, event_rows,
                                  mix, mixture_config)
-from arseg.data.queries import QUERY_COLUMNS, example_queries
+from arseg.data.queries import QUERY_COLUMNS, example_queries, query_rows, text_queries
 from arseg.io import atomic
 from arseg.io.audio import write_wav
 
@@ -97,27 +96,17 @@ def demo_queries(filename: str, events: pd.DataFrame, clips: pd.DataFrame, absen
     label and as the description of one of their clips (as the test split's negatives). With
     examples_rng, each category is also asked by an example clip of the split that is not in
     the file (`queries.example_queries`)."""
-    stem = Path(filename).stem
-    queries = []
     first = events.sort_values("onset", kind="stable").drop_duplicates("event_label")
-    for event in first.sort_values("event_label", kind="stable").itertuples(index=False):
-        queries.append((label_text(event.event_label), "label", event.event_label, 1))
-        if event.description.strip():
-            queries.append((event.description, "description", event.event_label, 1))
     categories = sorted(clips["category"].unique())
     missing = [c for c in categories if c not in set(events["event_label"])]
     negatives = sorted(str(c) for c in rng.permutation(missing)[:absent])
-    for category in negatives:
-        queries.append((label_text(category), "label", category, 0))
-        texts = [t for t in clips.loc[clips["category"] == category, "description"] if t.strip()]
-        if texts:
-            queries.append((texts[int(rng.integers(len(texts)))], "description", category, 0))
+    descriptions = {c: clips.loc[clips["category"] == c, "description"].tolist() for c in negatives}
+    queries = text_queries(first.sort_values("event_label", kind="stable"), negatives, descriptions, rng)
     if examples_rng is not None:
         clip_ids = {c: sorted(clips.loc[clips["category"] == c, "clip_id"]) for c in categories}
         present = sorted(first["event_label"])
         queries += example_queries(present, set(events["clip_id"]), negatives, clip_ids, examples_rng)
-    return [[f"{stem}_q{j:02d}", filename, text, kind, target, positive]
-            for j, (text, kind, target, positive) in enumerate(queries)]
+    return query_rows(filename, queries)
 
 
 def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_events: Path, out_queries: Path,

@@ -31,25 +31,41 @@ def make_queries(events: pd.DataFrame, clips: pd.DataFrame, split: str, negative
     rows = []
     for index, (filename, group) in enumerate(events.groupby("filename", sort=True), start=first):
         rng = np.random.default_rng([seed, SPLITS.index(split), index])
-        queries = []
-        for event in group.drop_duplicates("event_label").itertuples(index=False):
-            queries.append((label_text(event.event_label), "label", event.event_label, 1))
-            if event.description.strip():
-                queries.append((event.description, "description", event.event_label, 1))
+        present = group.drop_duplicates("event_label")
         absent = [c for c in categories if c not in set(group["event_label"])]
         negatives = list(rng.permutation(absent)[:negatives_per_mixture])
-        for category in negatives:
-            queries.append((label_text(category), "label", category, 0))
-            texts = [t for t in descriptions[category] if t.strip()]
-            if texts:
-                queries.append((texts[int(rng.integers(len(texts)))], "description", category, 0))
+        queries = text_queries(present, negatives, descriptions, rng)
         if examples:
-            queries += example_queries(list(group.drop_duplicates("event_label")["event_label"]), set(group["clip_id"]),
-                                       negatives, clip_ids, np.random.default_rng([seed, SPLITS.index(split), index, 1]))
-        stem = Path(filename).stem
-        for j, (text, kind, target, positive) in enumerate(queries):
-            rows.append([f"{stem}_q{j:02d}", filename, text, kind, target, positive])
+            queries += example_queries(list(present["event_label"]), set(group["clip_id"]), negatives, clip_ids,
+                                       np.random.default_rng([seed, SPLITS.index(split), index, 1]))
+        rows += query_rows(filename, queries)
     return pd.DataFrame(rows, columns=QUERY_COLUMNS)
+
+
+def text_queries(present: pd.DataFrame, negatives: list[str], descriptions: dict[str, list[str]],
+                 rng: np.random.Generator) -> list[tuple]:
+    """(text, kind, target, positive) of the label and description queries of one mixture:
+    each event of `present` (one per category) by its category's label and by its own clip's
+    description; each absent category of `negatives` by its label and by a description drawn
+    from its clips' (`descriptions`)."""
+    queries = []
+    for event in present.itertuples(index=False):
+        queries.append((label_text(event.event_label), "label", event.event_label, 1))
+        if event.description.strip():
+            queries.append((event.description, "description", event.event_label, 1))
+    for category in negatives:
+        queries.append((label_text(category), "label", category, 0))
+        texts = [t for t in descriptions[category] if t.strip()]
+        if texts:
+            queries.append((texts[int(rng.integers(len(texts)))], "description", category, 0))
+    return queries
+
+
+def query_rows(filename: str, queries: list[tuple]) -> list[list]:
+    """A mixture's queries as rows of QUERY_COLUMNS, numbered <stem>_q00, _q01, ..."""
+    stem = Path(filename).stem
+    return [[f"{stem}_q{j:02d}", filename, text, kind, target, positive]
+            for j, (text, kind, target, positive) in enumerate(queries)]
 
 
 def example_queries(present: list[str], in_mixture: set[str], negatives: list[str],
