@@ -103,6 +103,25 @@ def test_a_wav_cut_after_its_header_is_truncated_not_a_crash(tmp_path):
         assert error.value.kind == "truncated"
 
 
+def test_a_wav_whose_header_declares_no_sound_before_its_sound_says_how_to_mend_it(tmp_path):
+    """A recorder stopped before it wrote the length leaves a data length of 0; libsndfile
+    then reads no sound at all."""
+    whole = pcm16_wav(np.zeros((1000, 1), np.float32) + 0.1, 8000)
+    data = whole.index(b"data")
+    (tmp_path / "open.wav").write_bytes(whole[:data + 4] + b"\0\0\0\0" + whole[data + 8:])
+    with pytest.raises(audio.AudioError, match=r"open.wav: no audio in the file \(0 samples\): its header declares no "
+                                               r"sound \(a data length of 0\) before 2,000 bytes of it.*--ignore-length"):
+        read_mono(tmp_path / "open.wav", 8000)
+
+
+def test_a_pipe_is_not_taken_for_an_empty_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(audio.AudioError, match=r"pipe.wav: not a regular file \(a pipe or a device\?\)"):
+        read_mono(tmp_path / "pipe.wav", 8000)
+
+
 @pytest.mark.parametrize("fmt, rate", [("MP3", 44100), ("WAV", 16000), ("WAV", 44100)])
 def test_a_file_cut_short_reads_as_long_as_its_sound_and_says_so(tmp_path, fmt, rate):
     """Not padded with silence up to the length its header declares: the duration reported

@@ -73,6 +73,8 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: no such file", "missing")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file (a pipe or a device?); save the audio to a file first")
     if not os.access(path, os.R_OK):
         raise AudioError(f"{path}: permission denied")
     if path.stat().st_size == 0:
@@ -98,6 +100,16 @@ def info(path: str | os.PathLike) -> AudioInfo:
         return AudioInfo(path, rate, 0, int(round(duration * rate)), "other")
     except Exception as error:  # noqa: BLE001 - any decoder failure is the file's problem
         raise AudioError(f"{path}: not a readable audio file ({_reason(error)})") from None
+
+
+def _why_empty(path: Path) -> str:
+    """What to say of a file that decodes to no sound although it is not empty."""
+    sizes = wav_data_sizes(path)
+    if sizes is not None and sizes[0] == 0 and sizes[1] > 0:  # libsndfile takes the 0 at its word
+        return (f": its header declares no sound (a data length of 0) before {sizes[1]:,} bytes of it, as a "
+                "recording never closed leaves it; rewrite it with the length set (`sox --ignore-length IN OUT`)")
+    size = path.stat().st_size
+    return f" from a file of {size:,} bytes: cut short or damaged?" if size > HEADER_BYTES else ""
 
 
 def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, AudioInfo]:
@@ -128,9 +140,7 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
                                      f"the file holds {short[1]}, not a whole frame", "truncated")
                 meta = dataclasses.replace(meta, declared_frames=int(round(meta.frames * short[0] / short[1])))
     if meta.frames == 0 or len(audio) == 0:
-        size = path.stat().st_size
-        hint = f" from a file of {size:,} bytes: cut short or damaged?" if size > HEADER_BYTES else ""
-        raise AudioError(f"{meta.path}: no audio in the file (0 samples){hint}", "empty")
+        raise AudioError(f"{meta.path}: no audio in the file (0 samples){_why_empty(path)}", "empty")
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{meta.path}: the audio contains NaN or infinite samples", "non-finite")
     if peak == 0.0:
@@ -173,11 +183,9 @@ def _plain_wav(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
     return None
 
 
-def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
-    """For a WAV file cut short (its data chunk runs past the end of the file): the bytes of
-    sound its header declares and those the file holds; None for any other file, and for a
-    WAV whose header leaves the length open (0 or 0xFFFFFFFF, as streaming writers do).
-    libsndfile reads such a file as far as it goes without a word."""
+def wav_data_sizes(path: str | os.PathLike) -> tuple[int, int] | None:
+    """For a WAV file: the bytes of sound its data chunk's header declares, and those that
+    follow that header in the file; None for any other file."""
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(12)
@@ -188,10 +196,21 @@ def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
             f.seek(offset)
             chunk, size = struct.unpack("<4sI", f.read(8))
             if chunk == b"data":
-                held = end - offset - 8
-                return (size, held) if 0 < size < 0xFFFFFFFF and size > held else None
+                return size, end - offset - 8
             offset += 8 + size + (size & 1)
     return None
+
+
+def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
+    """For a WAV file cut short (its data chunk runs past the end of the file): the bytes of
+    sound its header declares and those the file holds; None for any other file, and for a
+    WAV whose header leaves the length open (0 or 0xFFFFFFFF, as streaming writers do).
+    libsndfile reads such a file as far as it goes without a word."""
+    sizes = wav_data_sizes(path)
+    if sizes is None:
+        return None
+    declared, held = sizes
+    return sizes if 0 < declared < 0xFFFFFFFF and declared > held else None
 
 
 def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float, int]:
