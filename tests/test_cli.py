@@ -332,6 +332,60 @@ def test_same_stem_in_two_folders_gets_two_names(models, tmp_path, capsys):
     assert [f["file"] for f in files] == [str(one), str(two), str(three)]
     tsvs = [r["tsv"] for f in files for r in f["results"]]
     assert len({t.lower() for t in tsvs}) == 3
+    link = tmp_path / "link.wav"
+    link.symlink_to(one)
+    code, out, err = run(capsys, "segment", one, link, "--model", models["label"], "-l", "dog", "-o", tmp_path / "o")
+    assert code == 0 and f"{link}: the same file as {one}; segmented once" in err, err
+
+
+def test_a_file_and_a_query_never_take_another_pairs_names(models, tmp_path, capsys):
+    """<file stem>.<query name>: x.y.ogg asked "z" and x.wav asked "y.z" would both write x.y.z.tsv."""
+    one = write(tmp_path / "x.y.ogg", noise(2.0), RATE)
+    two = write(tmp_path / "x.wav", noise(2.0, seed=1), RATE)
+    code, out, err = run(capsys, "segment", one, two, "--model", models["text"], "-q", "z", "-q", "y.z",
+                         "-o", tmp_path / "o", "--json")
+    assert code == 0, err
+    tsvs = [r["tsv"] for f in json.loads(out)["files"] for r in f["results"]]
+    assert len(set(tsvs)) == 4 and sorted(tsvs) == sorted(str(p) for p in (tmp_path / "o").iterdir())
+    assert segment.file_keys([Path("a.wav"), Path("b.wav")], ["z", "y.z"]) == {Path("a.wav"): "a", Path("b.wav"): "b"}
+
+
+def test_an_output_folder_that_cannot_be_written_stops_before_any_audio_is_read(models, tmp_path, capsys,
+                                                                                monkeypatch):
+    import tempfile
+
+    def refused(dir=None, **_):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)  # as an immutable folder answers, even to root
+    path = write(tmp_path / "x.wav", noise(2.0), RATE)
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "-l", "dog", "-o", tmp_path / "o")
+    assert code == 2 and f"--out {tmp_path / 'o'}: cannot write in the folder (Operation not permitted)" in err, err
+
+
+def test_an_interrupted_extraction_leaves_the_earlier_cuts_and_no_table(models, energy_model, tmp_path, capsys,
+                                                                         monkeypatch):
+    path = write(tmp_path / "street.wav", with_bursts(10.0, [(1.0, 2.0), (5.4, 6.6), (8.4, 9.3)]), RATE)
+    args = ["segment", path, "--model", models["label"], "--label", "burst", "--out", tmp_path / "segs",
+            "--extract", tmp_path / "cuts", "--threshold", "0.9", "--min-duration", "1.2"]
+    assert run(capsys, *args)[0] == 0
+    before = sorted((tmp_path / "cuts" / "street.burst").iterdir())
+    (tmp_path / "segs" / "street.burst.tsv").unlink()
+    written = []
+
+    def write_then_stop(out, audio, rate):
+        if written:
+            raise KeyboardInterrupt
+        written.append(out)
+        real_write(out, audio, rate)
+
+    real_write = segment.write_wav
+    monkeypatch.setattr(segment, "write_wav", write_then_stop)
+    code, out, err = run(capsys, *args[:-4])  # three segments this time: stopped after the first
+    assert code == 130 and "interrupted" in err
+    assert sorted((tmp_path / "cuts" / "street.burst").iterdir()) == before
+    assert sorted(p.name for p in (tmp_path / "cuts").iterdir()) == ["street.burst"]  # no staging folder left
+    assert not (tmp_path / "segs" / "street.burst.tsv").exists()
 
 
 def test_text_query_through_the_real_encoder(models, tmp_path, capsys, monkeypatch, embedding_cache):

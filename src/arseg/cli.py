@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -184,6 +185,10 @@ def _check_out_dir(path: Path, option: str) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"{option} {path}: cannot create the folder ({error.strerror})") from None
+    try:  # tried, not asked (os.access): root, read-only mounts and immutable folders answer it wrongly
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot write in the folder ({error.strerror})") from None
 
 
 def _keep_freed_memory() -> None:
@@ -232,9 +237,13 @@ def _segment(args) -> int:
     inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
     fast = prepare_for_inference(model)
     paths = each_path_once(args.audio)
+    first = {path.resolve(): path for path in paths}
+    for path in args.audio:
+        if path not in paths:  # a link to, or another spelling of, a file given before
+            note(f"{path}: the same file as {first[path.resolve()]}; segmented once")
     report = _report(args.model, model.cfg, decode)
     with _Progress(paths, show=not args.quiet) as progress:
-        for path, key in file_keys(paths).items():
+        for path, key in file_keys(paths, [q.name for q in queries]).items():
             entry = progress.run(path, lambda advance: _segment_file(path, key, model, fast, queries, inputs,
                                                                       decode, args, advance))
             if entry is None:

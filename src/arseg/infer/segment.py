@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import hashlib
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -226,10 +228,9 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     if picture:  # the spectrogram drawn: the model's log-mel, or a plain one beside encoder features
         shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
         spectrogram = log_mel(audio, shown) if cfg.encoder else features
-    for result in results:
+    for result in results:  # the table last: a query's table means its cut-outs and picture are there
         stem = f"{key}.{result.query.name}"
         tsv = out / f"{stem}.tsv"
-        write_segments_tsv(tsv, result.segments)
         item = {"query": result.query.text, "kind": result.query.kind,
                 "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
                              for on, off, score in result.segments],
@@ -243,6 +244,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
                  f"{path.name}: {result.query.label} ({len(result.segments)} "
                  f"segment{'s' * (len(result.segments) != 1)})")
             item["plot"] = str(png)
+        write_segments_tsv(tsv, result.segments)
         entry["results"].append(item)
     return entry
 
@@ -263,12 +265,17 @@ def safe_name(text: str, limit: int = 60) -> str:
     return slug
 
 
-def file_keys(paths: list[Path]) -> dict[Path, str]:
-    """A distinct, safe output stem per input file (the file's stem; a hash of the full path
-    is added when two inputs share a stem, e.g. a/x.wav and b/x.flac)."""
+def file_keys(paths: list[Path], query_names: list[str] = ()) -> dict[Path, str]:
+    """A distinct, safe output stem per input file: the file's stem, with a hash of its full
+    path added when two inputs share a stem (a/x.wav and b/x.flac), or when its outputs'
+    names (<stem>.<query name>) would be another file's (x.y.ogg asked "z", x.wav asked "y.z")."""
     stems = [safe_name(p.stem) for p in paths]
-    return {path: f"{stem}-{path_hash(path)}" if clash else stem
-            for path, stem, clash in zip(paths, stems, name_clashes(stems))}
+    keys = [f"{stem}-{path_hash(path)}" if clash else stem for path, stem, clash in zip(paths, stems, name_clashes(stems))]
+    outputs = [[f"{key}.{name}" for name in query_names] for key in keys]
+    taken = [name.lower() for names in outputs for name in names]
+    keys = [f"{key}-{path_hash(path)}" if any(taken.count(name.lower()) > 1 for name in names) and key == stem
+            else key for path, key, stem, names in zip(paths, keys, stems, outputs)]
+    return dict(zip(paths, keys))
 
 
 def name_clashes(names: list[str]) -> list[bool]:
@@ -300,22 +307,30 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
                      segments: list[tuple[float, float, float]], pad: float) -> list[Path]:
     """Each segment (padded by `pad` seconds, within the file) as its own WAV in `folder`:
     from the original file (its rate and channels) where libsndfile reads it, else from the
-    mono signal the model saw. Earlier seg*.wav files in the folder are removed first."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("seg*.wav"):
-        old.unlink()
-    written = []
-    for i, (onset, offset, _) in enumerate(segments, 1):
-        start, stop = max(0.0, onset - pad), min(duration, offset + pad)
-        span = read_span(source, start, stop)
-        if span is None:
-            audio, rate = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))], mono_rate
-        else:
-            audio, rate = span
-        path = folder / f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav"
-        write_wav(path, np.clip(audio, -1.0, 1.0), rate)
-        written.append(path)
-    return written
+    mono signal the model saw. They are written beside the folder first and replace its
+    earlier seg*.wav files only once all are written, so an interrupted run leaves the old
+    set, not part of the new one."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        names = []
+        for i, (onset, offset, _) in enumerate(segments, 1):
+            start, stop = max(0.0, onset - pad), min(duration, offset + pad)
+            span = read_span(source, start, stop)
+            if span is None:
+                audio, rate = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))], mono_rate
+            else:
+                audio, rate = span
+            names.append(f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav")
+            write_wav(staging / names[-1], np.clip(audio, -1.0, 1.0), rate)
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob("seg*.wav"):
+            old.unlink()
+        for name in names:
+            (staging / name).replace(folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [folder / name for name in names]
 
 
 def plot(path: Path, features: np.ndarray, result: Result, bin_width: float, hop_seconds: float,
