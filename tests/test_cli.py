@@ -490,6 +490,7 @@ def _payload(**changes):
     ("newer", f"model format version {MODEL_FORMAT_VERSION + 1}"),
     ("mismatch", "weights do not fit"),
     ("backbone", "not a usable arseg model"),
+    ("damaged", "damaged (its part data/"),
 ])
 def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
     model = tmp_path / "model.pt"
@@ -509,6 +510,17 @@ def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
         torch.save(_payload(state_dict=ReferringSegmenter(ModelConfig(**{**TINY, "width": 0.25})).state_dict()), model)
     elif kind == "backbone":
         torch.save(_payload(config={**vars(ModelConfig(**TINY)), "backbone": "no_such_backbone"}), model)
+    elif kind == "damaged":  # a weight's bytes changed (a bad disk or copy): torch.load itself checks nothing
+        import struct
+        import zipfile
+
+        data = bytearray(models["label"].read_bytes())
+        with zipfile.ZipFile(models["label"]) as archive:
+            member = max(archive.infolist(), key=lambda info: info.file_size)
+        name_length, extra_length = struct.unpack_from("<HH", data, member.header_offset + 26)
+        middle = member.header_offset + 30 + name_length + extra_length + member.file_size // 2
+        data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
+        model.write_bytes(bytes(data))
     audio = write(tmp_path / "a.wav", noise(1.0), RATE)
     code, out, err = run(capsys, "segment", audio, "--model", model, "--label", "dog", "--out", tmp_path / "out")
     assert code == 2

@@ -108,7 +108,7 @@ def test_non_finite_loss_stops_with_clear_message_and_keeps_no_state(tmp_path, m
     assert not (tmp_path / "state.pt").exists()  # a rerun as it is would resume into the same loss
 
 
-@pytest.mark.parametrize("damage", ["empty", "cut short", "not a state", "an older state"])
+@pytest.mark.parametrize("damage", ["empty", "cut short", "not a state", "an older state", "a byte changed"])
 def test_an_unreadable_state_is_removed_and_training_starts_afresh(tmp_path, monkeypatch, capsys, damage,
                                                                    kill_in_second_epoch):
     """A state file a crash cut short, or one of an older arseg, would otherwise stop every rerun."""
@@ -123,11 +123,15 @@ def test_an_unreadable_state_is_removed_and_training_starts_afresh(tmp_path, mon
         saved = torch.load(state, weights_only=True)
         del saved["cuda_rng"]
         torch.save(saved, state)
+    elif damage == "a byte changed":  # torch.load would read it: the zip checksums tell
+        state.write_bytes(data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF]) + data[len(data) // 2 + 1:])
     else:
         state.write_bytes({"empty": b"", "cut short": data[:len(data) // 2], "not a state": b"\x00" * 64}[damage])
     capsys.readouterr()
     fresh, history = run(tmp_path / "damaged")
-    assert f"ignoring {state}: not a readable training state" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"ignoring {state}: not a readable training state" in printed
+    assert ("fails its checksum" in printed) == (damage == "a byte changed")
     assert len(history) == 3 and same_weights(fresh, reference)
 
 

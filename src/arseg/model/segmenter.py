@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -197,6 +198,18 @@ def load_failure(error: Exception) -> str:
     return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0].split('. ')[0]}"
 
 
+def zip_damage(path: Path) -> str:
+    """Which member of a torch.save archive fails its checksum ("" when none does, or when
+    it is no readable archive: torch.load then says why). torch.load checks no checksum, so
+    a damaged file would load and answer otherwise."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return ""
+    return f"its part {bad.split('/', 1)[-1]} fails its checksum" if bad else ""  # the name below the archive's folder
+
+
 def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmenter | SeedEnsemble, dict]:
     """Load a model file written by save_model; raise ModelFileError naming the file otherwise."""
     path = Path(path)
@@ -208,6 +221,8 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
         if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
             raise ModelFileError(f"{path}: not an arseg model file (not a file torch.save writes); give the "
                                  "model.pt a training wrote (results/models/<backbone>/seed<n>/model.pt)")
+    if damage := zip_damage(path):
+        raise ModelFileError(f"{path}: damaged ({damage}); copy it again or retrain it")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from arseg.eval.scoring import reference_events
 from arseg.io import atomic
 from arseg.model import targets
-from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_failure, prepare_for_inference
+from arseg.model.segmenter import ModelConfig, ReferringSegmenter, load_failure, prepare_for_inference, zip_damage
 from arseg.train.tagging import TagEvents, TaggingHead, audio_channels, tag_events, tag_targets, tagging_loss
 
 
@@ -238,9 +238,11 @@ def load_state(state_path: Path, fingerprint: str) -> dict | None:
     if not state_path.exists():
         return None
     try:
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        missing = sorted(STATE_KEYS - set(state)) if isinstance(state, dict) else ["all"]
-        why = f"keys {missing} missing" if missing else ""
+        why = zip_damage(state_path)
+        if not why:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            missing = sorted(STATE_KEYS - set(state)) if isinstance(state, dict) else ["all"]
+            why = f"keys {missing} missing" if missing else ""
     except Exception as error:  # noqa: BLE001 - empty, cut short, foreign: all start afresh
         why = load_failure(error)
     if why:
