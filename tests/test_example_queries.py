@@ -317,3 +317,16 @@ def test_an_example_a_few_samples_past_the_window_is_cut_to_it():
     assert len(fit_length("clip.wav", np.ones(RATE, np.float32), RATE, 4.0)) == RATE
     with pytest.raises(ExampleError, match="clip.wav: example clip is 4.02 s long"):
         fit_length("clip.wav", np.ones(int(4.02 * RATE), np.float32), RATE, 4.0)
+
+
+def test_a_label_the_model_never_heard_in_training_gets_a_note(example_models, tmp_path, capsys, monkeypatch):
+    """A text model asks any label as text; a slip (dgo) would otherwise pass unseen."""
+    monkeypatch.setenv("ARSEG_CACHE_DIR", str(tmp_path / "cache"))
+    recording = tmp_path / "street.wav"
+    sf.write(recording, noise(3.0), RATE)
+    code, out, err = run(capsys, "segment", recording, "--model", example_models["example"], "-l", "dgo", "-l", "door",
+                         "--out", tmp_path / "out")
+    assert code == 0, err
+    assert ("--label 'dgo' is not one of the 2 categories this model was trained on (bell, door); it is asked as a "
+            "text query") in err
+    assert "'door' is not one" not in err

@@ -229,6 +229,11 @@ def _segment(args) -> int:
     note = _Notes(args.quiet)
     model = _load(args.model)
     queries, examples = _check_queries(model, args)
+    known = model.cfg.example_labels if model.cfg.query_encoder == "text" else ()
+    for query in queries:  # a text model asks any label; one it never heard in training is likely a slip
+        if known and query.kind == "label" and query.text not in known:
+            note(f"--label {query.text!r} is not one of the {len(known)} categories this model was trained on "
+                 f"({', '.join(known)}); it is asked as a text query")
     _check_out_dir(args.out, "--out")
     if args.extract is not None:
         _check_out_dir(args.extract, "--extract")
