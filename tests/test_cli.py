@@ -600,6 +600,18 @@ def test_models_lists_models_with_metrics(models, tmp_path, capsys):
 
     code, out, err = run(capsys, "models", tmp_path / "nowhere")
     assert code == 2 and "no such folder" in err
+    code, out, err = run(capsys, "models", results / "models")  # a folder too deep
+    assert code == 2 and f"the models folder itself; give the results folder above it ({results})" in err
+    code, out, err = run(capsys, "models", results / "models" / "crnn" / "seed0" / "model.pt")
+    assert code == 2 and "a file; give the workflow's results folder" in err
+
+    # An unusable model keeps saying so beside unreadable metrics, and is not said to lack provenance.
+    (results / "metrics" / "vgg").mkdir()
+    (results / "metrics" / "vgg" / "seed0.json").write_text("{not json")
+    code, out, err = run(capsys, "models", results)
+    [vgg] = [line for line in out.splitlines() if line.startswith("vgg")]
+    assert "unusable: not an arseg model file" in vgg and "unreadable metrics" in vgg
+    assert not any("no provenance record" in line and "vgg" in line for line in out.splitlines())
 
 
 # ---------------------------------------------------------------- as a program

@@ -453,8 +453,9 @@ def list_models(results: Path) -> list[dict]:
                 row["event_f1"] = _get(data, "overall", "event_f1")
                 row["segment_f1"] = _get(data, "overall", "segment_f1")
                 row["false_alarm_rate"] = _get(data, "negatives", "false_alarm_rate")
-            except (OSError, ValueError) as error:
-                row["status"] = f"unreadable metrics {metrics}: {error}"[:200]
+            except (OSError, ValueError) as error:  # said beside what the model file's check said
+                problem = f"unreadable metrics {metrics}: {error}"[:200]
+                row["status"] = problem if row["status"] == "ok" else f"{row['status']}; {problem}"
         rows.append(row)
     return rows
 
@@ -469,8 +470,12 @@ def _get(data, *keys):
 
 def run_models(args) -> int:
     results = args.results
+    if results.is_file():
+        raise UsageError(f"{results}: a file; give the workflow's results folder (the one holding models/)")
     if not results.is_dir():
         raise UsageError(f"{results}: no such folder (give the workflow's results folder)")
+    if results.name == "models" and not (results / "models").is_dir() and any(results.glob("*/seed*/model.pt")):
+        raise UsageError(f"{results}: the models folder itself; give the results folder above it ({results.parent})")
     rows = list_models(results)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -498,7 +503,7 @@ def print_provenance(rows: list[dict]) -> None:
     from arseg.provenance import describe_code, flatten
 
     made = {f"{r['backbone']} seed {r['seed']}{' refit' if r.get('refit') else ''}": r.get("provenance") or {}
-            for r in rows}
+            for r in rows if not r["status"].startswith("unusable")}  # an unusable file says why above
     unknown = [name for name, record in made.items() if not record]
     made = {name: record for name, record in made.items() if record}
     if unknown:
