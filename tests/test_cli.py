@@ -684,6 +684,17 @@ def test_the_progress_of_a_file_runs_through_the_encoder_and_then_the_windows(tm
         assert calls[:2] == [pytest.approx(0.25), pytest.approx(0.25)] and sum(calls[2:]) == pytest.approx(0.5)
 
 
+def test_a_recording_shorter_than_a_time_bin_and_too_many_threads_get_notes(models, tmp_path, capsys):
+    path = write(tmp_path / "click.wav", noise(0.01), RATE)
+    code, out, err = run(capsys, "segment", path, "--model", models["label"], "-l", "dog", "--out", tmp_path / "o",
+                         "--threads", "100000", "--json")
+    assert code == 0, err
+    assert f"--threads 100000: this machine has {len(os.sched_getaffinity(0))} CPUs; using" in err
+    assert json.loads(out)["files"][0]["note"] == ("only 10 ms long, shorter than one of the model's time bins "
+                                                   "(333 ms): too short to find a sound in")
+    assert f"{path}: only 10 ms long" in err
+
+
 def test_two_queries_that_differ_only_in_case_stop_before_any_file(models, tmp_path, capsys):
     """Their files would be one on a case-blind file system (macOS, Windows)."""
     path = write(tmp_path / "x.wav", noise(2.0), RATE)

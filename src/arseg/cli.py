@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "$XDG_CACHE_HOME/arseg, else ~/.cache/arseg); with the cache a repeated query does not "
                           "load the text encoder")
     seg.add_argument("--threads", type=int, metavar="N",
-                     help="CPU threads for the model (default: PyTorch's choice, one per core)")
+                     help="CPU threads for the model (default: PyTorch's choice, one per core; at most the CPUs it may use)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
     seg.set_defaults(run=run_segment)
 
@@ -212,6 +212,10 @@ def run_segment(args) -> int:
     _keep_freed_memory()
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: must be at least 1, got {args.threads}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if args.threads is not None and args.threads > cpus:  # more only slows it; far more fails to start them
+        _Notes(args.quiet)(f"--threads {args.threads}: this machine has {cpus} CPUs; using {cpus}")
+        args.threads = cpus
     threads = torch.get_num_threads()
     try:
         if args.threads is not None:

@@ -223,8 +223,12 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     windows = max(1, n_windows(model, len(features)))
     advance = None if progress is None else (lambda n: progress(n, halves * windows))
     results = segment_features(fast, features, queries, inputs, duration, decode, progress=advance)
+    notes = [meta.cut_short] if meta.cut_short else []
+    if duration < cfg.bin_width:  # "0 segments" would read as "the sound is not there"
+        notes.append(f"only {duration * 1000:.0f} ms long, shorter than one of the model's time bins "
+                     f"({cfg.bin_width * 1000:.0f} ms): too short to find a sound in")
     entry = {"file": str(path), "duration": round(duration, 3), "sample_rate": meta.sample_rate,
-             "channels": meta.channels, **({"note": meta.cut_short} if meta.cut_short else {}), "results": []}
+             "channels": meta.channels, **({"note": "; ".join(notes)} if notes else {}), "results": []}
     if picture:  # the spectrogram drawn: the model's log-mel, or a plain one beside encoder features
         shown = FeatureConfig(sample_rate=cfg.sample_rate) if cfg.encoder else feature_config(cfg)
         spectrogram = log_mel(audio, shown) if cfg.encoder else features
