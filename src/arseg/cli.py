@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "$XDG_CACHE_HOME/arseg, else ~/.cache/arseg); with the cache a repeated query does not "
                           "load the text encoder")
     seg.add_argument("--threads", type=int, metavar="N",
-                     help="CPU threads for the model (default: PyTorch's choice, one per core; at most the CPUs it may use)")
+                     help="CPU threads for the model (default: PyTorch's choice, one per core; at most the "
+                          "CPUs it may use)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
     seg.set_defaults(run=run_segment)
 
