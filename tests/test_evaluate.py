@@ -17,7 +17,7 @@ with warnings.catch_warnings():
 
 from arseg.eval import compare, psds
 from arseg.eval.evaluate import evaluate_model
-from arseg.eval.scoring import EvalConfig, f1_from_counts, merge_spans, reference_events
+from arseg.eval.scoring import EvalConfig, Scores, f1_from_counts, merge_spans, reference_events
 from arseg.eval.sed_metrics import Buckets, bucket_labels, bucket_of, evaluate, per_query_counts, sed_eval_scores
 from arseg.report import tables
 
@@ -216,7 +216,8 @@ def fake_scores(queries, events, rng, n_bins=16, bin_width=0.32):
         centres = (np.arange(n_bins) + 0.5) * bin_width
         inside = np.array([any(a <= t < b for a, b in ref[q]) for t in centres], dtype=float)
         presence.append(np.clip(0.7 * inside + rng.uniform(0, 0.4, n_bins), 0, 1))
-    return queries["query_id"].tolist(), np.array(presence), bin_width
+    n = len(presence)
+    return Scores(queries["query_id"].tolist(), np.array(presence), bin_width, np.full(n, 0.5), np.zeros(n))
 
 
 def test_evaluate_model_on_a_small_split():

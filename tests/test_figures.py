@@ -99,7 +99,7 @@ def write_split(tmp_path, rng):
                                                                                     sep="\t", index=False)
     ids = [q[0] for q in queries]
     np.savez(tmp_path / "scores.npz", query_id=np.array(ids), presence=rng.random((len(ids), 13)).astype(np.float32),
-             bin_width=np.float64(bin_width), threshold=np.float64(0.4), gate=np.float64(0.7))
+             bin_width=np.float64(bin_width), threshold=np.full(len(ids), 0.4), gate=np.full(len(ids), 0.7))
     return hop
 
 

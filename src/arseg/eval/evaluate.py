@@ -14,8 +14,8 @@ import pandas as pd
 
 from arseg.data.events import read_events
 from arseg.data.queries import read_queries
-from arseg.eval.psds import SETTINGS, choose_thresholds, criteria_deltas, ground_truth, load_scores, score_frames, threshold_free
-from arseg.eval.scoring import EvalConfig, estimated_events, reference_events
+from arseg.eval.psds import SETTINGS, choose_thresholds, criteria_deltas, ground_truth, score_frames, threshold_free
+from arseg.eval.scoring import EvalConfig, Scores, estimated_events, read_scores, reference_events
 from arseg.eval.sed_metrics import Buckets, evaluate, per_query_counts
 from arseg.io import atomic
 
@@ -33,24 +33,22 @@ def answered(queries: pd.DataFrame, query_ids) -> pd.DataFrame:
 
 
 def evaluate_model(test_queries: pd.DataFrame, test_events: pd.DataFrame, predictions: pd.DataFrame,
-                   test_scores: tuple, val_queries: pd.DataFrame, val_events: pd.DataFrame, val_scores: tuple,
+                   test_scores: Scores, val_queries: pd.DataFrame, val_events: pd.DataFrame, val_scores: Scores,
                    duration: float, cfg: EvalConfig = EvalConfig(), buckets: Buckets = Buckets()):
-    """-> (metrics dict, per-query counts DataFrame, PSD-ROC curves DataFrame).
-
-    test_scores, val_scores: (query_ids, presence (Q, n_bins), bin_width) as `psds.load_scores` returns.
-    """
-    queries = answered(test_queries, test_scores[0])
+    """-> (metrics dict, per-query counts DataFrame, PSD-ROC curves DataFrame)."""
+    queries = answered(test_queries, test_scores.query_id)
     metrics = evaluate(queries, test_events, predictions, duration, cfg, buckets)
 
     reference = reference_events(queries, test_events)
     counts = per_query_counts(reference, estimated_events(predictions), duration, cfg)
     counts = queries[QUERY_COLUMNS].merge(counts, on="query_id", validate="one_to_one")
 
-    val = answered(val_queries, val_scores[0])
+    val = answered(val_queries, val_scores.query_id)
     val_gt = ground_truth(reference_events(val, val_events), val["query_id"])
-    thresholds = choose_thresholds(score_frames(*val_scores, duration), val_gt, cfg)
+    thresholds = choose_thresholds(score_frames(val_scores.query_id, val_scores.presence, val_scores.bin_width,
+                                                duration), val_gt, cfg)
 
-    scores = score_frames(*test_scores, duration)
+    scores = score_frames(test_scores.query_id, test_scores.presence, test_scores.bin_width, duration)
     gt = ground_truth(reference, queries["query_id"])
     category = dict(zip(queries["query_id"], queries["target_label"]))
     deltas = criteria_deltas(scores, gt, cfg)
@@ -84,8 +82,8 @@ def evaluate_files(segments, test_scores, test_queries, test_events, val_scores,
     scores and the model, arseg.provenance), per-query counts and PSD-ROC curves."""
     predictions = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
     metrics, counts, roc = evaluate_model(
-        read_queries(test_queries), read_events(test_events), predictions, load_scores(test_scores),
-        read_queries(val_queries), read_events(val_events), load_scores(val_scores), duration, cfg, buckets)
+        read_queries(test_queries), read_events(test_events), predictions, read_scores(test_scores),
+        read_queries(val_queries), read_events(val_events), read_scores(val_scores), duration, cfg, buckets)
     atomic.write_json(out_json, atomic.json_ready({**metrics, "provenance": provenance or {}}))
     atomic.write_tsv(out_queries, counts)
     atomic.write_tsv(out_roc, roc)

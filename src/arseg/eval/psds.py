@@ -68,11 +68,6 @@ SETTINGS = (
 INTERSECTION_F1_DTC = INTERSECTION_F1_GTC = 0.5
 
 
-def load_scores(path) -> tuple[list[str], np.ndarray, float]:
-    with np.load(path) as data:
-        return data["query_id"].astype(str).tolist(), np.asarray(data["presence"], dtype=float), float(data["bin_width"])
-
-
 def score_frames(query_ids, presence: np.ndarray, bin_width: float, duration: float) -> dict[str, pd.DataFrame]:
     """query_id -> sed_scores_eval score DataFrame (one class, one row per output bin).
 

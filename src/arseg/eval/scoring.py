@@ -135,3 +135,37 @@ class EventCounts:
                 tp, r, s = self(ref, est)
                 ntp, nref, nsys = ntp + tp, nref + r, nsys + s
         return ntp, nref, nsys
+
+
+@dataclasses.dataclass
+class Scores:
+    """A split's per-bin presence scores as infer.predict writes them (<split>.scores.npz):
+    one row per query answered, and the threshold and gate its kind of query was decoded with."""
+    query_id: list[str]
+    presence: np.ndarray  # (queries, bins)
+    bin_width: float
+    threshold: np.ndarray
+    gate: np.ndarray
+
+    @property
+    def row(self) -> dict[str, int]:
+        return {query: i for i, query in enumerate(self.query_id)}
+
+
+def read_scores(path) -> Scores:
+    with np.load(path) as data:
+        return Scores(data["query_id"].astype(str).tolist(), np.asarray(data["presence"], dtype=float),
+                      float(data["bin_width"]), np.asarray(data["threshold"], dtype=float),
+                      np.asarray(data["gate"], dtype=float))
+
+
+def coverage(reference: list[tuple[float, float]], segments: list[tuple[float, float]]) -> float | None:
+    """Share of the reference's time that the segments cover (None without a reference)."""
+    total = sum(off - on for on, off in reference)
+    if total <= 0:
+        return None
+    covered = 0.0
+    for on, off in reference:
+        for s_on, s_off in segments:
+            covered += max(0.0, min(off, s_off) - max(on, s_on))
+    return min(1.0, covered / total)

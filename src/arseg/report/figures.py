@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 from arseg.data.corpus.table import read_clips  # noqa: E402
 from arseg.data.events import read_events  # noqa: E402
 from arseg.data.queries import read_queries  # noqa: E402
+from arseg.eval.scoring import Scores, coverage, read_scores  # noqa: E402
 from arseg.io import atomic  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.1)
@@ -114,16 +115,6 @@ def training_figure(history_paths, out_png) -> None:
     save(fig, out_png)
 
 
-def _overlap_ratio(ref: pd.DataFrame, est: pd.DataFrame | None) -> float:
-    """Share of the reference time covered by predicted segments."""
-    ref_time = float((ref["offset"] - ref["onset"]).sum())
-    if est is None or est.empty:
-        return 0.0
-    hit = sum(max(0.0, min(b, d) - max(a, c)) for a, b in zip(ref["onset"], ref["offset"])
-              for c, d in zip(est["onset"], est["offset"]))
-    return hit / max(ref_time, 1e-9)
-
-
 def pick_examples(queries: pd.DataFrame, segments: pd.DataFrame, events: pd.DataFrame,
                   count: int) -> list[tuple[str, str]]:
     """(query_id, role) of `count` queries on different mixtures: a positive label query, a
@@ -134,8 +125,11 @@ def pick_examples(queries: pd.DataFrame, segments: pd.DataFrame, events: pd.Data
     positives = queries[queries["positive"] == 1].copy()
     if positives.empty or count < 1:
         return []
-    positives["overlap"] = [_overlap_ratio(spans.get_group((q.filename, q.target_label)), found.get(q.query_id))
-                            for q in positives.itertuples()]
+    def spans_of(frame: pd.DataFrame | None) -> list[tuple[float, float]]:
+        return [] if frame is None else list(zip(frame["onset"], frame["offset"]))
+
+    positives["overlap"] = [coverage(spans_of(spans.get_group((q.filename, q.target_label))),
+                                     spans_of(found.get(q.query_id))) or 0.0 for q in positives.itertuples()]
     worst = positives.sort_values("overlap", kind="stable").iloc[0]
     chosen: list[tuple[str, str]] = []
     used = {worst["filename"]}
@@ -169,7 +163,7 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     events, queries = read_events(events), read_queries(queries)
     segments = pd.read_csv(segments, sep="\t", dtype={"query_id": str})
     scores = read_scores(scores)
-    chosen = pick_examples(queries[queries["query_id"].isin(scores["row"])], segments, events, count)
+    chosen = pick_examples(queries[queries["query_id"].isin(scores.row)], segments, events, count)
     by_id = queries.set_index("query_id")
     cols = 2 if len(chosen) > 1 else 1  # two side by side: the figure stays about as tall as it is wide
     rows = max(int(np.ceil(len(chosen) / cols)), 1)
@@ -184,22 +178,6 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
     fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight(), bottom=0.5 / fig.get_figheight(), left=0.07, right=0.98)
     save(fig, out_png)
     return shown
-
-
-def read_scores(path) -> dict:
-    """The per-bin presence scores of a split's predictions, with the decoding threshold and
-    gate that decoded each query (one value for all in files written before each query kind
-    had its own)."""
-    with np.load(path) as data:
-        n = len(data["query_id"])
-
-        def per_query(name: str) -> np.ndarray:
-            values = np.asarray(data[name], np.float64)
-            return np.broadcast_to(values, (n,)) if values.ndim == 0 else values
-
-        return {"row": {q: i for i, q in enumerate(data["query_id"].tolist())}, "presence": data["presence"],
-                "bin_width": float(data["bin_width"]), "threshold": per_query("threshold"),
-                "gate": per_query("gate")}
 
 
 def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
@@ -228,11 +206,11 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
     ax_lane.set_yticks([0.5, 1.5], ["predicted", "reference"], fontsize=8)
     ax_lane.tick_params(labelbottom=False)
     ax_lane.grid(False)
-    row = scores["row"][query_id]
-    curve = scores["presence"][row]
+    row = scores.row[query_id]
+    curve = scores.presence[row]
     for on, width in ref_bars:
         ax_score.axvspan(on, on + width, color=REFERENCE_COLOR, alpha=0.2, lw=0)
-    levels = drawing.presence(ax_score, curve, scores["bin_width"], scores["threshold"][row], scores["gate"][row],
+    levels = drawing.presence(ax_score, curve, scores.bin_width, scores.threshold[row], scores.gate[row],
                               duration,
                               color="black", line_color="0.4", linewidth=1, lw=1.5, baseline=None)
     ticks = [0, *levels, 1]
@@ -243,8 +221,8 @@ def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataF
             "presence": curve, "levels": levels}
 
 
-def example_legend(model_name: str, scores: dict) -> list:
-    thresholds, gates = np.unique(scores["threshold"]), scores["gate"]
+def example_legend(model_name: str, scores: Scores) -> list:
+    thresholds, gates = np.unique(scores.threshold), scores.gate
     if len(thresholds) == 1:
         level = f"decoding threshold {thresholds[0]:g}"
     else:  # text and example queries decoded each their own way
@@ -253,7 +231,7 @@ def example_legend(model_name: str, scores: dict) -> list:
                matplotlib.patches.Patch(color=PREDICTED_COLOR, label=f"predicted segments ({model_name})"),
                matplotlib.lines.Line2D([], [], color="black", label="presence score per bin"),
                matplotlib.lines.Line2D([], [], color="0.4", ls="--", label=level)]
-    gated = gates[gates > scores["threshold"]]
+    gated = gates[gates > scores.threshold]
     if len(gated):
         value = f" {gated[0]:g}" if len(np.unique(gated)) == 1 else ""
         handles.append(matplotlib.lines.Line2D([], [], color="0.4", ls=":",

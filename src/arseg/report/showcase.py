@@ -15,7 +15,7 @@ import pandas as pd
 
 from arseg.data.events import read_events
 from arseg.data.queries import read_queries
-from arseg.eval.scoring import EvalConfig, estimated_events, f1_from_counts, reference_events
+from arseg.eval.scoring import EvalConfig, coverage, estimated_events, f1_from_counts, reference_events
 from arseg.eval.sed_metrics import evaluate, per_query_counts
 from arseg.io import atomic
 from arseg.results_layout import seed_file
@@ -35,18 +35,6 @@ def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
 
 
 # ---------------------------------------------------------------- scoring
-
-
-def reference_coverage(reference: list[tuple[float, float]], segments: list[tuple[float, float]]) -> float | None:
-    """Share of the reference's time that the segments cover (None without a reference)."""
-    total = sum(off - on for on, off in reference)
-    if total <= 0:
-        return None
-    covered = 0.0
-    for on, off in reference:
-        for s_on, s_off in segments:
-            covered += max(0.0, min(off, s_off) - max(on, s_on))
-    return min(1.0, covered / total)
 
 
 def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame, duration: float,
@@ -72,7 +60,7 @@ def score(queries: pd.DataFrame, events: pd.DataFrame, predictions: pd.DataFrame
                      "segment_seconds": round(sum(off - on for on, off in segments), 3),
                      "event_f1": f1("event") if query.positive else None,
                      "segment_f1": f1("segment") if query.positive else None,
-                     "reference_covered": reference_coverage(reference[query.query_id], segments)})
+                     "reference_covered": coverage(reference[query.query_id], segments)})
     return pd.DataFrame(rows), metrics
 
 
