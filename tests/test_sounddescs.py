@@ -42,7 +42,7 @@ from arseg.data.sounddescs import (
     shard_ids,
     write_clip_table,
 )
-from arseg.data.sounddescs.ids import UnsafeIdError
+from arseg.data.corpus.table import CorpusError
 from arseg.data.sounddescs.metadata import load_categories, parse_download_links, read_splits
 from arseg.io.audio import read_mono
 
@@ -282,7 +282,7 @@ def test_clip_table_conflicts_unknown_categories_and_bad_ids():
         build_clip_table(cats, desc, splits, {"clocks": "Clock"})
     with pytest.raises(MetadataError, match="in both the train and test"):
         build_clip_table(cats, desc, {"train": ["a"], "test": ["a"]}, cmap)
-    with pytest.raises(UnsafeIdError, match=r"'\.\./x'"):
+    with pytest.raises(CorpusError, match=r"'\.\./x'"):
         build_clip_table(cats, desc, {"train": ["../x"]}, cmap)
 
 
@@ -302,7 +302,7 @@ def test_shard_ids_is_a_deterministic_partition():
     assert shard_ids(ids, 1) == [sorted(ids)]
     # an id's shard does not depend on the other ids
     assert [s for s in shard_ids(ids[:50], 4)] == [[i for i in s if i in ids[:50]] for s in shards]
-    with pytest.raises(UnsafeIdError):
+    with pytest.raises(CorpusError):
         shard_ids(["ok", "a/b"], 2)
 
 
@@ -387,7 +387,7 @@ def test_download_shard_faults_retries_manifest_and_rerun(tmp_path, server):
 
 
 def test_download_rejects_unsafe_ids(tmp_path):
-    with pytest.raises(UnsafeIdError, match=r"'\.\./evil'"):
+    with pytest.raises(CorpusError, match=r"'\.\./evil'"):
         download_shard(["ok", "../evil"], tmp_path, tmp_path / "m.tsv", accept_licence=True, progress=False)
 
 

@@ -83,10 +83,12 @@ def is_safe_stem(name: object) -> bool:
     return isinstance(name, str) and bool(SAFE_STEM.match(name)) and not name.startswith(".")
 
 
-def check_clip_id(clip_id: str, where: str) -> None:
+def check_clip_id(clip_id: str, where: str) -> str:
+    """`clip_id` if it is a safe file stem (is_safe_stem), else CorpusError saying where."""
     if not is_safe_stem(clip_id):
         raise CorpusError(f"{where}: clip_id {clip_id!r} is not a safe file stem "
                           f"([A-Za-z0-9_.-]+, not starting with '.')")
+    return clip_id
 
 
 def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:

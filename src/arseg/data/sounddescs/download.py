@@ -17,10 +17,10 @@ from typing import Iterable
 import pandas as pd
 from tqdm import tqdm
 
+from arseg.data.corpus.table import check_clip_id
 from arseg.io.atomic import remove_temporaries, write_tsv
 from .archive import BadArchiveError, extract_wav
 from .fetch import DEFAULT_USER_AGENT, fetch
-from .ids import check_clip_id
 from .licence import require_licence
 
 DEFAULT_AUDIO_BASE_URL = "https://sound-effects-media.bbcrewind.co.uk/zip"
@@ -42,7 +42,7 @@ def shard_ids(ids: Iterable[str], n_shards: int) -> list[list[str]]:
         raise ValueError(f"n_shards must be >= 1, got {n_shards}")
     shards: list[list[str]] = [[] for _ in range(n_shards)]
     for clip_id in sorted(set(ids)):
-        shards[shard_of(check_clip_id(clip_id), n_shards)].append(clip_id)
+        shards[shard_of(check_clip_id(clip_id, "shard_ids"), n_shards)].append(clip_id)
     return shards
 
 

@@ -16,10 +16,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from arseg.data.corpus.table import SPLITS
+from arseg.data.corpus.table import check_clip_id
 from arseg.io.atomic import atomic_path, write_tsv
 from arseg.io.digest import file_sha256
 from .fetch import DEFAULT_USER_AGENT, fetch
-from .ids import check_clip_id
 from .safe_pickle import load_pickle
 
 UPSTREAM_COMMIT = "55dce738ebe3e3e9fe700d3f439ce41c4d27faec"

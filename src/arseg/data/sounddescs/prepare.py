@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from arseg.data.corpus.table import CLIP_COLUMNS
+from arseg.data.corpus.table import CLIP_COLUMNS, check_clip_id
 from arseg.io.atomic import write_tsv
 from arseg.io.audio import AudioError, read_mono, write_wav
-from .ids import check_clip_id
 
 EXCERPT_COLUMNS = CLIP_COLUMNS + ["source_id", "start", "end"]
 EXCERPT_DEFAULTS = dict(
