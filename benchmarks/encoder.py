@@ -50,7 +50,7 @@ def package_modules(folder: Path):
 def run(settings: Settings) -> list[Row]:
     import soundfile as sf
 
-    from arseg.infer.encode import load_encoder
+    from arseg.infer.encode import load_aisfx
     from arseg.io.wheel_fetch import fetch
     from arseg.model.aisfx import CHECKPOINT as SPEC, LOG_SCALE, N_MELS, load_trunk_weights
 
@@ -66,7 +66,7 @@ def run(settings: Settings) -> list[Row]:
     reference = cnn2d.EmbeddingNet("max", 3, 1, 64)
     reference.load_state_dict(load_trunk_weights(CHECKPOINT))
     reference.eval()
-    encoder = load_encoder(CHECKPOINT)
+    encoder = load_aisfx(CHECKPOINT)
 
     def theirs_log_mel(path):
         spec = spectrogram.compute_spectrogram(str(path), 44100.0, 2048, 1024, N_MELS, 0.0, 22050.0)

@@ -1,6 +1,6 @@
-from arseg.io.wheel_fetch import fetch
+from arseg.io.wheel_fetch import fetch_from_wheel
 from arseg.model.aisfx import CHECKPOINT
 from arseg.rule_io import logged
 
 with logged(snakemake):
-    fetch(CHECKPOINT, snakemake.output[0])
+    fetch_from_wheel(CHECKPOINT, snakemake.output[0])

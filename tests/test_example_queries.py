@@ -20,7 +20,7 @@ from arseg.infer.segment import safe_name
 from arseg.model.aisfx import Encoder
 from arseg.model.conditioning import QueryEncoder
 from arseg.model.examples import EXAMPLE_DIM, ExampleBank, clip_embedding, input_rows, load_bank
-from arseg.model.query_inputs import QueryKindError, query_inputs, supported, table_inputs
+from arseg.model.query_inputs import QueryError, query_inputs, supported, table_inputs
 from arseg.model.segmenter import ModelConfig, ReferringSegmenter, save_model
 from arseg.model.text_encoder import EMBEDDING_DIM, EmbeddingCache
 
@@ -115,7 +115,7 @@ def test_the_workflow_embeds_the_first_window_of_each_clip(encoder, tmp_path, mo
     long = rng.standard_normal(RATE * 6).astype(np.float32) * 0.1
     sf.write(tmp_path / "long.wav", long, RATE, subtype="FLOAT")
     sf.write(tmp_path / "short.wav", long[:RATE], RATE, subtype="FLOAT")
-    monkeypatch.setattr(encode, "load_encoder", lambda checkpoint: encoder)
+    monkeypatch.setattr(encode, "load_aisfx", lambda checkpoint: encoder)
     table = pd.DataFrame({"clip_id": ["long", "short"], "category": ["rain", "bell"], "split": ["train", "test"]})
     bank = embed_clips(table, tmp_path, "unused.pth", RATE, window_seconds=4.0)
     assert (bank.categories, bank.splits) == (["rain", "bell"], ["train", "test"])
@@ -190,7 +190,7 @@ def test_query_inputs_put_texts_and_clips_in_their_parts():
     plain = ReferringSegmenter(ModelConfig(query_encoder="text", **TINY))
     assert list(supported(plain, table)["kind"]) == ["description", "label"]
     assert list(supported(model, table)["kind"]) == ["description", "example", "label"]
-    with pytest.raises(QueryKindError, match="without example queries"):
+    with pytest.raises(QueryError, match="without example queries"):
         query_inputs(plain, ["dog_1"], cache, kinds=["example"], examples=bank)
 
 

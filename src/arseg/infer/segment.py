@@ -28,15 +28,11 @@ from arseg.io import atomic
 from arseg.io.audio import AudioError, read_mono, read_span, write_wav
 from arseg.model import targets
 from arseg.model.examples import ExampleBank, ExampleError, clip_embedding, fit_length
+from arseg.model.query_inputs import QueryError
 from arseg.model.segmenter import ReferringSegmenter
 
 SEGMENT_COLUMNS = ("onset", "offset", "score")
 RESOLUTION = 0.001  # seconds: times are written with 3 decimals
-
-
-class QueryError(ValueError):
-    """A query the model cannot answer (free text on a closed-set model, an unknown label,
-    an example clip for a model trained without them, or one it cannot read)."""
 
 
 @dataclasses.dataclass(frozen=True)

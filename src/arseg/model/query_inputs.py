@@ -27,9 +27,9 @@ def query_texts(model: ReferringSegmenter, queries: pd.DataFrame) -> list[str]:
     return queries["text" if model.cfg.query_encoder == "text" else "target_label"].tolist()
 
 
-class QueryKindError(ValueError):
-    """A query the model cannot take: a label it was not trained on, an example clip for a
-    model trained without example queries."""
+class QueryError(ValueError):
+    """A query the model cannot answer: free text on a closed-set model, a label it was not
+    trained on, an example clip for a model trained without them, or one that cannot be read."""
 
 
 def table_inputs(model: ReferringSegmenter, queries: pd.DataFrame, cache=None, examples=None) -> torch.Tensor:
@@ -50,13 +50,13 @@ def query_inputs(model: ReferringSegmenter, texts, cache=None, encoder_factory=N
     if model.cfg.query_encoder != "text":
         unknown = sorted(set(texts) - set(model.cfg.labels))
         if unknown:
-            raise QueryKindError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
+            raise QueryError(f"label model knows {model.cfg.labels}; cannot answer {unknown}")
         position = {label: i for i, label in enumerate(model.cfg.labels)}
         return torch.tensor([position[label] for label in texts], dtype=torch.int64)
     kinds = kinds or [None] * len(texts)
     is_example = np.array([kind == "example" for kind in kinds], dtype=bool)
     if is_example.any() and not model.cfg.example_dim:
-        raise QueryKindError("this model was trained without example queries; it takes text queries only")
+        raise QueryError("this model was trained without example queries; it takes text queries only")
     # a category's name as its label queries were written ("wild_animals" as "wild animals")
     asked = [label_text(t) if kind == "label" else t for t, kind in zip(texts, kinds) if kind != "example"]
     vectors = np.zeros((0, model.cfg.text_dim), np.float32)
