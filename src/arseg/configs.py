@@ -3,8 +3,8 @@ dataclasses the library takes, and check what a schema cannot express.
 
 Each helper imports its dataclass when called: Snakemake imports this module to check the
 config at every start (the driver, and each cluster job again), which so imports no torch.
-mixture_config lives beside MixtureConfig in arseg.data.mixtures, and eval_config in
-arseg.eval.sed_metrics, so that the rules without torch do not import it through here."""
+mixture_config lives beside MixtureConfig in arseg.data.mixtures, and eval_config beside
+EvalConfig in arseg.eval.scoring, so that a rule imports only the layer it needs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,11 +45,10 @@ def check_config(config: dict) -> None:
         if clip_table["protocol"] not in clip_table["category_maps"]:
             raise ConfigError(f"corpus.sounddescs.clip_table.protocol: {clip_table['protocol']!r} is not a key of "
                               f"corpus.sounddescs.clip_table.category_maps ({sorted(clip_table['category_maps'])})")
-    from arseg.eval.scoring import Buckets
+    from arseg.eval.scoring import buckets_config
 
-    evaluation = config["evaluation"]
     try:  # here, not only in the evaluate rule after every training
-        Buckets(tuple(evaluation["snr_edges_db"]), tuple(evaluation["duration_edges_seconds"]))
+        buckets_config(config)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     audio = config["audio"]

@@ -85,9 +85,8 @@ rule demo:
         tsv="results/demo/summary.tsv",
         json="results/demo/summary.json",
     params:
-        t_collar=lookup(within=config, dpath="evaluation/t_collar"),
-        percentage_of_length=lookup(within=config, dpath="evaluation/percentage_of_length"),
-        segment_seconds=lookup(within=config, dpath="evaluation/segment_seconds"),
+        config=get_config_subset("evaluation/t_collar", "evaluation/percentage_of_length",
+                                 "evaluation/segment_seconds"),
     log:
         "results/logs/demo/demo.log",
     conda:

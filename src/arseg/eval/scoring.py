@@ -37,6 +37,19 @@ class Buckets:
                 raise ValueError(f"evaluation.{name}: edges must increase, got {edges}")
 
 
+def eval_config(config: dict) -> EvalConfig:
+    """The sed_eval settings of the workflow config's evaluation section."""
+    ev = config["evaluation"]
+    return EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
+                      segment_seconds=ev["segment_seconds"])
+
+
+def buckets_config(config: dict) -> Buckets:
+    """The breakdown buckets (target SNR, target duration) of the evaluation section."""
+    ev = config["evaluation"]
+    return Buckets(snr_edges_db=tuple(ev["snr_edges_db"]), duration_edges_seconds=tuple(ev["duration_edges_seconds"]))
+
+
 def merge_spans(spans) -> list[tuple[float, float]]:
     """Union of (onset, offset) spans: overlapping or touching spans become one.
 

@@ -28,14 +28,6 @@ TARGET = "target"
 COUNT_COLUMNS = ["event_ntp", "event_nref", "event_nsys", "segment_ntp", "segment_nref", "segment_nsys"]
 
 
-def eval_config(config: dict) -> tuple[EvalConfig, Buckets]:
-    """The sed_eval settings and breakdown buckets of the workflow config's evaluation section."""
-    ev = config["evaluation"]
-    return (EvalConfig(t_collar=ev["t_collar"], percentage_of_length=ev["percentage_of_length"],
-                       segment_seconds=ev["segment_seconds"]),
-            Buckets(snr_edges_db=tuple(ev["snr_edges_db"]), duration_edges_seconds=tuple(ev["duration_edges_seconds"])))
-
-
 def _event_list(query_id: str, spans) -> list[dict]:
     return [{"filename": query_id, "event_label": TARGET, "onset": float(on), "offset": float(off)} for on, off in spans]
 
