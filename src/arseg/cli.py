@@ -300,12 +300,10 @@ def _query_inputs(model, queries, examples, note, cache: bool):
     """The model's inputs for the queries; text embeddings through the user's cache (unless
     --no-cache), the text encoder loaded only for texts the cache lacks; example clips'
     embeddings from `examples`."""
-    from arseg.infer import segment
+    from arseg.model import text_encoder
     from arseg.model.query_inputs import query_inputs
 
     def encoder_factory():
-        from arseg.model import text_encoder
-
         note("loading the text encoder (all-MiniLM-L6-v2) ...")
         try:
             try:  # our own note says what is happening; transformers' weight-loading bar is noise
@@ -322,7 +320,7 @@ def _query_inputs(model, queries, examples, note, cache: bool):
     texts, kinds = [q.text for q in queries], [q.kind for q in queries]
     if model.cfg.query_encoder != "text":
         return query_inputs(model, texts)
-    with segment.embedding_cache(segment.embedding_cache_path() if cache else None) as embeddings:
+    with text_encoder.user_cache(text_encoder.user_cache_path() if cache else None) as embeddings:
         return query_inputs(model, texts, embeddings, encoder_factory, kinds=kinds, examples=examples)
 
 

