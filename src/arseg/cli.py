@@ -134,9 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning.
-    # On a shared or busy CPU spinning threads slow the model down many times over
-    # (docs/experiments.md); on an idle machine the difference is within noise.
+    # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning,
+    # which on a shared or busy CPU slows the model down (docs/experiments.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     try:
@@ -194,9 +193,9 @@ def _check_out_dir(path: Path, option: str) -> None:
 
 def _keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse instead of returning it to the system at
-    once. The model frees and reallocates its tens-of-MB activations every batch; by
-    default each costs fresh page faults (620 000 for an hour of audio: 2.4 s of system
-    time), with this 80 000 (1.4 s), for about 40 MB more resident memory. Not glibc: no-op."""
+    once. The model frees and reallocates its tens-of-MB activations every batch, and by
+    default each costs fresh page faults; kept, they cost a little more resident memory
+    (docs/experiments.md). Not glibc: no-op."""
     import ctypes
 
     try:

@@ -52,8 +52,7 @@ rule demo_segments:
         embeddings=get_demo_embeddings,
         clips=rules.check_corpus.output.audio,
     # One label per item, unique to it: the report turns a label with exactly two values, each
-    # on half of the items, into a toggle, and then crashes on every item that has no twin
-    # (it happened to the cut-outs when half of them ended at one time and half at another).
+    # on half of the items, into a toggle, and then crashes on every item that has no twin.
     output:
         segments=report(directory("results/demo/segments"), patterns=["{file}/{picture}.png"],
                         caption="../../report/demo.rst", category="7. Demo", subcategory="Segments found",

@@ -144,7 +144,7 @@ def segment_features(model: ReferringSegmenter, features: np.ndarray, queries: l
                      duration: float, decode: Decodings, progress=None,
                      batch_windows: int = 16) -> list[Result]:
     """Per query its segments (decoded as its kind of query is) and bin scores. 16 windows a
-    batch is the fastest on a CPU (measured: 8, 16, 32, 64; larger batches fall out of cache)."""
+    batch: larger batches fall out of a CPU's cache."""
     bins = predict_bins(model, features, inputs, batch_windows=batch_windows, progress=progress)
     results = []
     for query, query_bins in zip(queries, bins):
