@@ -1,7 +1,7 @@
-import hashlib
 from pathlib import Path
 
 from arseg.data.sounddescs import fetch_metadata, require_licence
+from arseg.io.digest import file_sha256
 from arseg.rule_io import logged
 
 with logged(snakemake):
@@ -12,6 +12,5 @@ with logged(snakemake):
                            splits_base_url=snakemake.params.splits_base_url, sha256=snakemake.params.sha256,
                            **network)
     for name, path in sorted(paths.items()):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        print(f"{name}: {path.stat().st_size} bytes, sha256 {digest}")
+        print(f"{name}: {path.stat().st_size} bytes, sha256 {file_sha256(path)}")
     print("pin any digest above under corpus.sounddescs.metadata.sha256 to check later fetches")

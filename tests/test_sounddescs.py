@@ -37,7 +37,9 @@ from arseg.data.sounddescs import (
     fetch_metadata,
     load_metadata,
     load_pickle,
-    prepare_corpus,
+    gather_corpus,
+    prepare_clips,
+    shard_clip_ids,
     read_clip_table,
     shard_ids,
     write_clip_table,
@@ -304,6 +306,9 @@ def test_shard_ids_is_a_deterministic_partition():
     assert [s for s in shard_ids(ids[:50], 4)] == [[i for i in s if i in ids[:50]] for s in shards]
     with pytest.raises(CorpusError):
         shard_ids(["ok", "a/b"], 2)
+    assert shard_clip_ids(ids, 1, 4) == shards[1]
+    with pytest.raises(ValueError, match="shard 4 does not exist: corpus.sounddescs.n_shards is 4"):
+        shard_clip_ids(ids, 4, 4)
 
 
 # --------------------------------------------------------------------- download
@@ -489,7 +494,22 @@ def test_excerpt_modes():
         excerpt_spans(audio, sr, {"mode": "n_excerpts", "n_excerpt": 3})
 
 
-def test_prepare_corpus_writes_contract_folder(tmp_path):
+def prepare_in_shards(table, raw, corpus, excerpt, n_shards=2):
+    """As the workflow does: prepare_clips per shard into a folder of its own, then gather_corpus."""
+    excerpt_tables, audio_dirs, skipped_tables = [], [], []
+    for shard in range(n_shards):
+        ids = shard_clip_ids(table.clip_id, shard, n_shards)
+        audio_dirs.append(corpus.parent / f"{corpus.name}_shard{shard}")
+        excerpts, skipped = prepare_clips(table[table.clip_id.isin(ids)], raw, audio_dirs[-1], sample_rate=16000,
+                                          excerpt=excerpt, progress=False)
+        excerpt_tables.append(corpus.parent / f"{corpus.name}_excerpts{shard}.tsv")
+        skipped_tables.append(corpus.parent / f"{corpus.name}_skipped{shard}.tsv")
+        excerpts.to_csv(excerpt_tables[-1], sep="\t", index=False)
+        skipped.to_csv(skipped_tables[-1], sep="\t", index=False)
+    return gather_corpus(excerpt_tables, audio_dirs, skipped_tables, corpus)
+
+
+def test_prepared_shards_gather_into_a_contract_folder(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     sf.write(raw / "07000001.wav", _events(20.0, [(5.0, 8.0, 0.5), (12.0, 12.8, 0.4)]), SR_IN, subtype="PCM_16")
@@ -500,8 +520,7 @@ def test_prepare_corpus_writes_contract_folder(tmp_path):
         "source_id": ["07000001", "NHU0002", "GONE"], "source_categories": ["Transport", "Crowds", "Clocks"],
     })
     corpus = tmp_path / "corpus"
-    prepare_corpus(table, raw, corpus, sample_rate=16000,
-                   excerpt={"mode": "n_excerpts", "n_excerpts": 2, "excerpt_seconds": 1.0}, progress=False)
+    prepare_in_shards(table, raw, corpus, {"mode": "n_excerpts", "n_excerpts": 2, "excerpt_seconds": 1.0})
     clips = pd.read_csv(corpus / "clips.tsv", sep="\t", dtype={"clip_id": str})
     assert list(clips.columns) == ["clip_id", "category", "description", "duration", "split"]
     assert clips.clip_id.tolist() == ["07000001_0", "07000001_1", "nhu0002_0", "nhu0002_1"]
@@ -518,7 +537,6 @@ def test_prepare_corpus_writes_contract_folder(tmp_path):
     excerpts = pd.read_csv(corpus / "excerpts.tsv", sep="\t", dtype={"clip_id": str, "source_id": str})
     assert excerpts.source_id.tolist() == ["07000001", "07000001", "nhu0002", "nhu0002"]
 
-    prepare_corpus(table, raw, tmp_path / "c2", sample_rate=16000, excerpt={"mode": "longest_active"},
-                   progress=False)
+    prepare_in_shards(table, raw, tmp_path / "c2", {"mode": "longest_active"})
     clips = pd.read_csv(tmp_path / "c2" / "clips.tsv", sep="\t", dtype={"clip_id": str}).set_index("clip_id")
     assert abs(clips.duration["07000001_0"] - 3.0) < 0.1 and abs(clips.duration["nhu0002_0"] - 4.0) < 0.1

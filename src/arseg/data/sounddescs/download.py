@@ -145,6 +145,24 @@ def download_shard(
     return manifest
 
 
+def shard_clip_ids(ids: Iterable[str], shard: int, n_shards: int) -> list[str]:
+    """The ids of shard `shard` of `n_shards` (corpus.sounddescs.n_shards)."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} does not exist: corpus.sounddescs.n_shards is {n_shards}")
+    return shard_ids(ids, n_shards)[shard]
+
+
+def check_downloads(manifest_path: str | os.PathLike, raw_dir: str | os.PathLike, shard: int) -> None:
+    """FileNotFoundError, saying how to fetch them again, when clips the shard's manifest
+    lists as downloaded are gone from raw_dir (missing_downloads)."""
+    missing = missing_downloads(manifest_path, raw_dir)
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} clip(s) of shard {shard} are listed as downloaded in {manifest_path} but "
+            f"missing from {raw_dir} (e.g. {missing[:3]}); fetch them again by adding "
+            f"`--forcerun sounddescs_download` to the command (finished clips are not fetched again)")
+
+
 def missing_downloads(manifest_path: str | os.PathLike, raw_dir: str | os.PathLike) -> list[str]:
     """Ids the manifest lists as downloaded whose `<id>.wav` is no longer in `raw_dir`
     (deleted by hand after the download job ran); preparing without them would silently

@@ -14,6 +14,8 @@ Excerpt k of source <id> becomes clip `<id>_<k>` (k in time order).
 """
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -176,10 +178,35 @@ def write_corpus(corpus_dir, excerpts: pd.DataFrame, skipped: pd.DataFrame | Non
     write_tsv(corpus_dir / "clips.tsv", excerpts[CLIP_COLUMNS])
 
 
-def prepare_corpus(table: pd.DataFrame, raw_dir, corpus_dir, *, sample_rate: int,
-                   excerpt: Mapping | None = None, progress: bool = True) -> pd.DataFrame:
-    """prepare_clips into `corpus_dir/audio`, then write_corpus; returns the excerpts."""
-    excerpts, skipped = prepare_clips(table, raw_dir, Path(corpus_dir) / "audio", sample_rate=sample_rate,
-                                      excerpt=excerpt, progress=progress)
+EXCERPT_TEXT = {"clip_id": str, "category": str, "description": str, "split": str, "source_id": str}
+
+
+def gather_corpus(excerpt_tables, audio_dirs, skipped_tables, corpus_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shards' prepared clips (each shard's excerpts table, audio folder and skipped table,
+    as prepare_clips made them) as one corpus folder: every clip's audio linked (copied where
+    the file system cannot link) into corpus_dir/audio, then write_corpus. Returns (excerpts,
+    skipped); RuntimeError when no clip could be prepared."""
+    audio = Path(corpus_dir) / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for excerpts_path, shard_audio in zip(excerpt_tables, audio_dirs):
+        part = pd.read_csv(excerpts_path, sep="\t", dtype=EXCERPT_TEXT, keep_default_na=False)
+        for clip_id in part.clip_id:
+            link_or_copy(Path(shard_audio) / f"{clip_id}.wav", audio / f"{clip_id}.wav")
+        parts.append(part)
+    excerpts = pd.concat(parts, ignore_index=True)
+    skipped = pd.concat([pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in skipped_tables],
+                        ignore_index=True)
+    if excerpts.empty:
+        raise RuntimeError(f"no SoundDescs clip could be prepared; the reasons are in {list(map(str, skipped_tables))}")
     write_corpus(corpus_dir, excerpts, skipped)
-    return excerpts
+    return excerpts, skipped
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """No second copy of the audio where the file system allows a hard link."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
