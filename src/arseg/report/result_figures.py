@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from arseg.report.figures import plt, save, sns  # noqa: F401  (figures sets the style and the Agg backend)
-from arseg.report.tables import COLUMNS, condition_rows, read_metrics
+from arseg.report.tables import COLUMNS, condition_rows, per_category_frame, per_seed_frame, read_metrics
 from arseg.results_layout import seed_file
 
 OVERVIEW = ["event_f1", "segment_f1", "psds_tag", "psds1", "collar_f1", "false_alarm_rate"]
@@ -18,14 +18,9 @@ def backbone_palette(backbones) -> dict:
     return {b: colors[i] for i, b in enumerate(backbones)}
 
 
-def per_seed(paths) -> pd.DataFrame:
-    rows = [{"backbone": b, "seed": s, **{k: c.read(m) for k, c in COLUMNS.items()}} for b, s, m in read_metrics(paths)]
-    return pd.DataFrame(rows).astype({k: float for k in COLUMNS})
-
-
 def backbones_figure(metric_paths, out_png) -> None:
     """Bars: mean over seeds; whiskers: standard deviation; dots: the seeds."""
-    frame = per_seed(metric_paths)
+    frame = per_seed_frame(metric_paths)
     backbones = list(dict.fromkeys(frame["backbone"]))
     palette = backbone_palette(backbones)
     fig, axes = plt.subplots(2, 3, figsize=(10, 6), sharex=True)
@@ -57,12 +52,7 @@ def categories_figure(metric_paths, out_png) -> None:
     """Heatmaps category x backbone of event F1 and PSDS (TAG), mean over seeds, side by side:
     one row per category, so that many categories grow the figure downwards, where the
     report's viewer scrolls, and not sideways, where it shrinks the figure to fit."""
-    rows = []
-    for backbone, seed, metrics in read_metrics(metric_paths):
-        for category, entry in metrics["by_category"].items():
-            rows.append({"backbone": backbone, "seed": seed, "category": category,
-                         "event_f1": entry.get("event_f1"), "psds_tag": entry.get("psds_tag")})
-    frame = pd.DataFrame(rows).astype({"event_f1": float, "psds_tag": float})
+    frame = per_category_frame(metric_paths)
     backbones = list(dict.fromkeys(frame["backbone"]))
     categories = sorted(frame["category"].unique())
     width = 2.2 + 0.9 * len(backbones)

@@ -18,6 +18,7 @@ from arseg.data.queries import read_queries
 from arseg.eval.scoring import EvalConfig, coverage, estimated_events, f1_from_counts, reference_events
 from arseg.eval.sed_metrics import evaluate, per_query_counts
 from arseg.io import atomic
+from arseg.report.tables import fmt
 from arseg.results_layout import seed_file
 
 def chosen_test_scores(metrics_paths, backbone: str, seed: int) -> dict:
@@ -86,8 +87,8 @@ def summarise_demo(answers_path, metrics, events_path, queries_path, out_tsv, ou
     atomic.write_json(out_json, atomic.json_ready(summary))
     atomic.write_text(out_html, summary_html(summary, table))
     present, absent = summary["demo"]["present"], summary["demo"]["absent"]
-    print(f"demo: event F1 on present queries {_fmt(present['event_f1'])} (test: "
-          f"{_fmt(summary['model']['test'].get('positives_event_f1'))}); absent queries: "
+    print(f"demo: event F1 on present queries {fmt(present['event_f1'])} (test: "
+          f"{fmt(summary['model']['test'].get('positives_event_f1'))}); absent queries: "
           f"{absent['n_segments']} segments in {int((table['present'] == 0).sum())} queries", flush=True)
     return summary
 
@@ -112,10 +113,6 @@ def summarise(answers: dict, metrics, table: pd.DataFrame, scores: dict, cfg: Ev
 def _records(table: pd.DataFrame) -> list[dict]:
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in table.to_dict(orient="records")]
-
-
-def _fmt(value, digits: int = 3) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 QUERY_HEADERS = ["file", "sound", "kind", "query", "reference events", "segments", "event F1", "segment F1",
@@ -144,16 +141,16 @@ def summary_html(summary: dict, table: pd.DataFrame) -> str:
         return f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>"
 
     scores = [
-        ["event F1, present sounds", _fmt(demo["present"]["event_f1"]), _fmt(test.get("positives_event_f1"))],
-        ["segment F1, present sounds", _fmt(demo["present"]["segment_f1"]), _fmt(test.get("positives_segment_f1"))],
-        ["event F1, all queries", _fmt(demo["all_queries"]["event_f1"]), _fmt(test.get("event_f1"))],
-        ["false-alarm rate (absent sounds)", _fmt(demo["absent"]["false_alarm_rate"]),
-         _fmt(test.get("false_alarm_rate"))],
+        ["event F1, present sounds", fmt(demo["present"]["event_f1"]), fmt(test.get("positives_event_f1"))],
+        ["segment F1, present sounds", fmt(demo["present"]["segment_f1"]), fmt(test.get("positives_segment_f1"))],
+        ["event F1, all queries", fmt(demo["all_queries"]["event_f1"]), fmt(test.get("event_f1"))],
+        ["false-alarm rate (absent sounds)", fmt(demo["absent"]["false_alarm_rate"]),
+         fmt(test.get("false_alarm_rate"))],
     ]
     per_query = [[r.filename, "present" if r.present else "absent", r.kind, r.text, r.n_reference, r.n_segments,
-                  _fmt(r.event_f1), _fmt(r.segment_f1), _fmt(r.reference_covered, 2), r.cut_outs]
+                  fmt(r.event_f1), fmt(r.segment_f1), fmt(r.reference_covered, digits=2), r.cut_outs]
                  for r in table.itertuples(index=False)]
-    candidates = [[f"{c['backbone']} seed {c['seed']}", _fmt(c["validation_event_f1"]),
+    candidates = [[f"{c['backbone']} seed {c['seed']}", fmt(c["validation_event_f1"]),
                    "chosen" if c["path"] == model["path"] else ""] for c in summary["candidates"]]
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Demo on held-out audio</title>'

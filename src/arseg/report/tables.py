@@ -85,22 +85,31 @@ def _mean_std(frame: pd.DataFrame, keys: list[str], by: list[str]) -> pd.DataFra
     return table.reset_index()
 
 
-def results_table(paths) -> pd.DataFrame:
-    """One row per backbone: each main column's mean over seeds, and its spread (`_std`)."""
+def per_seed_frame(paths) -> pd.DataFrame:
+    """One row per metrics file (a backbone's seed): every main column's value."""
     records = [{"backbone": b, "seed": s, **{c.key: c.read(m) for c in MAIN_COLUMNS}} for b, s, m in read_metrics(paths)]
-    per_seed = pd.DataFrame(records).astype({c.key: float for c in MAIN_COLUMNS})
-    return _mean_std(per_seed, list(COLUMNS), ["backbone"])
+    return pd.DataFrame(records).astype({c.key: float for c in MAIN_COLUMNS})
 
 
-def category_table(paths) -> pd.DataFrame:
-    """Tidy: one row per category and backbone."""
+def per_category_frame(paths) -> pd.DataFrame:
+    """One row per category and metrics file: its query counts and CATEGORY_METRICS."""
     records = []
     for backbone, seed, metrics in read_metrics(paths):
         for category, entry in metrics["by_category"].items():
             records.append({"category": category, "backbone": backbone, "seed": seed,
                             "n_queries": entry["n_queries"], "n_reference_events": entry["n_reference_events"],
                             **{c.key: c.read(entry) for c in CATEGORY_METRICS}})
-    frame = pd.DataFrame(records).astype({c.key: float for c in CATEGORY_METRICS})
+    return pd.DataFrame(records).astype({c.key: float for c in CATEGORY_METRICS})
+
+
+def results_table(paths) -> pd.DataFrame:
+    """One row per backbone: each main column's mean over seeds, and its spread (`_std`)."""
+    return _mean_std(per_seed_frame(paths), list(COLUMNS), ["backbone"])
+
+
+def category_table(paths) -> pd.DataFrame:
+    """Tidy: one row per category and backbone."""
+    frame = per_category_frame(paths)
     table = _mean_std(frame, [c.key for c in CATEGORY_METRICS], ["category", "backbone"])
     counts = frame.groupby(["category", "backbone"], sort=False)[["n_queries", "n_reference_events"]].first()
     table = table.merge(counts.reset_index(), on=["category", "backbone"])
