@@ -19,7 +19,8 @@ from arseg.cli import main
 from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer import segment
 from arseg.infer.windows import predict_bins, segments_from_bins, window_plan
-from arseg.io.audio import read_mono, read_span
+from arseg.io import audio as audio_io
+from arseg.io.audio import read_mono
 from arseg.model.backbone_specs import ENCODER, ENCODER_DIM
 from arseg.model.backbones import BACKBONES
 from arseg.model.segmenter import (MODEL_FORMAT, ModelConfig, ReferringSegmenter, load_model, prepare_for_inference,
@@ -287,17 +288,26 @@ def test_extract_plot_and_json(models, energy_model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac", "ogg", "mp3"])
-def test_cut_spans_equal_the_decoded_file(tmp_path, ext):
+def test_cut_spans_equal_the_decoded_file(tmp_path, ext, monkeypatch):
+    """Written block by block (blocks of 0.3 s here), a cut-out holds the decoded file's
+    samples of its span, clipped, in 16-bit: the bytes write_wav makes of the whole span."""
     if ext.upper() not in sf.available_formats():
         pytest.skip(f"libsndfile cannot write {ext}")
-    path = write(tmp_path / f"x.{ext}", noise(4.0, 22050, 2), 22050)
+    monkeypatch.setattr(audio_io, "BLOCK_SECONDS", 0.3)
+    path = write(tmp_path / f"x.{ext}", noise(4.0, 22050, 2, level=0.6), 22050)  # some samples past 1
     whole, rate = sf.read(path, dtype="float32", always_2d=True)
     for start, stop in [(0.0, 0.5), (1.0, 2.5), (3.9, 5.0)]:
-        span, span_rate = read_span(path, start, stop)
+        assert audio_io.write_span(path, start, stop, tmp_path / "cut.wav")
+        span, span_rate = sf.read(tmp_path / "cut.wav", dtype="float32", always_2d=True)
         first = int(round(start * rate))
         assert span_rate == rate and span.shape[1] == 2
         assert len(span) == min(len(whole), int(round(stop * rate))) - first
-        assert np.abs(span - whole[first:first + len(span)]).max() < 1e-4
+        expected = np.clip(whole[first:first + len(span)], -1.0, 1.0)
+        assert np.abs(span - expected).max() < 1e-4 + 1 / 32768
+        if ext == "wav":  # exactly what the whole span through write_wav would be
+            audio_io.write_wav(tmp_path / "whole.wav", expected, rate)
+            assert (tmp_path / "cut.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
+    assert not audio_io.write_span(tmp_path / "missing.wav", 0.0, 1.0, tmp_path / "cut.wav")
 
 
 def test_output_names_are_safe(models, tmp_path, capsys):
@@ -373,14 +383,14 @@ def test_an_interrupted_extraction_leaves_the_earlier_cuts_and_no_table(models, 
     (tmp_path / "segs" / "street.burst.tsv").unlink()
     written = []
 
-    def write_then_stop(out, audio, rate):
+    def write_then_stop(source, start, stop, dest):
         if written:
             raise KeyboardInterrupt
-        written.append(out)
-        real_write(out, audio, rate)
+        written.append(dest)
+        return real_write(source, start, stop, dest)
 
-    real_write = segment.write_wav
-    monkeypatch.setattr(segment, "write_wav", write_then_stop)
+    real_write = segment.write_span
+    monkeypatch.setattr(segment, "write_span", write_then_stop)
     code, out, err = run(capsys, *args[:-4])  # three segments this time: stopped after the first
     assert code == 130 and "interrupted" in err
     assert sorted((tmp_path / "cuts" / "street.burst").iterdir()) == before

@@ -24,7 +24,7 @@ from arseg.features.logmel import FeatureConfig, feature_config, log_mel
 from arseg.infer.encode import encoder_output
 from arseg.infer.windows import Decodings, predict_bins, segments_from_bins, window_plan
 from arseg.io import atomic
-from arseg.io.audio import AudioError, read_mono, read_span, write_wav
+from arseg.io.audio import AudioError, read_mono, write_span, write_wav
 from arseg.model import targets
 from arseg.model.examples import ExampleBank, ExampleError, clip_embedding, fit_length
 from arseg.model.query_inputs import QueryError
@@ -279,13 +279,10 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
         names = []
         for i, (onset, offset, _) in enumerate(segments, 1):
             start, stop = max(0.0, onset - pad), min(duration, offset + pad)
-            span = read_span(source, start, stop)
-            if span is None:
-                audio, rate = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))], mono_rate
-            else:
-                audio, rate = span
             names.append(f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav")
-            write_wav(staging / names[-1], np.clip(audio, -1.0, 1.0), rate)
+            if not write_span(source, start, stop, staging / names[-1]):
+                audio = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))]
+                write_wav(staging / names[-1], np.clip(audio, -1.0, 1.0), mono_rate)
         folder.mkdir(exist_ok=True)
         for old in folder.glob("seg*.wav"):
             old.unlink()

@@ -6,7 +6,7 @@ count (averaged to mono), any length (read and resampled in blocks, so an hour o
 6-channel audio never sits in memory at once). A plain 16-bit PCM WAV shorter than a block
 (the corpus clips and mixtures the workflow writes) is parsed here directly, much faster than
 libsndfile, to the same samples (sample / 32768). `info` reads a file's rate,
-channels and length, `read_span` a stretch of the original, `check_decodes` a whole file
+channels and length, `write_span` a stretch of the original, `check_decodes` a whole file
 without keeping it (a downloaded archive's WAV).
 
 Every problem a user can cause (missing file, unreadable or unsupported file, no samples,
@@ -22,6 +22,7 @@ import os
 import struct
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -276,22 +277,53 @@ def _read_other(path: Path, sample_rate: int) -> np.ndarray:
         raise AudioError(f"{path}: not a readable audio file ({_reason(error)})") from None
 
 
-def read_span(path: str | os.PathLike, start: float, stop: float) -> tuple[np.ndarray, int] | None:
-    """Samples [start, stop) seconds of the original file (all channels, its own rate),
-    or None when libsndfile cannot read the file (the caller falls back to the mono signal)."""
+def span_blocks(path: str | os.PathLike, start: float, stop: float) -> tuple[Iterator[np.ndarray], int, int] | None:
+    """Samples [start, stop) seconds of the original file (all channels, its own rate), as
+    float32 (frames, channels) blocks of at most BLOCK_SECONDS, with its rate and channel
+    count; None when libsndfile cannot read the file (the caller falls back to the mono signal)."""
     try:
-        with sf.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            first = max(0, int(round(start * rate)))
-            last = min(f.frames, int(round(stop * rate))) if f.frames > 0 else int(round(stop * rate))
-            # MP3 frames lean on the ones before them (bit reservoir): right after a seek
-            # the decoder glitches for a few samples, so start a little early and drop that.
-            preroll = min(first, int(PREROLL_SECONDS * rate))
-            f.seek(first - preroll)
-            audio = f.read(max(0, last - first) + preroll, dtype="float32", always_2d=True)
-            return audio[preroll:], rate
+        f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None
+    rate, channels = f.samplerate, f.channels
+    first = max(0, int(round(start * rate)))
+    last = min(f.frames, int(round(stop * rate))) if f.frames > 0 else int(round(stop * rate))
+    # MP3 frames lean on the ones before them (bit reservoir): right after a seek the decoder
+    # glitches for a few samples, so start a little early and drop that.
+    preroll = min(first, int(PREROLL_SECONDS * rate))
+    try:
+        f.seek(first - preroll)
+        f.read(preroll, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        f.close()
+        return None
+
+    def blocks():
+        with f:
+            left = max(0, last - first)
+            while left > 0:
+                block = f.read(min(left, _block_frames(rate)), dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                yield block
+                left -= len(block)
+
+    return blocks(), rate, channels
+
+
+def write_span(path: str | os.PathLike, start: float, stop: float, dest: str | os.PathLike) -> bool:
+    """span_blocks' samples written as a 16-bit WAV at `dest`, clipped to [-1, 1], block by
+    block (a long span never sits in memory), atomically; False when libsndfile cannot read
+    the file."""
+    span = span_blocks(path, start, stop)
+    if span is None:
+        return False
+    blocks, rate, channels = span
+    with atomic_path(dest, suffix=".tmp.wav") as tmp, \
+            sf.SoundFile(str(tmp), "w", rate, channels, subtype="PCM_16", format="WAV") as out:
+        for block in blocks:
+            out.write(np.clip(block, -1.0, 1.0))
+    return True
 
 
 def check_decodes(path: str | os.PathLike) -> AudioInfo:
