@@ -220,9 +220,20 @@ def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, floa
 
     def blocks():
         with sf.SoundFile(str(meta.path)) as f:
+            done = 0
             while True:
-                data = f.read(block, dtype="float32", always_2d=True)
+                try:
+                    data = f.read(block, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as error:
+                    # A FLAC cut short fails where its sound stops: keep what decodes up to
+                    # there, in small steps from the block's start (read_mono notes the shortfall).
+                    rest = _decodable_rest(f, done, meta.sample_rate, block)
+                    if done == 0 and not len(rest):
+                        raise error
+                    yield rest
+                    return
                 yield data
+                done += len(data)
                 if len(data) < block:
                     return
 
@@ -230,6 +241,23 @@ def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, floa
         return _mono(meta, sample_rate, blocks())
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{meta.path}: the file is damaged or truncated ({_reason(error)})") from None
+
+
+def _decodable_rest(f: sf.SoundFile, start: int, rate: int, limit: int) -> np.ndarray:
+    """From frame `start`, what decodes (at most `limit` frames) in steps of 0.1 s before
+    the decoder fails again."""
+    step, pieces, got = max(1, rate // 10), [], 0
+    try:
+        f.seek(start)
+        while got < limit:
+            piece = f.read(min(step, limit - got), dtype="float32", always_2d=True)
+            pieces.append(piece)
+            got += len(piece)
+            if len(piece) < step:
+                break
+    except (sf.LibsndfileError, RuntimeError):
+        pass
+    return np.concatenate(pieces) if pieces else np.zeros((0, f.channels), np.float32)
 
 
 def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float, int]:
