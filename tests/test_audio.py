@@ -122,6 +122,25 @@ def test_a_pipe_is_not_taken_for_an_empty_file(tmp_path):
         read_mono(tmp_path / "pipe.wav", 8000)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("block", [60.0, 1.0])
+def test_a_flac_cut_anywhere_keeps_what_decodes_and_says_it_was_cut(tmp_path, monkeypatch, channels, block):
+    """The decoder fails where the sound stops; wherever the cut falls (a stereo FLAC's
+    failed handle often cannot seek back), what decodes before it is kept and noted, even
+    a tail of a few frames."""
+    monkeypatch.setattr(audio, "BLOCK_SECONDS", block)
+    rng = np.random.default_rng(channels)
+    whole = tmp_path / "whole.flac"
+    sf.write(whole, 0.3 * rng.standard_normal((10 * 16000, channels)).astype(np.float32), 16000)
+    data = whole.read_bytes()
+    for fraction in (0.09, 0.25, 0.33, 0.5, 0.68, 0.92, 0.995):
+        cut = tmp_path / "cut.flac"
+        cut.write_bytes(data[:int(len(data) * fraction)])
+        samples, meta = read_mono(cut, 16000)
+        assert abs(meta.duration - 10 * fraction) < 0.5, (fraction, meta.duration)
+        assert meta.cut_short.startswith("cut short: its header declares 10.00 s of sound"), fraction
+
+
 @pytest.mark.parametrize("fmt, rate, block", [("MP3", 44100, 60.0), ("WAV", 16000, 60.0), ("WAV", 44100, 60.0),
                                               ("FLAC", 44100, 60.0), ("FLAC", 22050, 1.0)])
 def test_a_file_cut_short_reads_as_long_as_its_sound_and_says_so(tmp_path, fmt, rate, block, monkeypatch):

@@ -30,7 +30,7 @@ import soundfile as sf
 from arseg.io.atomic import atomic_path
 
 BLOCK_SECONDS = 60.0  # read and resample this much at a time
-PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see read_span)
+PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see span_blocks)
 PLAIN_WAV_MAX_BYTES = 32 * 2 ** 20  # larger files are streamed through libsndfile
 HEADER_BYTES = 8192  # a file this large with no sound in it held some, or was meant to
 
@@ -130,10 +130,11 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, Au
             audio = _read_other(meta.path, sample_rate)
             peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
         else:
-            audio, peak, read = _read_soundfile(meta, sample_rate)
+            audio, peak, read, failed = _read_soundfile(meta, sample_rate)
             if read < meta.frames:  # what the file holds, not what its header says
-                # (libsndfile estimates some formats' lengths: a small shortfall is no damage)
-                cut = meta.frames - read > max(0.1 * meta.sample_rate, 0.005 * meta.frames)
+                # (libsndfile estimates some formats' lengths: a small shortfall is no damage,
+                # unless the decoder failed there)
+                cut = failed or meta.frames - read > max(0.1 * meta.sample_rate, 0.005 * meta.frames)
                 meta = dataclasses.replace(meta, frames=read, declared_frames=meta.frames if cut else None)
             elif meta.format.startswith("WAV") and (short := wav_shortfall(path)):  # libsndfile counts what is there
                 if meta.frames == 0:
@@ -214,9 +215,11 @@ def wav_shortfall(path: str | os.PathLike) -> tuple[int, int] | None:
     return sizes if 0 < declared < 0xFFFFFFFF and declared > held else None
 
 
-def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float, int]:
-    """Stream the file through libsndfile in blocks into `_mono`."""
+def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, float, int, bool]:
+    """Stream the file through libsndfile in blocks into `_mono`; also whether the decoder
+    failed part way (what decoded before is kept: a FLAC cut short fails where its sound stops)."""
     block = _block_frames(meta.sample_rate)
+    failed = []
 
     def blocks():
         with sf.SoundFile(str(meta.path)) as f:
@@ -225,11 +228,10 @@ def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, floa
                 try:
                     data = f.read(block, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as error:
-                    # A FLAC cut short fails where its sound stops: keep what decodes up to
-                    # there, in small steps from the block's start (read_mono notes the shortfall).
-                    rest = _decodable_rest(f, done, meta.sample_rate, block)
+                    rest = _decodable_rest(meta.path, done, meta.sample_rate, block, f.channels)
                     if done == 0 and not len(rest):
                         raise error
+                    failed.append(error)
                     yield rest
                     return
                 yield data
@@ -238,26 +240,27 @@ def _read_soundfile(meta: AudioInfo, sample_rate: int) -> tuple[np.ndarray, floa
                     return
 
     try:
-        return _mono(meta, sample_rate, blocks())
+        return (*_mono(meta, sample_rate, blocks()), bool(failed))
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{meta.path}: the file is damaged or truncated ({_reason(error)})") from None
 
 
-def _decodable_rest(f: sf.SoundFile, start: int, rate: int, limit: int) -> np.ndarray:
+def _decodable_rest(path: Path, start: int, rate: int, limit: int, channels: int) -> np.ndarray:
     """From frame `start`, what decodes (at most `limit` frames) in steps of 0.1 s before
-    the decoder fails again."""
+    the decoder fails again; read through a fresh handle (a failed one often cannot seek)."""
     step, pieces, got = max(1, rate // 10), [], 0
     try:
-        f.seek(start)
-        while got < limit:
-            piece = f.read(min(step, limit - got), dtype="float32", always_2d=True)
-            pieces.append(piece)
-            got += len(piece)
-            if len(piece) < step:
-                break
+        with sf.SoundFile(str(path)) as f:
+            f.seek(start)
+            while got < limit:
+                piece = f.read(min(step, limit - got), dtype="float32", always_2d=True)
+                pieces.append(piece)
+                got += len(piece)
+                if len(piece) < step:
+                    break
     except (sf.LibsndfileError, RuntimeError):
         pass
-    return np.concatenate(pieces) if pieces else np.zeros((0, f.channels), np.float32)
+    return np.concatenate(pieces) if pieces else np.zeros((0, channels), np.float32)
 
 
 def _mono(meta: AudioInfo, sample_rate: int, blocks) -> tuple[np.ndarray, float, int]:
