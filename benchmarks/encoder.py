@@ -51,13 +51,13 @@ def run(settings: Settings) -> list[Row]:
     import soundfile as sf
 
     from arseg.infer.encode import load_aisfx
-    from arseg.io.wheel_fetch import fetch
+    from arseg.io.wheel_fetch import fetch_from_wheel
     from arseg.model.aisfx import CHECKPOINT as SPEC, LOG_SCALE, N_MELS, load_trunk_weights
 
     log = settings.log
     warnings.filterwarnings("ignore", module="librosa")
     if not CHECKPOINT.exists():
-        fetch(SPEC, CHECKPOINT)
+        fetch_from_wheel(SPEC, CHECKPOINT)
     n_clips = settings.pick(16, 64)
     paths = mixture_set(settings.workdir, 100)[:n_clips]
     seconds_of_audio = sum(sf.info(p).duration for p in paths)

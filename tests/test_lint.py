@@ -15,3 +15,23 @@ def test_snakemake_lint_is_clean():
     assert result.returncode == 0 and "Lints for" not in output, output
     # when clean, lint prints exactly this one line
     assert output.strip() == CLEAN, output
+
+
+def test_every_name_the_benchmarks_import_from_arseg_exists():
+    """The benchmarks import arseg inside their functions and run only on demand, so a
+    renamed function would break them unseen."""
+    import ast
+    import importlib
+
+    missing = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("arseg"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.name}:{node.lineno} {node.module}.{alias.name}")
+    assert not missing, missing
