@@ -47,3 +47,27 @@ def test_a_written_file_has_the_mode_the_umask_gives(tmp_path, monkeypatch):
         monkeypatch.setattr(atomic, "_UMASK", mask)  # what the module read of the umask on import
         atomic.write_text(tmp_path / f"{mask}.tsv", "x\n")
         assert stat.S_IMODE((tmp_path / f"{mask}.tsv").stat().st_mode) == mode
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    folder = tmp_path / "cuts"
+    (tmp_path / ".cuts.k1ll3d.tmp").mkdir()  # what a writer killed outright left
+    (tmp_path / ".cuts.k1ll3d.tmp" / "a.wav").write_text("stale")
+    with atomic.atomic_dir(folder) as staging:
+        (staging / "a.wav").write_text("first")
+        (staging / "b.wav").write_text("first")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.wav", "b.wav"]
+    assert oct(folder.stat().st_mode & 0o777) != oct(0o700)  # not left private as mkdtemp makes it
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_dir(folder) as staging:
+            (staging / "c.wav").write_text("second")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in folder.iterdir()) == ["a.wav", "b.wav"]  # the earlier folder, as it was
+    with atomic.atomic_dir(folder) as staging:
+        (staging / "c.wav").write_text("third")
+    assert sorted(p.name for p in folder.iterdir()) == ["c.wav"]  # replaced whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts"]  # nothing left beside it
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="exists and is not a folder"):
+        with atomic.atomic_dir(tmp_path / "file"):
+            pass

@@ -380,7 +380,7 @@ def test_an_interrupted_extraction_leaves_the_earlier_cuts_and_no_table(models, 
             "--extract", tmp_path / "cuts", "--threshold", "0.9", "--min-duration", "1.2"]
     assert run(capsys, *args)[0] == 0
     before = sorted((tmp_path / "cuts" / "street.burst").iterdir())
-    (tmp_path / "segs" / "street.burst.tsv").unlink()
+    assert len(before) == 1 and (tmp_path / "segs" / "street.burst.tsv").is_file()
     written = []
 
     def write_then_stop(source, start, stop, dest):
@@ -395,6 +395,20 @@ def test_an_interrupted_extraction_leaves_the_earlier_cuts_and_no_table(models, 
     assert code == 130 and "interrupted" in err
     assert sorted((tmp_path / "cuts" / "street.burst").iterdir()) == before
     assert sorted(p.name for p in (tmp_path / "cuts").iterdir()) == ["street.burst"]  # no staging folder left
+    assert not (tmp_path / "segs" / "street.burst.tsv").exists()
+
+    # Stopped after the cut-outs, while drawing: the new cut-outs stand, and no table (not the earlier one).
+    monkeypatch.undo()
+    monkeypatch.setenv("ARSEG_CACHE_DIR", str(tmp_path / "cache"))
+    assert run(capsys, *args)[0] == 0
+
+    def stop(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(segment, "plot", stop)
+    code, out, err = run(capsys, *args[:-4], "--plot")
+    assert code == 130
+    assert len(list((tmp_path / "cuts" / "street.burst").iterdir())) == 3
     assert not (tmp_path / "segs" / "street.burst.tsv").exists()
 
 

@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning,
-    # which on a shared or busy CPU slows the model down (docs/experiments.md).
+    # Before torch loads its OpenMP runtime: idle worker threads sleep instead of spinning;
+    # spinning threads slow the model down on a shared or busy CPU (docs/experiments.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     try:
@@ -232,15 +232,15 @@ def _segment(args) -> int:
 
     note = _Notes(args.quiet)
     model = _load(args.model)
-    queries, examples = _check_queries(model, args)
+    queries, examples = _check_queries(model, args)  # a bad query stops before any folder is made
+    _check_out_dir(args.out, "--out")
+    if args.extract is not None:
+        _check_out_dir(args.extract, "--extract")
     known = model.cfg.example_labels if model.cfg.query_encoder == "text" else ()
     for query in queries:  # a text model asks any label; one it never heard in training is likely a slip
         if known and query.kind == "label" and query.text not in known:
             note(f"--label {query.text!r} is not one of the {len(known)} categories this model was trained on "
                  f"({', '.join(known)}); it is asked as a text query")
-    _check_out_dir(args.out, "--out")
-    if args.extract is not None:
-        _check_out_dir(args.extract, "--extract")
     decode = model_decodings(model, args.threshold, args.merge_gap, args.min_duration, args.gate)
     _describe(note, args.model, model.cfg, decode)
     inputs = _query_inputs(model, queries, examples, note, cache=not args.no_cache)
@@ -476,7 +476,7 @@ def run_models(args) -> int:
         raise UsageError(f"{results}: a file; give the workflow's results folder (the one holding models/)")
     if not results.is_dir():
         raise UsageError(f"{results}: no such folder (give the workflow's results folder)")
-    if results.name == "models" and not (results / "models").is_dir() and any(results.glob("*/seed*/model.pt")):
+    if results.resolve().name == "models" and not (results / "models").is_dir() and any(results.glob("*/seed*/model.pt")):
         raise UsageError(f"{results}: the models folder itself; give the results folder above it ({results.parent})")
     rows = list_models(results)
     if args.json:

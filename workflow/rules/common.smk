@@ -11,8 +11,8 @@ from pathlib import Path
 SRC = str(Path(workflow.basedir).parent / "src")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH", "")] if p)
 sys.path.insert(0, SRC)
-# Idle OpenMP threads sleep instead of spinning, which on shared CPUs slows torch jobs down
-# (docs/experiments.md).
+# Idle OpenMP threads sleep instead of spinning: spinning threads slow torch jobs down on
+# shared CPUs (docs/experiments.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

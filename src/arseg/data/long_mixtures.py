@@ -119,7 +119,7 @@ def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_eve
     out_audio = Path(out_audio)
     out_audio.mkdir(parents=True, exist_ok=True)
     load_clip = ClipLoader(audio_dir, cfg.sample_rate)
-    all_events, query_rows = [], []
+    all_events, all_queries = [], []
     for index in tqdm(range(demo.count), desc="demo mixtures", unit="file"):
         rng = np.random.default_rng([demo.seed, index])
         events = draw_demo_events(rng, pool, cfg, demo.n_events, demo.absent_categories)
@@ -129,13 +129,13 @@ def generate_demo(clips: pd.DataFrame, audio_dir: Path, out_audio: Path, out_eve
         rows = event_rows(filename, events, regions, cfg.sample_rate)
         table = pd.DataFrame(rows, columns=EVENT_COLUMNS)
         all_events += rows
-        query_rows += demo_queries(filename, table, pool, demo.absent_categories, rng,
-                                   np.random.default_rng([demo.seed, index, 1]) if demo.examples else None)
+        all_queries += demo_queries(filename, table, pool, demo.absent_categories, rng,
+                                    np.random.default_rng([demo.seed, index, 1]) if demo.examples else None)
         n = table["event_label"].nunique()
         print(f"{filename}: {len(events)} events of {n} categor{'y' if n == 1 else 'ies'} "
               f"({', '.join(sorted(table['event_label'].unique()))}), {len(table)} annotated regions", flush=True)
     events_table = pd.DataFrame(all_events, columns=EVENT_COLUMNS).sort_values(["filename", "onset"], kind="stable")
-    queries_table = pd.DataFrame(query_rows, columns=QUERY_COLUMNS)
+    queries_table = pd.DataFrame(all_queries, columns=QUERY_COLUMNS)
     atomic.write_tsv(out_events, events_table)
     atomic.write_tsv(out_queries, queries_table)
     return events_table, queries_table

@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from arseg.data.corpus.table import label_text
@@ -194,6 +193,7 @@ def segment_file(path: Path, key: str, model: ReferringSegmenter, fast: Referrin
     for result in results:  # the table last: a query's table means its cut-outs and picture are there
         stem = f"{key}.{result.query.name}"
         tsv = out / f"{stem}.tsv"
+        tsv.unlink(missing_ok=True)  # an earlier run's table must not stand beside this run's cut-outs
         item = {"query": result.query.text, "kind": result.query.kind,
                 "segments": [{"onset": round(on, 3), "offset": round(off, 3), "score": round(score, 4)}
                              for on, off, score in result.segments],
@@ -270,26 +270,21 @@ def extract_segments(folder: Path, source: Path, mono: np.ndarray, mono_rate: in
                      segments: list[tuple[float, float, float]], pad: float) -> list[Path]:
     """Each segment (padded by `pad` seconds, within the file) as its own WAV in `folder`:
     from the original file (its rate and channels) where libsndfile reads it, else from the
-    mono signal the model saw. They are written beside the folder first and replace its
-    earlier seg*.wav files only once all are written, so an interrupted run leaves the old
-    set, not part of the new one."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    try:
-        names = []
+    mono signal the model saw. The folder is written under another name and replaces the
+    earlier one whole once all are written, so an interrupted run leaves the old set, not
+    part of the new one."""
+    names = []
+    with atomic.atomic_dir(folder) as staging:
         for i, (onset, offset, _) in enumerate(segments, 1):
             start, stop = max(0.0, onset - pad), min(duration, offset + pad)
             names.append(f"seg{i:03d}_{onset:.2f}s-{offset:.2f}s.wav")
-            if not write_span(source, start, stop, staging / names[-1]):
+            try:
+                copied = write_span(source, start, stop, staging / names[-1])
+            except (sf.LibsndfileError, RuntimeError):  # the original fails part way: the model's signal
+                copied = False
+            if not copied:
                 audio = mono[int(round(start * mono_rate)):int(round(stop * mono_rate))]
                 write_wav(staging / names[-1], np.clip(audio, -1.0, 1.0), mono_rate)
-        folder.mkdir(exist_ok=True)
-        for old in folder.glob("seg*.wav"):
-            old.unlink()
-        for name in names:
-            (staging / name).replace(folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return [folder / name for name in names]
 
 

@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -72,7 +74,35 @@ def remove_temporaries(path: str | os.PathLike, suffix: str | None = None) -> No
         stale = [name for name in hidden if own.fullmatch(name)]
         hidden.difference_update(stale)
     for name in stale:
-        (path.parent / name).unlink(missing_ok=True)
+        leftover = path.parent / name
+        if leftover.is_dir():  # an atomic_dir's staging folder
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to `path`, put in `path`'s place (an earlier folder
+    there replaced whole) when the block ends without error; otherwise removed, the earlier
+    folder left as it was."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path}: exists and is not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(path, ".tmp")
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield staging
+        with contextlib.suppress(OSError):
+            os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private (0700)
+        if path.exists():
+            os.rename(path, aside)
+        os.rename(staging, path)
+    finally:
+        for leftover in (staging, aside):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -181,7 +181,7 @@ def examples_figure(features, index, events, queries, segments, scores, count: i
 
 
 def draw_example(fig, cell, query_id: str, role: str, q, store, events: pd.DataFrame, segments: pd.DataFrame,
-                 scores: dict, hop_seconds: float, last: bool) -> dict:
+                 scores: Scores, hop_seconds: float, last: bool) -> dict:
     """One example in its grid cell: spectrogram, reference and predicted lanes, presence."""
     from arseg.infer import drawing
 
