@@ -515,6 +515,7 @@ def _payload(**changes):
     ("mismatch", "weights do not fit"),
     ("backbone", "not a usable arseg model"),
     ("damaged", "damaged (its part data/"),
+    ("edited", "its config holds threshold = None, not a number (an edited model file?)"),
 ])
 def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
     model = tmp_path / "model.pt"
@@ -534,6 +535,8 @@ def test_unusable_model_files(models, tmp_path, capsys, kind, expected):
         torch.save(_payload(state_dict=ReferringSegmenter(ModelConfig(**{**TINY, "width": 0.25})).state_dict()), model)
     elif kind == "backbone":
         torch.save(_payload(config={**vars(ModelConfig(**TINY)), "backbone": "no_such_backbone"}), model)
+    elif kind == "edited":
+        torch.save(_payload(config={**vars(ModelConfig(**TINY)), "threshold": None}), model)
     elif kind == "damaged":  # a weight's bytes changed (a bad disk or copy): torch.load itself checks nothing
         import struct
         import zipfile

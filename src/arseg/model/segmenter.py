@@ -198,6 +198,21 @@ def load_failure(error: Exception) -> str:
     return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0].split('. ')[0]}"
 
 
+def wrong_types(cfg: ModelConfig) -> str:
+    """The first setting whose value is not of its default's kind (a number, text, a list,
+    a mapping), as a phrase; "" when all are."""
+    kinds = ((bool, "true or false"), ((int, float), "a number"), (str, "text"), (list, "a list"), (dict, "a mapping"))
+    for field in dataclasses.fields(ModelConfig):
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        value = getattr(cfg, field.name)
+        for kind, said in kinds:
+            if isinstance(default, kind):
+                if not isinstance(value, kind) or (kind != bool and isinstance(value, bool)):
+                    return f"{field.name} = {value!r}, not {said}"
+                break
+    return ""
+
+
 def zip_damage(path: Path) -> str:
     """Which member of a torch.save archive fails its checksum ("" when none does, or when
     it is no readable archive: torch.load then says why). torch.load checks no checksum, so
@@ -240,11 +255,15 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[ReferringSegmente
             f"this arseg {__version__} reads version {MODEL_FORMAT_VERSION}; retrain or use a matching arseg")
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     cfg = ModelConfig(**{k: v for k, v in payload["config"].items() if k in known})
+    if wrong := wrong_types(cfg):
+        raise ModelFileError(f"{path}: its config holds {wrong} (an edited model file?)")
     model = SeedEnsemble(cfg, payload["members"]) if payload.get("members") else ReferringSegmenter(cfg)
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise ModelFileError(f"{path}: weights do not fit the model its config describes ({error})") from None
+    except RuntimeError as error:  # torch lists every mismatch: the count and the first say enough
+        problems = [line.strip() for line in str(error).splitlines()[1:] if line.strip()] or [str(error)]
+        raise ModelFileError(f"{path}: weights do not fit the model its config describes ({len(problems)} "
+                             f"mismatch{'es' * (len(problems) > 1)}; the first: {problems[0]})") from None
     model.to(device).eval()
     model.provenance = payload.get("provenance", {})  # what made it: arseg.provenance.record
     return model, payload.get("extra", {})
