@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.signal import butter, fftconvolve, sosfilt
 from tqdm import tqdm
 
+from arseg.data.corpus.splits import FRACTIONS
 from arseg.data.corpus.table import CLIP_COLUMNS, SPLITS
 from arseg.io.atomic import write_tsv
 from arseg.io.audio import write_wav
@@ -508,7 +509,7 @@ def synthesize_clip(category: str, rng: np.random.Generator, sample_rate: int) -
     return _finish(audio, sample_rate), description
 
 
-def split_counts(n: int, fractions=(0.6, 0.2, 0.2)) -> tuple[int, int, int]:
+def split_counts(n: int, fractions=FRACTIONS) -> tuple[int, int, int]:
     """(train, val, test) clip counts for n clips; each split gets at least one when n >= 3."""
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or (fractions < 0).any() or fractions.sum() <= 0:
@@ -536,7 +537,7 @@ def _splits_for(category: str, n: int, seed: int, fractions) -> list[str]:
 
 
 def synthesize_corpus(out_dir: str | os.PathLike, *, sample_rate: int = 16000, clips_per_category: int = 12,
-                      seed: int = 0, split_fractions=(0.6, 0.2, 0.2),
+                      seed: int = 0, split_fractions=FRACTIONS,
                       categories=CATEGORIES) -> pd.DataFrame:
     """Write clips.tsv and audio/*.wav under out_dir; return the clips table.
 
