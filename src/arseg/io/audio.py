@@ -18,6 +18,7 @@ written atomically.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import struct
 import warnings
@@ -160,15 +161,9 @@ def _plain_wav(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
     truncated, longer), which libsndfile then reads."""
     if path.stat().st_size > PLAIN_WAV_MAX_BYTES:
         return None
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        data = head + f.read()
-    offset, fmt = 12, None
-    while offset + 8 <= len(data):
-        chunk, size = struct.unpack_from("<4sI", data, offset)
-        body = offset + 8
+    data = path.read_bytes()
+    fmt = None
+    for chunk, size, body in _riff_chunks(io.BytesIO(data), len(data)):
         if chunk == b"fmt " and size >= 16 and body + 16 <= len(data):
             tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
             fmt = (tag, channels, rate, bits)
@@ -181,25 +176,33 @@ def _plain_wav(path: Path) -> tuple[np.ndarray, AudioInfo] | None:
                 return None
             samples = np.frombuffer(data, dtype="<i2", count=size // 2, offset=body).reshape(frames, channels)
             return samples, AudioInfo(path, rate, channels, frames, "WAV")
-        offset = body + size + (size & 1)
     return None
+
+
+def _riff_chunks(f, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(id, declared size, offset of its body) of each chunk of a RIFF/WAVE file of `end`
+    bytes; none for any other file. Reads only the chunks' headers."""
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= end:
+        f.seek(offset)
+        chunk, size = struct.unpack("<4sI", f.read(8))
+        yield chunk, size, offset + 8
+        offset += 8 + size + (size & 1)
 
 
 def wav_data_sizes(path: str | os.PathLike) -> tuple[int, int] | None:
     """For a WAV file: the bytes of sound its data chunk's header declares, and those that
     follow that header in the file; None for any other file."""
     path = Path(path)
+    end = path.stat().st_size
     with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        end, offset = path.stat().st_size, 12
-        while offset + 8 <= end:
-            f.seek(offset)
-            chunk, size = struct.unpack("<4sI", f.read(8))
+        for chunk, size, body in _riff_chunks(f, end):
             if chunk == b"data":
-                return size, end - offset - 8
-            offset += 8 + size + (size & 1)
+                return size, end - body
     return None
 
 
@@ -402,8 +405,6 @@ def pcm16_wav(audio: np.ndarray, sample_rate: int) -> bytes | bytearray:
     """
     data = np.asarray(audio)
     if data.ndim not in (1, 2) or not np.isfinite(data).all():
-        import io
-
         buffer = io.BytesIO()
         sf.write(buffer, data.astype(np.float32), sample_rate, subtype="PCM_16", format="WAV")
         return bytes(buffer.getbuffer())
