@@ -27,10 +27,14 @@ def test_record_names_config_versions_and_the_checkout():
     code = made_by["code"]
     assert code["arseg"] == __version__
     if head.returncode == 0:  # a checkout: its commit, and whether tracked files differ from it
-        assert code["commit"] == head.stdout.strip() and isinstance(code["dirty"], bool)
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True).stdout.strip()
+        assert code["commit"] == head.stdout.strip() and code["dirty"] == bool(changed)
         assert provenance.describe_code(code).startswith(f"commit {code['commit'][:12]}")
     else:
         assert code["commit"] is None and provenance.describe_code(code) == f"arseg {__version__} (not a git checkout)"
+    assert provenance.describe_code({"commit": "a" * 40, "dirty": True}).endswith("with uncommitted changes")
+    assert not provenance.describe_code({"commit": "a" * 40, "dirty": False}).endswith("with uncommitted changes")
 
 
 def test_a_missing_package_is_named_as_such(monkeypatch):

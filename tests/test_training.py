@@ -64,7 +64,9 @@ def test_same_seed_same_model_and_loss_decreases(tmp_path):
     assert same_weights(a, b)
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     assert not (tmp_path / "a" / "state.pt").exists()  # removed once finished
-    assert a.cfg.threshold in (0.3, 0.4, 0.5, 0.6, 0.7)  # chosen on validation
+    chosen = load_model(tmp_path / "a" / "model.pt")[1]["validation_decoding"]["chosen"]  # chosen on validation,
+    assert (a.cfg.threshold, a.cfg.gate, a.cfg.merge_gap) == (chosen["threshold"], chosen["gate"],  # and kept
+                                                              chosen["merge_gap"])
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_in_second_epoch):
