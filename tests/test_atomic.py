@@ -71,3 +71,23 @@ def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
     with pytest.raises(FileExistsError, match="exists and is not a folder"):
         with atomic.atomic_dir(tmp_path / "file"):
             pass
+
+
+def test_atomic_dir_puts_the_earlier_folder_back_when_the_swap_fails_half_way(tmp_path, monkeypatch):
+    folder = tmp_path / "cuts"
+    with atomic.atomic_dir(folder) as staging:
+        (staging / "a.wav").write_text("first")
+    real_rename, calls = atomic.os.rename, []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the earlier folder moved aside, the new one not yet in
+            raise OSError("no room")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", second_fails)
+    with pytest.raises(OSError, match="no room"):
+        with atomic.atomic_dir(folder) as staging:
+            (staging / "b.wav").write_text("second")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts"]

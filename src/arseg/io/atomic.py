@@ -101,6 +101,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             os.rename(path, aside)
         os.rename(staging, path)
     finally:
+        if aside.exists() and not path.exists():  # the swap failed half way: the earlier folder back
+            os.rename(aside, path)
         for leftover in (staging, aside):
             shutil.rmtree(leftover, ignore_errors=True)
 
