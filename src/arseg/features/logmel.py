@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from arseg.features.split_writer import write_split
-from arseg.io.audio import info
 
 DB_FLOOR = 1e-10  # power_to_db's amin
 # A float32 FFT errs by about eps * |frame| in every bin, so a mel band's error in dB grows as
@@ -211,7 +210,6 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, cfg: 
     one (N, frames, n_mels) float32 .npy file. Batches of 4 were the fastest
     (docs/experiments.md): larger ones outgrow the cache. Values do not depend on the batch."""
     logmel = LogMel(cfg)
-    frames = info(audio_paths[0]).frames if audio_paths else 0
-    write_split(audio_paths, out_npy, out_index, (cfg.n_frames(frames), cfg.n_mels), np.float32,
+    write_split(audio_paths, out_npy, out_index, lambda first: (cfg.n_frames(first.frames), cfg.n_mels), np.float32,
                 lambda audio, _: logmel(audio).numpy(), sample_rate=cfg.sample_rate, batch_size=batch_size,
                 desc=f"log-mel {out_npy.stem}")

@@ -11,14 +11,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from arseg.io import atomic
-from arseg.io.audio import info, read_mono
+from arseg.io.audio import AudioInfo, info, read_mono
 
 
-def write_split(audio_paths: list[Path], out_npy: Path, out_index: Path, row_shape: tuple[int, int], dtype,
+def write_split(audio_paths: list[Path], out_npy: Path, out_index: Path,
+                row_shape: Callable[[AudioInfo], tuple[int, int]], dtype,
                 compute: Callable[[np.ndarray, int], np.ndarray], sample_rate: int | None = None,
                 batch_size: int = 1, desc: str = "") -> None:
-    """compute(audio (B, samples), sample rate) -> (B, *row_shape): the features of a batch of
-    mixtures. Every mixture of a split has the first's length and `sample_rate` (None: the
+    """compute(audio (B, samples), sample rate) -> (B, *row_shape(first mixture's info)): the
+    features of a batch of mixtures. Every mixture of a split has the first's length and `sample_rate` (None: the
     first's rate); else the split is not what the features should describe: an error, not a
     resample. So the array is rectangular. Written to a temporary file and renamed, so a
     killed job leaves no finished-looking array."""
@@ -27,7 +28,7 @@ def write_split(audio_paths: list[Path], out_npy: Path, out_index: Path, row_sha
     first = info(audio_paths[0])
     rate = sample_rate or first.sample_rate
     with atomic.atomic_path(out_npy, suffix=".tmp.npy") as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(audio_paths), *row_shape))
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(audio_paths), *row_shape(first)))
         with tqdm(total=len(audio_paths), desc=desc or out_npy.stem, unit="mixture", mininterval=5) as progress:
             for start in range(0, len(audio_paths), batch_size):
                 batch = [read_mixture(p, rate, first.frames) for p in audio_paths[start:start + batch_size]]

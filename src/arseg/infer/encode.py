@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ..features.split_writer import write_split
-from ..io.audio import info, read_mono
+from ..io.audio import read_mono
 from ..model.aisfx import Encoder, output_frames
 from ..model.backbone_specs import ENCODER_DIM, ENCODER_DTYPE
 from ..model.examples import EXAMPLE_DIM, ExampleBank, clip_embedding
@@ -38,9 +38,8 @@ def compute_split(audio_paths: list[Path], out_npy: Path, out_index: Path, check
     (model/backbone_specs.py: ENCODER): "aisfx", the trunk's features, or "aisfx_maps", its
     last block's input."""
     encoder = load_aisfx(checkpoint)
-    first = info(audio_paths[0]) if audio_paths else None
-    frames = output_frames(first.frames, first.sample_rate) if first else 0
-    write_split(audio_paths, out_npy, out_index, (frames, ENCODER_DIM[kind]), ENCODER_DTYPE[kind],
+    write_split(audio_paths, out_npy, out_index,
+                lambda first: (output_frames(first.frames, first.sample_rate), ENCODER_DIM[kind]), ENCODER_DTYPE[kind],
                 lambda audio, rate: encoder_output(encoder, audio[0], rate, kind)[None], desc=f"encoder {out_npy.stem}")
 
 
