@@ -31,7 +31,7 @@ import soundfile as sf
 from arseg.io.atomic import atomic_path
 
 BLOCK_SECONDS = 60.0  # read and resample this much at a time
-PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see span_blocks)
+PREROLL_SECONDS = 0.2  # decoded and dropped before a cut (see write_span)
 PLAIN_WAV_MAX_BYTES = 32 * 2 ** 20  # larger files are streamed through libsndfile
 HEADER_BYTES = 8192  # a file this large with no sound in it held some, or was meant to
 
@@ -311,52 +311,36 @@ def _read_other(path: Path, sample_rate: int) -> np.ndarray:
         raise AudioError(f"{path}: not a readable audio file ({_reason(error)})") from None
 
 
-def span_blocks(path: str | os.PathLike, start: float, stop: float) -> tuple[Iterator[np.ndarray], int, int] | None:
-    """Samples [start, stop) seconds of the original file (all channels, its own rate), as
-    float32 (frames, channels) blocks of at most BLOCK_SECONDS, with its rate and channel
-    count; None when libsndfile cannot read the file (the caller falls back to the mono signal)."""
+def write_span(path: str | os.PathLike, start: float, stop: float, dest: str | os.PathLike) -> bool:
+    """Samples [start, stop) seconds of the original file (all channels, its own rate) as a
+    16-bit WAV at `dest`, clipped to [-1, 1], copied block by block (a long span never sits
+    in memory), atomically; False when libsndfile cannot open the file (the caller falls
+    back to the mono signal)."""
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        return None
-    rate, channels = f.samplerate, f.channels
-    first = max(0, int(round(start * rate)))
-    last = min(f.frames, int(round(stop * rate))) if f.frames > 0 else int(round(stop * rate))
-    # MP3 frames lean on the ones before them (bit reservoir): right after a seek the decoder
-    # glitches for a few samples, so start a little early and drop that.
-    preroll = min(first, int(PREROLL_SECONDS * rate))
-    try:
-        f.seek(first - preroll)
-        f.read(preroll, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        f.close()
-        return None
-
-    def blocks():
-        with f:
+        return False
+    with f:
+        rate = f.samplerate
+        first = max(0, int(round(start * rate)))
+        last = min(f.frames, int(round(stop * rate))) if f.frames > 0 else int(round(stop * rate))
+        # MP3 frames lean on the ones before them (bit reservoir): right after a seek the decoder
+        # glitches for a few samples, so start a little early and drop that.
+        preroll = min(first, int(PREROLL_SECONDS * rate))
+        try:
+            f.seek(first - preroll)
+            f.read(preroll, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            return False
+        with atomic_path(dest, suffix=".tmp.wav") as tmp, \
+                sf.SoundFile(str(tmp), "w", rate, f.channels, subtype="PCM_16", format="WAV") as out:
             left = max(0, last - first)
             while left > 0:
                 block = f.read(min(left, _block_frames(rate)), dtype="float32", always_2d=True)
                 if not len(block):
-                    return
-                yield block
+                    break
+                out.write(np.clip(block, -1.0, 1.0))
                 left -= len(block)
-
-    return blocks(), rate, channels
-
-
-def write_span(path: str | os.PathLike, start: float, stop: float, dest: str | os.PathLike) -> bool:
-    """span_blocks' samples written as a 16-bit WAV at `dest`, clipped to [-1, 1], block by
-    block (a long span never sits in memory), atomically; False when libsndfile cannot read
-    the file."""
-    span = span_blocks(path, start, stop)
-    if span is None:
-        return False
-    blocks, rate, channels = span
-    with atomic_path(dest, suffix=".tmp.wav") as tmp, \
-            sf.SoundFile(str(tmp), "w", rate, channels, subtype="PCM_16", format="WAV") as out:
-        for block in blocks:
-            out.write(np.clip(block, -1.0, 1.0))
     return True
 
 
