@@ -91,11 +91,9 @@ def check_queries(model: ReferringSegmenter, texts: list[str], labels: list[str]
             raise QueryError(f"{model_path}: trained without example queries; it cannot take --example {example}; "
                              f"retrain {retrain} with queries.examples: true, or ask with {ask}")
         queries.append(Query(str(example), "example"))
-    first = {}
-    for query in queries:  # each question once, the first way it was put
-        first.setdefault(asked_as(query, cfg.query_encoder), query)
+    unique = first_of_each(queries, lambda q: asked_as(q, cfg.query_encoder))  # each question once, as first put
     unique = [dataclasses.replace(q, tag=path_hash(Path(q.text))) if q.kind == "example" and clash else q
-              for q, clash in zip(first.values(), name_clashes([q.name for q in first.values()]))]  # a/door.wav, b/door.wav
+              for q, clash in zip(unique, name_clashes([q.name for q in unique]))]  # a/door.wav and b/door.wav
     names = {}
     for query in unique:  # compared as a case-blind file system would
         other = names.setdefault(query.name.lower(), query)
@@ -250,9 +248,14 @@ def name_clashes(names: list[str]) -> list[bool]:
 
 def each_path_once(paths) -> list:
     """The paths in the order given, a file named twice (a/x.wav, ./a/x.wav) kept once."""
+    return first_of_each(paths, lambda path: Path(path).resolve())
+
+
+def first_of_each(items, key: Callable) -> list:
+    """The items in their order, each but the first of those with one key left out."""
     first = {}
-    for path in paths:
-        first.setdefault(Path(path).resolve(), path)
+    for item in items:
+        first.setdefault(key(item), item)
     return list(first.values())
 
 
